@@ -1,0 +1,76 @@
+"""One error type per stage of the data path, plus start-up (configuration) errors.
+
+Rules every raiser follows:
+- the message is one line: what went wrong, where (topology, topic, field), what to do;
+- a message never contains a record's values (a value may be PII that a later mask hides):
+  name the field, its declared type and the value's Python type, never the value itself.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class StreamappError(Exception):
+    """Base of every error streamapp raises on purpose."""
+
+
+class ConfigError(StreamappError):
+    """Settings or a topology are wrong; raised at start-up, never per record."""
+
+
+class TopologyError(ConfigError):
+    """A topology module failed validation; ``problems`` holds one actionable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StageError(StreamappError):
+    """A per-record failure in one stage; the record goes to the DLQ with ``stage`` in its headers.
+
+    ``field`` names the column involved when there is one.
+    """
+
+    stage: ClassVar[str] = "unknown"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DecodeError(StageError):
+    """The bytes are not a change event we can read (wire format, registry id, envelope, type)."""
+
+    stage = "decode"
+
+
+class TransformError(StageError):
+    """A topology transform rejected the record (e.g. a value that cannot be cast)."""
+
+    stage = "transform"
+
+
+class EncodeError(StageError):
+    """The transformed record does not fit the output schema."""
+
+    stage = "encode"
+
+
+class SinkError(StageError):
+    """A sink could not store a record. ``retriable`` errors are retried; others go to the DLQ."""
+
+    stage = "sink"
+
+    def __init__(self, message: str, *, field: str | None = None, retriable: bool = False) -> None:
+        super().__init__(message, field=field)
+        self.retriable = retriable
+
+
+class RegistryError(StreamappError):
+    """The schema registry could not be reached or answered with an error."""
+
+
+class IncompatibleSchemaError(ConfigError):
+    """A new output schema version would break compatibility; the message names field and rule."""
