@@ -79,7 +79,7 @@ class FieldType:
             return f"map<{self.items}>"
         if self.kind is Kind.RECORD:
             return "{" + ", ".join(f"{n}: {t}" for n, t in self.fields) + "}"
-        return self.kind.value
+        return str(self.kind.value)
 
     @property
     def is_nested(self) -> bool:
@@ -107,7 +107,9 @@ def parse_type(spec: TypeSpec) -> FieldType:
     if isinstance(spec, dict):
         if not spec:
             raise ValueError("a record type needs at least one field")
-        return FieldType(Kind.RECORD, fields=tuple((str(n), parse_type(t)) for n, t in spec.items()))
+        return FieldType(
+            Kind.RECORD, fields=tuple((str(n), parse_type(t)) for n, t in spec.items())
+        )
     if not isinstance(spec, str):
         raise ValueError(f"type spec must be a string or a dict, got {type(spec).__name__}")
     text = spec.strip().lower()

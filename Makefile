@@ -1,0 +1,53 @@
+# streamapp — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := $(PYTHON) infra/local/stack
+
+.PHONY: help run test venv up down status lint format unit integration clean-stack
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "streamapp needs Python >= 3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed  ## create the virtualenv and install streamapp with dev tools
+
+up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis); a no-op when running
+	@$(STACK) up
+
+down:  ## stop every process of the local stack
+	@$(STACK) down
+
+status:  ## print each service, its address and health
+	@$(STACK) status
+
+run: venv up  ## set up everything, then run the main job on the local stack
+	@$(BIN)/streamapp run
+
+lint: venv  ## ruff (lint + format check) and mypy --strict
+	@$(BIN)/ruff check streamapp tests bench topologies infra
+	@$(BIN)/ruff format --check streamapp tests bench topologies infra
+	@$(BIN)/mypy --strict streamapp
+
+format: venv  ## apply ruff's fixes and formatting
+	@$(BIN)/ruff check --fix streamapp tests bench topologies infra
+	@$(BIN)/ruff format streamapp tests bench topologies infra
+
+unit: venv  ## unit tests only (no services)
+	@$(BIN)/pytest -q tests/unit
+
+integration: venv up  ## integration tests on the real local stack
+	@$(BIN)/pytest -q tests/integration
+
+test: venv up lint  ## set up everything and run the whole suite (lint, unit, integration)
+	@$(BIN)/pytest -q tests
+
+clean-stack: down  ## stop the stack and delete its data and logs (keeps the download cache)
+	@rm -rf .stack

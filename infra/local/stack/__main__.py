@@ -1,0 +1,110 @@
+"""streamapp local stack: `up`, `down`, `status` for Kafka, the registry, PostgreSQL and Redis.
+
+Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status).
+Stdlib only, so it works before the project's virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from common import Config, StackError, fail, say
+from kafka import Kafka
+from postgres import Postgres
+from redis import Redis
+from registry import Registry
+
+ORDER = ("postgres", "redis", "kafka", "registry")
+
+
+def services(cfg: Config) -> dict[str, object]:
+    return {
+        "postgres": Postgres(cfg),
+        "redis": Redis(cfg),
+        "kafka": Kafka(cfg),
+        "registry": Registry(cfg),
+    }
+
+
+def up(cfg: Config, names: list[str]) -> None:
+    svc = services(cfg)
+    started = time.monotonic()
+    for name in names:
+        svc[name].prepare()  # type: ignore[attr-defined]
+    launched: list[str] = []
+    # Kafka and Redis have no dependencies: launch them first so their start-up overlaps.
+    for name in sorted(names, key=lambda n: (n not in ("kafka", "redis"), ORDER.index(n))):
+        service = svc[name]
+        if name == "registry" and "postgres" in launched:
+            svc["postgres"].wait()  # type: ignore[attr-defined]
+        if service.pid() is not None:  # type: ignore[attr-defined]
+            say(f"{name} already running (pid {service.pid()})")  # type: ignore[attr-defined]
+        else:
+            service.start()  # type: ignore[attr-defined]
+            launched.append(name)
+    for name in names:
+        took = svc[name].wait()  # type: ignore[attr-defined]
+        if name in launched:
+            say(f"{name} ready at {svc[name].address} ({took:.1f}s)")  # type: ignore[attr-defined]
+    say(f"up in {time.monotonic() - started:.1f}s")
+
+
+def down(cfg: Config, names: list[str]) -> None:
+    svc = services(cfg)
+    for name in reversed([n for n in ORDER if n in names]):
+        service = svc[name]
+        pid = service.pid()  # type: ignore[attr-defined]
+        if pid is None:
+            continue
+        service.stop()  # type: ignore[attr-defined]
+        say(f"{name} stopped (pid {pid})")
+
+
+def status(cfg: Config, names: list[str]) -> int:
+    svc = services(cfg)
+    bad = 0
+    print(f"{'service':<10} {'pid':>8}  {'health':<9} address")
+    for name in names:
+        service = svc[name]
+        pid = service.pid()  # type: ignore[attr-defined]
+        if pid is None:
+            health = "down"
+        else:
+            try:
+                health = "healthy" if service.healthy() else "unhealthy"  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - a failed probe is an unhealthy service
+                health = "unhealthy"
+        bad += health != "healthy"
+        print(f"{name:<10} {pid or '-':>8}  {health:<9} {service.address}")  # type: ignore[attr-defined]
+    return 1 if bad else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="stack", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument(
+        "services",
+        nargs="*",
+        choices=[*ORDER, []],
+        metavar="service",
+        help=f"subset of: {', '.join(ORDER)} (default: all)",
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in ORDER if n in args.services] if args.services else list(ORDER)
+    cfg = Config.from_env()
+    try:
+        if args.command == "up":
+            up(cfg, names)
+        elif args.command == "down":
+            down(cfg, names)
+        else:
+            return status(cfg, names)
+    except StackError as exc:
+        fail(str(exc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,195 @@
+"""Apache Kafka 3.9 in KRaft combined mode (broker + controller), jars resolved with Maven."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import uuid
+from pathlib import Path
+
+from common import (
+    REPO,
+    Config,
+    StackError,
+    ensure_port_free,
+    read_pid,
+    require_tool,
+    run,
+    say,
+    spawn,
+    stop_pid,
+    wait_ready,
+)
+
+POM = REPO / "infra/local/kafka/pom.xml"
+LOG4J = REPO / "infra/local/kafka/log4j.properties"
+KAFKA_VERSION = "3.9.1"
+
+SERVER_PROPERTIES = """# written by infra/local/stack (streamapp local stack)
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={log_dir}
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+log.retention.hours=168
+log.segment.bytes=268435456
+"""
+
+
+def resolve_jars(cfg: Config, pom: Path, dest: Path, what: str) -> Path:
+    """Copy the pom's dependencies from Maven Central into ``dest`` once (a cache)."""
+    marker = dest / ".complete"
+    if marker.exists():
+        return dest
+    require_tool("java", "install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)")
+    mvn = require_tool("mvn", "install Maven (apt-get install -y maven)")
+    say(f"resolving {what} with Maven into {dest} (first run only)")
+    dest.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={dest}",
+            "-DincludeScope=runtime",
+        ],
+        what=f"mvn resolve {what}",
+    )
+    marker.write_text("ok\n")
+    return dest
+
+
+class Kafka:
+    name = "kafka"
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.data = cfg.data(self.name)
+        self.log = cfg.log(self.name)
+        self.pidfile = cfg.pidfile(self.name)
+        self.libs = cfg.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        self.props = self.data / "server.properties"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.cfg.kafka_port}"
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        java = require_tool(
+            "java", "install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)"
+        )
+        return [
+            java,
+            f"-Xmx{heap}",
+            f"-Xms{heap}" if heap != "256m" else "-Xms64m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{LOG4J}",
+            f"-Dstreamapp.log.file={self.log}",
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
+        ]
+
+    def prepare(self) -> None:
+        resolve_jars(self.cfg, POM, self.libs, f"Kafka {KAFKA_VERSION}")
+        self.data.mkdir(parents=True, exist_ok=True)
+        log_dir = self.data / "logs"
+        self.props.write_text(
+            SERVER_PROPERTIES.format(
+                port=self.cfg.kafka_port,
+                controller_port=self.cfg.kafka_controller_port,
+                log_dir=log_dir,
+            )
+        )
+        if (log_dir / "meta.properties").exists():
+            return
+        say("formatting Kafka KRaft storage")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cluster_id = _kafka_uuid()
+        run(
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)
+            ),
+            what="kafka StorageTool format",
+        )
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile)
+
+    def start(self) -> None:
+        ensure_port_free(self.cfg.kafka_port, self.name, "STREAMAPP_KAFKA_PORT")
+        ensure_port_free(
+            self.cfg.kafka_controller_port, "kafka controller", "STREAMAPP_KAFKA_CONTROLLER_PORT"
+        )
+        spawn(
+            self._java("kafka.Kafka", str(self.props), heap=self.cfg.kafka_heap),
+            log=self.cfg.state_dir / "logs" / "kafka.stdout.log",
+            pidfile=self.pidfile,
+        )
+
+    def healthy(self) -> bool:
+        return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
+
+    def wait(self) -> float:
+        return wait_ready(
+            self.name,
+            self.healthy,
+            timeout=self.cfg.ready_timeout,
+            log=self.log,
+            alive=lambda: self.pid() is not None,
+        )
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, self.name, grace=60.0)
+        self.pidfile.unlink(missing_ok=True)
+
+
+def _kafka_uuid() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def metadata_brokers(host: str, port: int) -> int:
+    """A real round trip: a Metadata v1 request; returns how many brokers the cluster reports."""
+    client = b"streamapp-stack"
+    body = struct.pack(">hhih", 3, 1, 7, len(client)) + client + struct.pack(">i", 0)
+    with socket.create_connection((host, port), timeout=3) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        header = _recv_exact(sock, 4)
+        payload = _recv_exact(sock, struct.unpack(">i", header)[0])
+    correlation, brokers = struct.unpack(">ii", payload[:8])
+    if correlation != 7:
+        raise StackError("kafka answered a different request")
+    return brokers
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise OSError("connection closed")
+        chunks += chunk
+    return bytes(chunks)

@@ -1,0 +1,1 @@
+"""Health checks, metrics names and logging for streamapp workers and tools."""

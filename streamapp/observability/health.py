@@ -1,0 +1,99 @@
+"""Health of the services streamapp talks to, each checked with a real round trip."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from streamapp.settings import Settings, redact_url
+
+
+class Check(NamedTuple):
+    """The outcome of one service probe."""
+
+    service: str
+    address: str
+    ok: bool
+    detail: str  # what answered ("3 brokers", "PostgreSQL 15.18") or why it failed
+    millis: float
+
+
+def _kafka(settings: Settings) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    meta = admin.list_topics(timeout=5)
+    return f"{len(meta.brokers)} broker(s), {len(meta.topics)} topic(s)"
+
+
+def _registry(settings: Settings) -> str:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    subjects = SchemaRegistryClient({"url": settings.registry_url}).get_subjects()
+    return f"{len(subjects)} subject(s)"
+
+
+def _postgres(dsn: str) -> Callable[[Settings], str]:
+    def check(settings: Settings) -> str:
+        import psycopg
+
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            row = conn.execute("show server_version").fetchone()
+            wal = conn.execute("show wal_level").fetchone()
+        return f"PostgreSQL {row[0] if row else '?'}, wal_level={wal[0] if wal else '?'}"
+
+    return check
+
+
+def _redis(settings: Settings) -> str:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        client.ping()
+        return f"Redis {client.info('server')['redis_version']}"
+    finally:
+        client.close()
+
+
+def _clickhouse(settings: Settings) -> str:
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=settings.clickhouse_client_dsn())
+    try:
+        return f"ClickHouse {client.command('SELECT version()')}"
+    finally:
+        client.close()
+
+
+def check_all(settings: Settings) -> list[Check]:
+    """Probe every service in turn; never raises (a failure is a Check with ok=False)."""
+    probes: list[tuple[str, str, Callable[[Settings], str]]] = [
+        ("kafka", settings.kafka_bootstrap, _kafka),
+        ("registry", settings.registry_url, _registry),
+        ("postgres source", settings.source_dsn, _postgres(settings.source_dsn)),
+        ("postgres warehouse", settings.warehouse_dsn, _postgres(settings.warehouse_dsn)),
+        ("redis", settings.redis_url, _redis),
+        ("clickhouse", settings.clickhouse_dsn, _clickhouse),
+    ]
+    results = []
+    for service, address, probe in probes:
+        start = time.perf_counter()
+        try:
+            detail, ok = probe(settings), True
+        except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy
+            detail, ok = (
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                False,
+            )
+        results.append(
+            Check(
+                service,
+                redact_url(address),
+                ok,
+                redact_url(detail),
+                (time.perf_counter() - start) * 1000,
+            )
+        )
+    return results

@@ -1,0 +1,149 @@
+"""All runtime configuration: one frozen Settings object read from STREAMAPP_* env vars.
+
+Every setting has a default that points at the local stack (``make up``), an env var, and a row
+in the README's configuration table (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from streamapp.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCAL_MASK_SECRET = "local-dev-secret-not-for-production"
+
+
+def _setting(env: str, default: str, doc: str) -> str:
+    result: str = field(default=default, metadata={"env": env, "doc": doc})
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved configuration; build it with :meth:`from_env`."""
+
+    profile: str = _setting(
+        "STREAMAPP_PROFILE",
+        "local",
+        "`local` allows development defaults (e.g. a dev mask secret); `production` refuses them",
+    )
+    kafka_bootstrap: str = _setting(
+        "STREAMAPP_KAFKA_BOOTSTRAP", "127.0.0.1:19092", "Kafka bootstrap servers"
+    )
+    registry_url: str = _setting(
+        "STREAMAPP_REGISTRY_URL",
+        "http://127.0.0.1:18081/apis/ccompat/v7",
+        "Confluent-compatible schema registry URL",
+    )
+    source_dsn: str = _setting(
+        "STREAMAPP_SOURCE_DSN",
+        "postgresql://streamapp:streamapp@127.0.0.1:15432/source",
+        "source PostgreSQL (the database Debezium reads)",
+    )
+    warehouse_dsn: str = _setting(
+        "STREAMAPP_WAREHOUSE_DSN",
+        "postgresql://streamapp:streamapp@127.0.0.1:15432/warehouse",
+        "PostgreSQL sink database",
+    )
+    redis_url: str = _setting(
+        "STREAMAPP_REDIS_URL", "redis://127.0.0.1:16379/0", "Redis cache sink"
+    )
+    clickhouse_dsn: str = _setting(
+        "STREAMAPP_CLICKHOUSE_DSN",
+        "chdb://.stack/data/chdb",
+        "ClickHouse sink: `chdb://<dir>` (embedded, relative paths from the repo root) "
+        "or `http://user:pass@host:8123/db`",
+    )
+    topologies_dir: str = _setting(
+        "STREAMAPP_TOPOLOGIES_DIR", "topologies", "folder of topology modules"
+    )
+    schemas_dir: str = _setting("STREAMAPP_SCHEMAS_DIR", "schemas", "folder of output .avsc files")
+    mask_secret: str = _setting(
+        "STREAMAPP_MASK_SECRET",
+        "",
+        "key for hmac_sha256/tokenize masks (`STREAMAPP_MASK_SECRET_<NAME>` for named secrets); "
+        "the local profile falls back to a fixed dev key",
+    )
+    group_id: str = _setting(
+        "STREAMAPP_GROUP_ID", "streamapp", "Kafka consumer group / Faust app id"
+    )
+    log_level: str = _setting("STREAMAPP_LOG_LEVEL", "INFO", "log level")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``environ`` (default: os.environ); ConfigError if invalid."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"], "").strip()
+            if raw:
+                values[f.name] = raw
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.profile not in ("local", "production"):
+            raise ConfigError(f"STREAMAPP_PROFILE={self.profile!r}: use 'local' or 'production'")
+        if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
+            raise ConfigError(
+                "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
+            )
+
+    def path(self, value: str) -> Path:
+        """A configured path, relative ones resolved from the repository root."""
+        p = Path(value)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    def mask_secrets(self, environ: Mapping[str, str] | None = None) -> dict[str, bytes]:
+        """Named mask secrets: ``default`` from STREAMAPP_MASK_SECRET, ``x`` from ..._SECRET_X.
+
+        In the production profile a missing default secret stays missing, so a topology that needs
+        it fails validation; the local profile uses a fixed development key.
+        """
+        environ = os.environ if environ is None else environ
+        secrets: dict[str, bytes] = {}
+        prefix = "STREAMAPP_MASK_SECRET_"
+        for name, value in environ.items():
+            if name.startswith(prefix) and value:
+                secrets[name[len(prefix) :].lower()] = value.encode()
+        if self.mask_secret:
+            secrets["default"] = self.mask_secret.encode()
+        elif self.profile == "local":
+            secrets["default"] = LOCAL_MASK_SECRET.encode()
+        return secrets
+
+    def clickhouse_chdb_path(self) -> Path | None:
+        """The data dir of an embedded chDB DSN, resolved; None for a server DSN."""
+        if not self.clickhouse_dsn.startswith("chdb://"):
+            return None
+        return self.path(self.clickhouse_dsn[len("chdb://") :])
+
+    def clickhouse_client_dsn(self) -> str:
+        """The DSN to hand to clickhouse-connect (chDB paths made absolute: ``chdb:///abs``)."""
+        chdb = self.clickhouse_chdb_path()
+        return self.clickhouse_dsn if chdb is None else f"chdb://{chdb}"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env var, current value, doc) rows; secrets shown as set/unset only."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "secret" in f.name:
+                value = "(set)" if value else "(unset)"
+            value = redact_url(value)
+            rows.append((f.metadata["env"], value, f.metadata["doc"]))
+        return rows
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
+
+
+def redact_url(value: str) -> str:
+    """Hide the password of a URL/DSN: ``postgresql://u:***@host``."""
+    return _URL_PASSWORD.sub(r"\1***@", value)
