@@ -247,3 +247,40 @@ def run(
 def fail(message: str) -> None:
     print(f"stack: error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
+
+
+class SpawnedService:
+    """A service this stack runs as its own detached process, tracked by a pid file.
+
+    Subclasses set ``name``, implement ``start`` (spawn into ``self.log``/``self.pidfile``) and
+    ``healthy`` (a real round trip); ``wait`` and ``stop`` are shared.
+    """
+
+    name = "service"
+    stop_grace = 30.0
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.log = cfg.log(self.name)
+        self.pidfile = cfg.pidfile(self.name)
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile)
+
+    def wait(self) -> float:
+        return wait_ready(
+            self.name,
+            self.healthy,
+            timeout=self.cfg.ready_timeout,
+            log=self.log,
+            alive=lambda: self.pid() is not None,
+        )
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, self.name, grace=self.stop_grace)
+        self.pidfile.unlink(missing_ok=True)

@@ -10,15 +10,13 @@ from pathlib import Path
 from common import (
     REPO,
     Config,
+    SpawnedService,
     StackError,
     ensure_port_free,
-    read_pid,
     require_tool,
     run,
     say,
     spawn,
-    stop_pid,
-    wait_ready,
 )
 
 POM = REPO / "infra/local/kafka/pom.xml"
@@ -75,14 +73,13 @@ def resolve_jars(cfg: Config, pom: Path, dest: Path, what: str) -> Path:
     return dest
 
 
-class Kafka:
+class Kafka(SpawnedService):
     name = "kafka"
+    stop_grace = 60.0
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         self.data = cfg.data(self.name)
-        self.log = cfg.log(self.name)
-        self.pidfile = cfg.pidfile(self.name)
         self.libs = cfg.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
         self.props = self.data / "server.properties"
 
@@ -132,9 +129,6 @@ class Kafka:
             what="kafka StorageTool format",
         )
 
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile)
-
     def start(self) -> None:
         ensure_port_free(self.cfg.kafka_port, self.name, "STREAMAPP_KAFKA_PORT")
         ensure_port_free(
@@ -148,21 +142,6 @@ class Kafka:
 
     def healthy(self) -> bool:
         return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
-
-    def wait(self) -> float:
-        return wait_ready(
-            self.name,
-            self.healthy,
-            timeout=self.cfg.ready_timeout,
-            log=self.log,
-            alive=lambda: self.pid() is not None,
-        )
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, self.name, grace=60.0)
-        self.pidfile.unlink(missing_ok=True)
 
 
 def _kafka_uuid() -> str:

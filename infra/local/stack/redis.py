@@ -5,17 +5,15 @@ from __future__ import annotations
 import shutil
 import socket
 
-from common import Config, apt_install, ensure_port_free, read_pid, spawn, stop_pid, wait_ready
+from common import Config, SpawnedService, apt_install, ensure_port_free, spawn
 
 
-class Redis:
+class Redis(SpawnedService):
     name = "redis"
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         self.data = cfg.data(self.name)
-        self.log = cfg.log(self.name)
-        self.pidfile = cfg.pidfile(self.name)
 
     @property
     def address(self) -> str:
@@ -25,9 +23,6 @@ class Redis:
         if shutil.which("redis-server") is None:
             apt_install("redis-server")
         self.data.mkdir(parents=True, exist_ok=True)
-
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile)
 
     def start(self) -> None:
         ensure_port_free(self.cfg.redis_port, self.name, "STREAMAPP_REDIS_PORT")
@@ -57,27 +52,9 @@ class Redis:
         )
 
     def healthy(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.cfg.redis_port), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    def wait(self) -> float:
-        return wait_ready(
-            self.name,
-            self._probe,
-            timeout=self.cfg.ready_timeout,
-            log=self.log,
-            alive=lambda: self.pid() is not None,
-        )
-
-    def _probe(self) -> bool:
         try:
-            return self.healthy()
+            with socket.create_connection(("127.0.0.1", self.cfg.redis_port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, self.name)
-        self.pidfile.unlink(missing_ok=True)

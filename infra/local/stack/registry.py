@@ -7,29 +7,17 @@ import os
 import urllib.request
 import zipfile
 
-from common import (
-    Config,
-    ensure_port_free,
-    read_pid,
-    require_tool,
-    run,
-    say,
-    spawn,
-    stop_pid,
-    wait_ready,
-)
+from common import Config, SpawnedService, ensure_port_free, require_tool, run, say, spawn
 
 VERSION = "3.0.9"
 ARTIFACT = f"io.apicurio:apicurio-registry-app:{VERSION}:zip:all"
 
 
-class Registry:
+class Registry(SpawnedService):
     name = "registry"
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self.log = cfg.log(self.name)
-        self.pidfile = cfg.pidfile(self.name)
+        super().__init__(cfg)
         self.home = cfg.cache_dir / f"apicurio-registry-{VERSION}"
         self.jar = self.home / f"apicurio-registry-app-{VERSION}-runner.jar"
 
@@ -62,9 +50,6 @@ class Registry:
             zf.extractall(tmp)
         tmp.rename(self.home)
         archive.unlink()
-
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile)
 
     def start(self) -> None:
         ensure_port_free(self.cfg.registry_port, self.name, "STREAMAPP_REGISTRY_PORT")
@@ -103,13 +88,7 @@ class Registry:
             return resp.status == 200 and isinstance(json.loads(resp.read()), list)
 
     def wait(self) -> float:
-        took = wait_ready(
-            self.name,
-            self.healthy,
-            timeout=self.cfg.ready_timeout,
-            log=self.log,
-            alive=lambda: self.pid() is not None,
-        )
+        took = super().wait()
         # Confluent's default global level; Apicurio starts with NONE.
         request = urllib.request.Request(
             f"{self.address}/config",
@@ -120,9 +99,3 @@ class Registry:
         with urllib.request.urlopen(request, timeout=5):
             pass
         return took
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, self.name)
-        self.pidfile.unlink(missing_ok=True)
