@@ -16,6 +16,7 @@ from common import (
     read_pid,
     run,
     say,
+    tail,
     wait_ready,
 )
 
@@ -43,7 +44,13 @@ class Postgres:
         self.bin = cfg.pg_bin
         self.data = self._data_dir()
         self.sockdir = self.data.parent / "postgres-socket"
-        self.log = cfg.log(self.name)
+        # The server writes its own log, so it lives where the postgres user can write; when the
+        # cluster was relocated (see _data_dir), .stack/logs/postgres.log links to it.
+        self.log = (
+            cfg.log(self.name)
+            if self.data == cfg.data(self.name)
+            else (self.data.parent / "postgres.log")
+        )
 
     def _data_dir(self) -> Path:
         """The cluster lives under the stack dir; when we run as root and the server's user
@@ -106,11 +113,14 @@ class Postgres:
             fh.write(conf)
         with open(self.data / "pg_hba.conf", "a") as fh:
             fh.write("host replication all 127.0.0.1/32 scram-sha-256\n")
-        if self.cfg.state_dir / "data" / self.name != self.data:
-            link = self.cfg.data(self.name)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.exists():
-                link.symlink_to(self.data)
+        if self.cfg.data(self.name) != self.data:
+            for link, target in (
+                (self.cfg.data(self.name), self.data),
+                (self.cfg.log(self.name), self.log),
+            ):
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.is_symlink():
+                    link.symlink_to(target)
 
     def pid(self) -> int | None:
         return read_pid(self.data / "postmaster.pid")
@@ -123,23 +133,25 @@ class Postgres:
             run(["chown", "postgres", str(self.sockdir)], what="chown socket dir")
             self.log.touch()
             run(["chown", "postgres", str(self.log)], what="chown log")
-        # pg_ctl forks the postmaster and returns; readiness is checked by a real query.
-        run(
-            self._as_server_user(
-                [
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-W",
-                    "-o",
-                    f"-p {self.cfg.pg_port} -c port={self.cfg.pg_port}",
-                    "start",
-                ]
-            ),
-            what="pg_ctl start",
-        )
+        # pg_ctl -w waits until the server accepts connections, or says why it did not;
+        # readiness is then confirmed by a real query in wait().
+        cmd = [
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            str(int(self.cfg.ready_timeout)),
+            "-o",
+            f"-p {self.cfg.pg_port} -c port={self.cfg.pg_port}",
+            "start",
+        ]
+        try:
+            run(self._as_server_user(cmd), what="pg_ctl start")
+        except StackError as exc:
+            raise StackError(f"{exc}; last lines of {self.log}:\n{tail(self.log)}") from None
 
     def query(self, sql: str, db: str = "postgres") -> str:
         env = dict(os.environ, PGPASSWORD=self.cfg.pg_password, PGCONNECT_TIMEOUT="3")
