@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STACK := $(PYTHON) infra/local/stack
+PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 
 .PHONY: help run test venv up down status lint format unit integration clean-stack
 
@@ -32,13 +33,13 @@ run: venv up  ## set up everything, then run the main job on the local stack
 	@$(BIN)/streamapp run
 
 lint: venv  ## ruff (lint + format check) and mypy --strict
-	@$(BIN)/ruff check streamapp tests bench topologies infra
-	@$(BIN)/ruff format --check streamapp tests bench topologies infra
+	@$(BIN)/ruff check $(PY_PATHS)
+	@$(BIN)/ruff format --check $(PY_PATHS)
 	@$(BIN)/mypy --strict streamapp
 
 format: venv  ## apply ruff's fixes and formatting
-	@$(BIN)/ruff check --fix streamapp tests bench topologies infra
-	@$(BIN)/ruff format streamapp tests bench topologies infra
+	@$(BIN)/ruff check --fix $(PY_PATHS)
+	@$(BIN)/ruff format $(PY_PATHS)
 
 unit: venv  ## unit tests only (no services)
 	@$(BIN)/pytest -q tests/unit
