@@ -1,0 +1,211 @@
+"""One cached schema-registry client shared by decode and encode (Confluent API, e.g. Apicurio)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import fastavro
+import httpx
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from streamapp.encode.compat import LEVELS, compatibility_problems
+from streamapp.errors import ConfigError, IncompatibleSchemaError, RegistryError
+
+DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
+DEFAULT_LEVEL: Final = "BACKWARD"
+# What a client call raises when the registry answers with an error or cannot be reached.
+_CLIENT_ERRORS: Final = (SchemaRegistryError, httpx.HTTPError, OSError, ValueError, KeyError)
+
+
+def subject_name(topic: str, *, key: bool = False) -> str:
+    """The TopicNameStrategy subject of ``topic``: ``<topic>-value`` or ``<topic>-key``."""
+    return f"{topic}-{'key' if key else 'value'}"
+
+
+class SchemaRegistry:
+    """Schemas by id (cached for the process: an id never changes) and checked registration.
+
+    Guarantees: ``schema``/``parsed_schema`` call the registry at most once per id; every
+    registry failure raises RegistryError with one line naming the URL, the subject or id, and
+    what to check; ``register`` never registers a schema that is incompatible with the subject's
+    registered versions at the subject's (else the global, else BACKWARD) compatibility level.
+    """
+
+    def __init__(self, url: str | None = None, *, client: Any | None = None) -> None:
+        self.url = url or DEFAULT_URL
+        if client is None:
+            client = SchemaRegistryClient({"url": self.url})
+        self._client: Any = client
+        self._raw: dict[int, dict[str, Any]] = {}
+        self._parsed: dict[int, Any] = {}
+        self._refs: dict[int, list[Any]] = {}
+
+    def close(self) -> None:
+        """Release the HTTP session of a client this object created (a no-op for fakes)."""
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()
+
+    def schema(self, schema_id: int) -> dict[str, Any]:
+        """The Avro schema (JSON as a dict) registered under ``schema_id``; cached."""
+        cached = self._raw.get(schema_id)
+        if cached is None:
+            found = self._call(f"fetch schema id {schema_id}", self._client.get_schema, schema_id)
+            cached = self._raw[schema_id] = self._avro_json(found, f"schema id {schema_id}")
+            self._refs[schema_id] = list(getattr(found, "references", None) or ())
+        return cached
+
+    def parsed_schema(self, schema_id: int) -> Any:
+        """``schema(schema_id)`` parsed by fastavro, with its references resolved; cached."""
+        parsed = self._parsed.get(schema_id)
+        if parsed is None:
+            raw = self.schema(schema_id)
+            named: dict[str, Any] = {}
+            where = f"schema id {schema_id}"
+            self._parse_references(self._refs.get(schema_id, ()), named, where)
+            parsed = self._parsed[schema_id] = self._parse(raw, named, where)
+        return parsed
+
+    def latest(self, subject: str) -> tuple[int, dict[str, Any]] | None:
+        """``(id, schema)`` of the subject's latest version, or None when it has none."""
+        try:
+            reg = self._client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise self._error(f"fetch the latest version of subject {subject!r}", exc) from None
+        except _CLIENT_ERRORS as exc:
+            raise self._error(f"fetch the latest version of subject {subject!r}", exc) from None
+        schema = self._avro_json(reg.schema, f"subject {subject!r}")
+        self._raw.setdefault(int(reg.schema_id), schema)
+        return int(reg.schema_id), schema
+
+    def compatibility_level(self, subject: str) -> str:
+        """The subject's compatibility level, else the global one, else BACKWARD."""
+        for args in ((subject,), ()):
+            try:
+                level = str(self._client.get_compatibility(*args)).upper()
+            except _CLIENT_ERRORS:
+                continue
+            if level in LEVELS:
+                return level
+        return DEFAULT_LEVEL
+
+    def register(self, subject: str, schema: Mapping[str, Any]) -> int:
+        """Register ``schema`` under ``subject`` and return its id (the existing id if unchanged).
+
+        Raises IncompatibleSchemaError, listing every problem, before anything is registered
+        when our check or the registry's own test finds the schema incompatible.
+        """
+        schema = dict(schema)
+        self._parse(schema, {}, f"the schema for subject {subject!r}")
+        latest = self.latest(subject)
+        if latest is not None and _canonical(latest[1]) == _canonical(schema):
+            return latest[0]
+        wrapped = Schema(json.dumps(schema, separators=(",", ":")), "AVRO")
+        if latest is not None:
+            self._check(subject, schema, wrapped, latest[1])
+        try:
+            schema_id = int(self._client.register_schema(subject, wrapped))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 409:
+                raise IncompatibleSchemaError(
+                    f"subject {subject!r}: the registry at {self.url} refused the new schema as "
+                    f"incompatible ({exc.error_message}); keep the old shape or add defaults"
+                ) from None
+            raise self._error(f"register a schema under subject {subject!r}", exc) from None
+        except _CLIENT_ERRORS as exc:
+            raise self._error(f"register a schema under subject {subject!r}", exc) from None
+        self._raw[schema_id] = schema
+        return schema_id
+
+    def _check(self, subject: str, schema: dict[str, Any], wrapped: Any, latest: Any) -> None:
+        level = self.compatibility_level(subject)
+        olds = [latest]
+        if level.endswith("_TRANSITIVE"):
+            olds = [self._version(subject, v) for v in self._versions(subject)]
+        problems = compatibility_problems(olds, schema, level)
+        if problems:
+            raise IncompatibleSchemaError(
+                f"subject {subject!r} ({level}): the new schema is incompatible — "
+                + "; ".join(problems)
+            )
+        if level == "NONE":
+            return
+        try:
+            ok = self._client.test_compatibility(subject, wrapped)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return
+            raise self._error(f"test compatibility for subject {subject!r}", exc) from None
+        except _CLIENT_ERRORS as exc:
+            raise self._error(f"test compatibility for subject {subject!r}", exc) from None
+        if not ok:
+            raise IncompatibleSchemaError(
+                f"subject {subject!r}: the registry at {self.url} reports the new schema "
+                f"incompatible ({level}) with the latest version; keep the old shape or add "
+                "defaults"
+            )
+
+    def _versions(self, subject: str) -> list[int]:
+        found = self._call(f"list versions of {subject!r}", self._client.get_versions, subject)
+        return sorted(int(v) for v in found)
+
+    def _version(self, subject: str, version: int) -> dict[str, Any]:
+        what = f"fetch version {version} of subject {subject!r}"
+        reg = self._call(what, self._client.get_version, subject, version)
+        return self._avro_json(reg.schema, f"version {version} of subject {subject!r}")
+
+    def _parse_references(self, refs: Any, named: dict[str, Any], where: str) -> None:
+        """Parse referenced schemas (depth first) into ``named`` so the referrer resolves."""
+        for ref in refs:
+            what = f"fetch reference {ref.name!r} ({ref.subject} v{ref.version}) of {where}"
+            reg = self._call(what, self._client.get_version, ref.subject, ref.version)
+            inner = f"reference {ref.name!r}"
+            self._parse_references(getattr(reg.schema, "references", None) or (), named, inner)
+            self._parse(self._avro_json(reg.schema, inner), named, inner)
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except _CLIENT_ERRORS as exc:
+            raise self._error(what, exc) from None
+
+    def _error(self, what: str, exc: Exception) -> RegistryError:
+        if isinstance(exc, SchemaRegistryError):
+            detail = f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        return RegistryError(
+            f"schema registry at {self.url}: could not {what} ({detail}); check that the "
+            "registry is running, the URL points at its Confluent-compatible API, and the "
+            "subject or id exists"
+        )
+
+    def _avro_json(self, schema: Any, where: str) -> dict[str, Any]:
+        kind = getattr(schema, "schema_type", None) or "AVRO"
+        if kind != "AVRO":
+            raise RegistryError(
+                f"schema registry at {self.url}: {where} is a {kind} schema, not Avro; "
+                "streamapp reads and writes Avro only"
+            )
+        try:
+            loaded = json.loads(schema.schema_str)
+        except (TypeError, ValueError) as exc:
+            raise RegistryError(
+                f"schema registry at {self.url}: {where} is not valid JSON ({exc})"
+            ) from None
+        return loaded if isinstance(loaded, dict) else {"type": loaded}
+
+    def _parse(self, schema: Any, named: dict[str, Any], where: str) -> Any:
+        try:
+            return fastavro.parse_schema(schema, named)
+        except Exception as exc:  # noqa: BLE001 - fastavro raises several types for bad schemas
+            raise ConfigError(f"{where} is not a valid Avro schema ({exc})") from None
+
+
+def _canonical(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
