@@ -1,0 +1,7 @@
+"""The one import a topology module needs: ``from streamapp.topology import Topology, ..., t``."""
+
+from streamapp.records import UNCHANGED, ChangeEvent, Op
+from streamapp.transform import t
+from streamapp.transform.spec import Output, Sink, Source, Topology
+
+__all__ = ["UNCHANGED", "ChangeEvent", "Op", "Output", "Sink", "Source", "Topology", "t"]

@@ -1,0 +1,137 @@
+"""Whole-topology checks after the chain: the declaration itself, key columns and sinks."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from typing import Final
+
+from streamapp.transform.chain import Column, unknown_field
+from streamapp.transform.spec import (
+    ClickHouseSink,
+    Output,
+    PostgresSink,
+    RedisSink,
+    SinkSpec,
+    Source,
+    Topology,
+)
+from streamapp.types import Kind
+
+_TOPOLOGY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TABLE: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*")
+_KEY_KINDS: Final = frozenset(
+    {Kind.STRING, Kind.INT, Kind.DECIMAL, Kind.BOOL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ}
+    | {Kind.UUID, Kind.BYTES, Kind.TIME}
+)
+
+
+def declaration_problems(topology: Topology) -> list[str]:
+    """Problems with the Topology's own fields (names, source, output, on_error, dlq)."""
+    out: list[str] = []
+    if not isinstance(topology.name, str) or _TOPOLOGY_NAME.fullmatch(topology.name) is None:
+        out.append(
+            f"name {topology.name!r}: a topology name is letters, digits, '_', '.', '-' "
+            "and starts with a letter or digit"
+        )
+    if not isinstance(topology.source, Source):
+        out.append("source must be Source(topic=..., columns={...})")
+    else:
+        if not isinstance(topology.source.topic, str) or not topology.source.topic:
+            out.append("source topic must be a non-empty string")
+        columns = topology.source.columns
+        if not isinstance(columns, Mapping) or not columns:
+            out.append("source columns must be a non-empty dict of column -> type")
+        elif not all(isinstance(name, str) and name for name in columns):
+            out.append("source column names must be non-empty strings")
+    if topology.output is not None and (
+        not isinstance(topology.output, Output) or not topology.output.topic
+    ):
+        out.append("output must be Output(topic=..., schema=None or 'file.avsc')")
+    if topology.on_error not in ("dlq", "fail"):
+        out.append(f"on_error={topology.on_error!r}: use 'dlq' or 'fail'")
+    if topology.dlq is not None and (not isinstance(topology.dlq, str) or not topology.dlq):
+        out.append("dlq must be a topic name, or None for '<source topic>.dlq'")
+    return out
+
+
+def key_problems(key: tuple[str, ...], columns: Mapping[str, Column]) -> list[str]:
+    """Problems with the key: empty, repeated, unknown, not a scalar, or masked unsafely."""
+    if not key:
+        return ["key is empty; name the output column(s) that identify a row, e.g. key=['id']"]
+    out: list[str] = []
+    if len(set(key)) != len(key):
+        out.append(f"key {list(key)!r} names a column twice")
+    for name in key:
+        col = columns.get(name) if isinstance(name, str) else None
+        if col is None:
+            out.append(f"key: {unknown_field(str(name), columns)}")
+        elif col.type.kind not in _KEY_KINDS:
+            out.append(f"key column {name!r} is {col.type}; a key column must be a scalar")
+        elif col.key_unsafe is not None:
+            out.append(
+                f"key column {name!r} is masked by {col.key_unsafe}, which merges distinct "
+                "keys; mask a key only with hmac_sha256() or tokenize()"
+            )
+    return out
+
+
+def describe_sink(sink: object) -> str:
+    """A sink as the user wrote it, e.g. ``Sink.redis('customer:{id}')``."""
+    if isinstance(sink, ClickHouseSink):
+        return f"Sink.clickhouse({sink.table!r})"
+    if isinstance(sink, PostgresSink):
+        return f"Sink.postgres({sink.table!r}, schema={sink.schema!r})"
+    if isinstance(sink, RedisSink):
+        return f"Sink.redis({sink.key_template!r})"
+    return repr(sink)
+
+
+def sink_problems(sinks: tuple[SinkSpec, ...], columns: Mapping[str, Column]) -> list[str]:
+    """Problems with the sink targets; a Redis key template may only name output columns."""
+    out: list[str] = []
+    seen: set[object] = set()
+    for sink in sinks:
+        where = describe_sink(sink)
+        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink):
+            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis(...)")
+            continue
+        if sink in seen:
+            out.append(f"{where}: listed twice")
+        seen.add(sink)
+        if isinstance(sink, ClickHouseSink | PostgresSink) and (
+            not isinstance(sink.table, str) or _TABLE.fullmatch(sink.table) is None
+        ):
+            out.append(f"{where}: table name must be letters, digits and _ (or db.table)")
+        if isinstance(sink, PostgresSink) and (
+            not isinstance(sink.schema, str) or _IDENT.fullmatch(sink.schema) is None
+        ):
+            out.append(f"{where}: schema name must be letters, digits and _")
+        if isinstance(sink, RedisSink):
+            out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns))
+    return out
+
+
+def _redis_problems(sink: RedisSink, columns: Mapping[str, Column]) -> list[str]:
+    out: list[str] = []
+    if sink.format not in ("json", "hash"):
+        out.append(f"format={sink.format!r}: use 'json' or 'hash'")
+    ttl = sink.ttl_seconds
+    if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1):
+        out.append("ttl_seconds must be a whole number >= 1, or None for no expiry")
+    if not isinstance(sink.key_template, str):
+        return [*out, "the key template must be a string like 'customer:{id}'"]
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(sink.key_template) if f is not None]
+    except ValueError as exc:
+        return [*out, f"the key template is not a valid format string ({exc})"]
+    if not fields:
+        out.append("the key template names no column, so every row would overwrite one key")
+    for field in fields:
+        if field == "" or field.isdigit() or not _IDENT.fullmatch(field):
+            out.append(f"the key template field {{{field}}} must be a plain column name")
+        elif field not in columns:
+            out.append(f"the key template names {field!r}, which is not an output column")
+    return out

@@ -1,0 +1,138 @@
+"""Discover topology modules, import them, and compile every topology they declare.
+
+A module is any ``*.py`` file in the directory whose name does not start with ``_``; it
+exposes ``topology`` (one Topology) or ``topologies`` (a list). Problems from every module are
+collected and raised together, one line each, prefixed with the file (and line for imports).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+from streamapp.errors import TopologyError
+from streamapp.transform.compile import CompiledTopology, compile_with_problems
+from streamapp.transform.spec import Topology
+
+
+def load_topologies(
+    path: Path, *, secrets: Mapping[str, bytes], schemas_dir: Path
+) -> list[CompiledTopology]:
+    """Load and compile every topology under ``path`` (a directory, or one module file).
+
+    Returns them ordered by file name, then declaration order. Raises TopologyError with one
+    line per problem across all modules: import errors (file:line), unknown fields, casts
+    that can never succeed, missing mask secrets, duplicate columns, schema mismatches, two
+    topologies with one name or one output topic.
+    """
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+    else:
+        raise TopologyError([f"{path}: no such topology directory or module"])
+    problems: list[str] = []
+    compiled: list[CompiledTopology] = []
+    names: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for file in files:
+        shown = _display(file)
+        declared = _declared(file, shown, problems)
+        for topology in declared:
+            prefix = shown if len(declared) == 1 else f"{shown}: topology {topology.name!r}"
+            name = str(topology.name)
+            if name in names:
+                problems.append(
+                    f"{prefix}: topology name {name!r} is already used by {names[name]}; "
+                    "topology names must be unique"
+                )
+                continue
+            names[name] = shown
+            result, lines = compile_with_problems(
+                topology, secrets=secrets, schemas_dir=schemas_dir
+            )
+            problems.extend(f"{prefix}: {line}" for line in lines)
+            if result is None:
+                continue
+            if result.output_topic in outputs:
+                problems.append(
+                    f"{prefix}: output topic {result.output_topic!r} is already written by "
+                    f"{outputs[result.output_topic]}; give each topology its own output topic"
+                )
+                continue
+            outputs[result.output_topic] = f"topology {name!r} ({shown})"
+            compiled.append(result)
+    if problems:
+        raise TopologyError(problems)
+    return compiled
+
+
+def _declared(file: Path, shown: str, problems: list[str]) -> list[Topology]:
+    """The Topology objects a module declares; import failures become problem lines."""
+    module = _import(file, shown, problems)
+    if module is None:
+        return []
+    single = getattr(module, "topology", None)
+    many = getattr(module, "topologies", None)
+    if single is not None and many is not None:
+        problems.append(f"{shown}: defines both `topology` and `topologies`; keep one")
+        return []
+    if single is None and many is None:
+        problems.append(
+            f"{shown}: defines neither `topology` nor `topologies`; "
+            "add `topology = Topology(...)` (or rename the file to start with _)"
+        )
+        return []
+    found = [single] if single is not None else many
+    if not isinstance(found, list | tuple) or not all(isinstance(x, Topology) for x in found):
+        problems.append(
+            f"{shown}: `topology` must be a Topology and `topologies` a list of Topology"
+        )
+        return []
+    return list(found)
+
+
+def _import(file: Path, shown: str, problems: list[str]) -> ModuleType | None:
+    name = f"_streamapp_topology_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        problems.append(f"{shown}: cannot be imported as a Python module")
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        problems.append(f"{shown}:{exc.lineno}: syntax error: {exc.msg}")
+        return None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything
+        sys.modules.pop(name, None)
+        line = _line_in(file, exc)
+        where = f"{shown}:{line}" if line else shown
+        problems.append(f"{where}: import failed: {type(exc).__name__}: {exc}")
+        return None
+    return module
+
+
+def _line_in(file: Path, exc: BaseException) -> int | None:
+    """The last traceback line that ran inside ``file`` (where the import failed)."""
+    target = str(file.resolve())
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).resolve() == Path(target)
+    ]
+    return lines[-1] if lines else None
+
+
+def _display(file: Path) -> str:
+    """``file`` relative to the working directory when it is below it, else as given."""
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)
