@@ -1,0 +1,191 @@
+"""The Decoder: raw Kafka key/value bytes of a Debezium change topic -> one ChangeEvent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from streamapp.decode import mongo
+from streamapp.decode.avro import AvroPlan, SchemaResolver, compile_plan
+from streamapp.decode.envelope import classify, make_event
+from streamapp.decode.hints import DECIMAL_MODES, TIME_MODES, hint_converter
+from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
+from streamapp.errors import ConfigError, DecodeError, RegistryError
+from streamapp.records import ChangeEvent, EventKind
+from streamapp.types import FieldType
+from streamapp.wire import unframe
+
+
+class Decoder:
+    """Decodes one record of a Debezium change topic; stateless apart from caches.
+
+    Format is detected per message: a None value is a tombstone; a Confluent wire-format
+    message (magic byte 0) is Avro read with the writer schema from ``resolver`` (one compiled
+    reader per schema id, cached here); a message starting with ``{`` is JSON, with a Connect
+    schema (``{"schema", "payload"}``) or schemaless. Keys are decoded the same way into a
+    mapping column -> value; a key that is not a record becomes ``{"key": value}``.
+
+    ``hints`` (the topology's declared source column types) only type values that arrive
+    without a schema: schemaless JSON rows and keys, and MongoDB documents; ``decimal_handling``
+    and ``time_precision`` say how the connector wrote those values (see ``decode.hints``).
+
+    ``decode`` raises DecodeError for every input it cannot read, with topic, partition and
+    offset in the message and never a record value. ``RegistryError`` from the resolver
+    propagates unchanged: an unreachable registry is not a bad record.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolver: SchemaResolver | None = None,
+        hints: Mapping[str, FieldType] | None = None,
+        decimal_handling: str = "precise",
+        time_precision: str = "adaptive",
+    ) -> None:
+        if decimal_handling not in DECIMAL_MODES:
+            raise ConfigError(
+                f"decimal_handling {decimal_handling!r} is not one of {', '.join(DECIMAL_MODES)}"
+            )
+        if time_precision not in TIME_MODES:
+            raise ConfigError(
+                f"time_precision {time_precision!r} is not one of {', '.join(TIME_MODES)}"
+            )
+        self._resolver = resolver
+        self._hints: dict[str, FieldType] = dict(hints or {})
+        modes = {"decimal_handling": decimal_handling, "time_precision": time_precision}
+        self._row_hints = _hint_converters(self._hints, documents=False, **modes)
+        self._doc_hints = _hint_converters(self._hints, documents=True, **modes)
+        self._json = JsonFormat(self._row_hints)
+        self._plans: dict[int, AvroPlan | str] = {}  # str: why the schema cannot be compiled
+        self._mongo_topics: set[str] = set()
+
+    def decode(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        topic: str,
+        partition: int = 0,
+        offset: int = 0,
+    ) -> ChangeEvent:
+        """Decode one Kafka record into a ChangeEvent (see the class docstring)."""
+        try:
+            return self._decode(key, value, topic, offset)
+        except DecodeError as exc:
+            raise DecodeError(
+                f"topic {topic!r} partition {partition} offset {offset}: {exc}", field=exc.field
+            ) from None
+        except RegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract: bad input only ever gives DecodeError
+            raise DecodeError(
+                f"topic {topic!r} partition {partition} offset {offset}: unexpected "
+                f"{type(exc).__name__} while decoding; the original record is in the DLQ, "
+                "report it to the streamapp maintainers"
+            ) from None
+
+    def _decode(
+        self, key: bytes | None, value: bytes | None, topic: str, offset: int
+    ) -> ChangeEvent:
+        payload, shape, plan = (None, "tombstone", None) if value is None else self._value(value)
+        if payload is None:
+            strict = topic in self._mongo_topics
+            return make_event(
+                EventKind.TOMBSTONE, None, None, self._key(key, strict), None, None, offset
+            )
+        kind, op = classify(payload, topic)
+        if not isinstance(payload, dict):  # only on a heartbeat topic: any value is a heartbeat
+            payload = {}
+        source = payload.get("source")
+        is_mongo = shape == "mongo" or (
+            isinstance(source, dict) and source.get("connector") == "mongodb"
+        )
+        if is_mongo:
+            self._mongo_topics.add(topic)
+        key_map = self._key(key, is_mongo)
+        before = after = None
+        if kind is EventKind.DATA:
+            if is_mongo:  # documents as extended-JSON text, or a bare update description
+                before, after = mongo.rows(payload, key_map, self._hints)
+                before = hint_row(before, self._doc_hints, "before")
+                after = hint_row(after, self._doc_hints, "after")
+            else:
+                before, after = payload.get("before"), payload.get("after")
+        source = plan.source_info(payload.get("source")) if plan is not None else None
+        return make_event(kind, op, payload, key_map, before, after, offset, source)
+
+    def _value(self, value: bytes) -> tuple[Any, str, AvroPlan | None]:
+        if value[:1] == b"\x00":
+            return self._avro(value)
+        if value[:1] == b"{" or value.lstrip()[:1] == b"{":
+            return (*self._json.value(value), None)
+        if not value:
+            raise DecodeError("value is empty (0 bytes); a tombstone must be a null value")
+        raise DecodeError(
+            f"value starts with byte {value[0]:#04x}: neither the Confluent Avro wire format "
+            "(0x00) nor a JSON object ('{'); check the connector's value.converter"
+        )
+
+    def _key(self, key: bytes | None, mongo_strict: bool) -> Mapping[str, Any] | None:
+        if key is None:
+            return None
+        if key[:1] == b"\x00":
+            decoded = self._avro(key)[0]
+        else:
+            try:
+                decoded = self._json.key(key)
+            except NotJson:
+                raise DecodeError(
+                    "key is neither the Confluent Avro wire format nor JSON; "
+                    "check the connector's key.converter"
+                ) from None
+        result: Mapping[str, Any] | None = (
+            decoded if isinstance(decoded, dict) else {"key": decoded}
+        )
+        return mongo.document_key(result, strict=mongo_strict)
+
+    def _avro(self, data: bytes) -> tuple[Any, str, AvroPlan]:
+        schema_id, _ = unframe(data)
+        plan = self._plans.get(schema_id)
+        if plan is None:
+            plan = self._compile(schema_id)
+        if isinstance(plan, str):
+            raise DecodeError(plan)
+        return plan.decode(data), plan.shape, plan
+
+    def _compile(self, schema_id: int) -> AvroPlan | str:
+        if self._resolver is None:
+            raise DecodeError(
+                f"message is Avro (schema id {schema_id}) but the decoder has no schema "
+                "resolver; configure the schema registry"
+            )
+        try:
+            schema = self._resolver.parsed_schema(schema_id)
+        except LookupError:
+            raise DecodeError(
+                f"schema id {schema_id} is unknown to the schema registry; "
+                "is the consumer pointed at the producer's registry?"
+            ) from None
+        plan: AvroPlan | str
+        try:
+            plan = compile_plan(schema_id, schema)
+        except DecodeError as exc:
+            plan = f"writer schema id {schema_id} cannot be read: {exc}"
+        self._plans[schema_id] = plan
+        return plan
+
+
+def _hint_converters(
+    hints: Mapping[str, FieldType], *, decimal_handling: str, time_precision: str, documents: bool
+) -> Hints:
+    converters: dict[str, Any] = {}
+    for name, ftype in hints.items():
+        conv = hint_converter(
+            ftype,
+            decimal_handling=decimal_handling,
+            time_precision=time_precision,
+            documents=documents,
+        )
+        if conv is not None:
+            converters[name] = (conv, str(ftype))
+    return converters

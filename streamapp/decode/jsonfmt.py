@@ -1,0 +1,206 @@
+"""JSON messages: Kafka Connect JsonConverter with schemas, or schemaless with topology hints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from streamapp.decode import semantic
+from streamapp.decode.hints import HintMismatch
+from streamapp.decode.schema import SType, from_connect
+from streamapp.errors import DecodeError
+from streamapp.records import UNCHANGED
+
+Converter = Callable[[Any], Any]
+_SCHEMA_HEAD = b'{"schema":'
+_PAYLOAD_SEP = b',"payload":'
+_CACHE_LIMIT = 512
+_SENTINELS: dict[str, tuple[Any, ...]] = {
+    "string": (semantic.PLACEHOLDER,),
+    "bytes": (semantic.PLACEHOLDER_B64,),
+    "array": semantic.PLACEHOLDER_LISTS,
+    "map": (semantic.PLACEHOLDER_MAP,),
+}
+
+
+class NotJson(DecodeError):
+    """The bytes are not valid JSON (as opposed to JSON whose values cannot be converted)."""
+
+
+def _what(exc: Exception) -> str:
+    return type(exc).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """Per-field work for one row: TOAST sentinels to recognise and the converter to apply.
+
+    Only fields that need something are listed, so the per-row loop is as short as possible.
+    """
+
+    fields: tuple[tuple[str, tuple[Any, ...] | None, Converter | None, str], ...]
+
+    @staticmethod
+    def of(st: SType) -> RowPlan:
+        """Plan the fields of the struct ``st`` (JSON representation: bytes are base64)."""
+        fields = []
+        for name, ftype in st.fields:
+            sentinels = _SENTINELS.get(ftype.kind)
+            conv = semantic.converter(ftype, b64=True)
+            if sentinels is not None or conv is not None:
+                fields.append((name, sentinels, conv, ftype.semantic or ftype.kind))
+        return RowPlan(tuple(fields))
+
+    def apply(self, row: Any, where: str) -> Any:
+        """Convert ``row`` in place; DecodeError names the field and its type, never the value."""
+        if not isinstance(row, dict):
+            return row
+        for name, sentinels, conv, label in self.fields:
+            v = row.get(name)
+            if v is None:
+                continue
+            if sentinels is not None and v in sentinels:
+                row[name] = UNCHANGED
+            elif conv is not None:
+                try:
+                    row[name] = conv(v)
+                except semantic.CONVERSION_ERRORS as exc:
+                    raise DecodeError(
+                        f"field '{where}.{name}' ({label}) cannot be converted from a "
+                        f"{type(v).__name__} ({_what(exc)}); check the connector's converters",
+                        field=name,
+                    ) from None
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPlan:
+    """What one Connect schema means: the shape of the value and the plans for its rows."""
+
+    shape: str  # envelope | mongo | record | value
+    rows: Mapping[str, RowPlan]  # envelope: before/after; record: "" -> the record itself
+    value: Converter | None  # shape "value": converter of the whole value
+
+
+def plan_for(schema: Any) -> JsonPlan:
+    """Compile the plan for a Connect JSON ``schema`` object."""
+    top = from_connect(schema)
+    if top.kind != "struct":
+        return JsonPlan("value", {}, semantic.converter(top, b64=True))
+    if "op" in top.field_names():
+        after = top.child("after") or top.child("before")
+        if after is not None and after.kind == "string":
+            return JsonPlan("mongo", {}, None)
+        rows = {
+            n: RowPlan.of(f)
+            for n, f in top.fields
+            if n in ("before", "after") and f.kind == "struct"
+        }
+        return JsonPlan("envelope", rows, None)
+    return JsonPlan("record", {"": RowPlan.of(top)}, None)
+
+
+Hints = Mapping[str, tuple[Converter, str]]  # column -> (converter, declared type text)
+
+
+def hint_row(row: Any, hints: Hints, where: str) -> Any:
+    """Schemaless row: TOAST placeholders -> UNCHANGED, then declared columns converted."""
+    if not isinstance(row, dict):
+        return row
+    toasted = [k for k, v in row.items() if semantic.is_placeholder(v)]
+    for name in toasted:
+        row[name] = UNCHANGED
+    for name, (conv, declared) in hints.items():
+        v = row.get(name)
+        if v is None or v is UNCHANGED:
+            continue
+        try:
+            row[name] = conv(v)
+        except semantic.CONVERSION_ERRORS as exc:
+            detail = str(exc) if isinstance(exc, HintMismatch) else f"{_what(exc)} converting it"
+            raise DecodeError(
+                f"field '{where}.{name}' declared {declared} does not match ({detail}); "
+                "fix the topology's column type or the connector's handling modes",
+                field=name,
+            ) from None
+    return row
+
+
+class JsonFormat:
+    """Decodes JSON keys and values; caches one plan per distinct schema text (bounded)."""
+
+    def __init__(self, hints: Hints) -> None:
+        self._hints = hints
+        self._plans: dict[bytes, JsonPlan] = {}
+
+    def _plan(self, schema_text: bytes | None, schema: Any) -> JsonPlan:
+        key = schema_text if schema_text is not None else json.dumps(schema).encode()
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = plan_for(schema if schema is not None else json.loads(key))
+            if len(self._plans) >= _CACHE_LIMIT:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _parse(self, raw: bytes) -> tuple[bool, bytes | None, Any, Any]:
+        """(has schema, schema text or None, schema object or None, payload).
+
+        JsonConverter writes ``{"schema":<schema>,"payload":<payload>}``; the schema text is
+        cut out by position so a known schema is neither parsed nor walked again. Anything
+        unexpected falls back to parsing the whole message.
+        """
+        if raw.startswith(_SCHEMA_HEAD):
+            cut = raw.find(_PAYLOAD_SEP, len(_SCHEMA_HEAD))
+            body = raw.rstrip()
+            if cut > 0 and body.endswith(b"}"):
+                text = raw[len(_SCHEMA_HEAD) : cut]
+                try:
+                    payload = json.loads(body[cut + len(_PAYLOAD_SEP) : -1])
+                    schema = None if text in self._plans else json.loads(text)
+                except ValueError:
+                    pass  # not the layout we expected: parse the whole message below
+                else:
+                    return text.strip() != b"null", text, schema, payload
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            raise NotJson("message starts like JSON but is not valid JSON") from None
+        if isinstance(doc, dict) and doc.keys() == {"schema", "payload"}:
+            return doc["schema"] is not None, None, doc["schema"], doc["payload"]
+        return False, None, None, doc
+
+    def value(self, raw: bytes) -> tuple[Any, str]:
+        """The value payload with rows converted, and its shape (see ``JsonPlan.shape``)."""
+        has_schema, text, schema, payload = self._parse(raw)
+        if payload is None:
+            return None, "tombstone"
+        if has_schema:
+            plan = self._plan(text, schema)
+            if plan.shape == "value":
+                return (plan.value(payload) if plan.value else payload), "value"
+            if plan.shape == "record":
+                return plan.rows[""].apply(payload, "value"), "record"
+            if plan.shape == "envelope" and isinstance(payload, dict):
+                for name, rows in plan.rows.items():
+                    payload[name] = rows.apply(payload.get(name), name)
+            return payload, plan.shape
+        if not isinstance(payload, dict) or "op" not in payload:
+            return payload, "record"
+        if isinstance(payload.get("after"), str) or isinstance(payload.get("before"), str):
+            return payload, "mongo"
+        for name in ("before", "after"):
+            payload[name] = hint_row(payload.get(name), self._hints, name)
+        return payload, "envelope"
+
+    def key(self, raw: bytes) -> Any:
+        """The key payload converted by its schema, or by the hints when schemaless."""
+        has_schema, text, schema, payload = self._parse(raw)
+        if has_schema:
+            plan = self._plan(text, schema)
+            if plan.shape == "value":
+                return plan.value(payload) if plan.value and payload is not None else payload
+            return plan.rows[""].apply(payload, "key") if "" in plan.rows else payload
+        return hint_row(payload, self._hints, "key")

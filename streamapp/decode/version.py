@@ -1,0 +1,123 @@
+"""Event versions: one int in [0, 2**63) per event, larger for a later change of the same key.
+
+Sinks keep, per key, the row with the largest version, so replays, restarts and duplicates
+converge. Each connector's position in its source log decides (bit 62 is the high bit):
+
+PostgreSQL  ``pos << 1 | streamed``; pos (62 bits) = max(source.lsn, lastCommitLsn), where
+            lastCommitLsn is the first element of ``source.sequence``; streamed = 0 for rows of a
+            blocking snapshot (``source.snapshot`` true/first/last/...), else 1.
+            Why not ``lsn`` alone: ``lsn`` is the position of the change record, written when
+            the statement ran, while logical decoding emits whole transactions in commit
+            order. Two changes of one row are still in ``lsn`` order (the second writer waits
+            for the first one's commit), but a transaction that was running when the snapshot
+            was taken and committed after it has changes with an ``lsn`` *below* the
+            snapshot's, although the snapshot does not contain them; sorted by ``lsn`` the
+            snapshot row would win and the change would be lost. Every event of a transaction
+            carries the previous commit's LSN (``sequence[0]``), which is above the snapshot
+            point for every transaction decoded after it, so max() places such a change above
+            the snapshot row, and the low bit puts a streamed change above a snapshot row at
+            the same position. The order of one row's changes is kept: a later transaction's
+            change lsn exceeds the earlier transaction's commit LSN, which exceeds both parts
+            of the earlier events. Caveats: (a) two changes of one row inside one transaction
+            whose lsn are both below the previous commit get the same version (partition order
+            decides; sinks apply ``>=``); (b) the very first transaction a new connector
+            decodes has no ``sequence[0]`` yet, so if it overlapped the snapshot it falls back
+            to lsn order.
+MySQL       ``file_number << 43 | pos << 11 | min(row, 2047)``: binlog file number (20 bits,
+            from ``mysql-bin.000042``), ``pos`` of the rows event (32 bits, binlog positions are
+            32-bit), ``row`` within the event (11 bits; a statement touches a key once per
+            event, so saturating only matters for keys changed by the same statement). The
+            binlog is written at commit, so snapshot rows (taken at the snapshot's binlog
+            position) order before every streamed change. After ``RESET MASTER`` or a failover
+            to a server with other binlog numbering versions restart lower: reconcile then.
+MongoDB     ``seconds << 31 | ord``: ``source.ts_ms // 1000`` (32 bits) and the oplog ordinal
+            within that second (31 bits), i.e. the BSON timestamp of the change.
+Others      ``ts_ms << 21 | (offset & 0x1FFFFF)``: Debezium's processing time (42 bits, good
+            until 2109) with the Kafka offset as tie-breaker (offsets of one key grow within a
+            partition; a tie-breaker that wraps within one millisecond is the only failure).
+A DATA event of PostgreSQL/MySQL/MongoDB without its position fields raises DecodeError rather
+than mixing version schemes for one key.
+"""
+
+from __future__ import annotations
+
+from streamapp.errors import DecodeError
+from streamapp.records import SourceInfo
+
+MAX_VERSION = 2**63
+BLOCKING_SNAPSHOT = frozenset(
+    {"true", "first", "last", "first_in_data_collection", "last_in_data_collection"}
+)
+_OFFSET_MASK = (1 << 21) - 1
+
+
+def postgres_version(lsn: int, sequence: object, snapshot: str | None) -> int:
+    """Version of a PostgreSQL event from its ``lsn``, ``sequence`` text and ``snapshot`` flag."""
+    pos = lsn
+    last_commit = _last_commit_lsn(sequence)
+    if last_commit is not None and last_commit > pos:
+        pos = last_commit
+    if not 0 <= pos < 1 << 62:
+        raise DecodeError("source.lsn is outside [0, 2**62); cannot order the event")
+    return pos << 1 | (0 if snapshot in BLOCKING_SNAPSHOT else 1)
+
+
+def _last_commit_lsn(sequence: object) -> int | None:
+    """First element of Debezium's ``sequence`` text ``["<lastCommitLsn>","<lsn>"]``."""
+    if not isinstance(sequence, str) or not sequence.startswith("["):
+        return None
+    first = sequence[1 : sequence.find(",")] if "," in sequence else sequence[1:-1]
+    first = first.strip().strip('"')
+    return int(first) if first.isdigit() else None
+
+
+def mysql_version(file: str, pos: int, row: int | None) -> int:
+    """Version of a MySQL event from binlog ``file`` name, ``pos`` and ``row``."""
+    digits = file.rpartition(".")[2]
+    if not digits.isdigit():
+        raise DecodeError("source.file is not a binlog file name ending in digits")
+    number = int(digits)
+    if number >= 1 << 20 or not 0 <= pos < 1 << 32:
+        raise DecodeError("binlog file number >= 2**20 or position >= 2**32; cannot order events")
+    return number << 43 | pos << 11 | min(max(row or 0, 0), 2047)
+
+
+def mongo_version(ts_ms: int, ord_: int | None) -> int:
+    """Version of a MongoDB event from ``source.ts_ms`` and ``source.ord``."""
+    seconds = ts_ms // 1000
+    ordinal = ord_ or 0
+    if not 0 <= seconds < 1 << 32 or not 0 <= ordinal < 1 << 31:
+        raise DecodeError("source.ts_ms or source.ord out of range; cannot order the event")
+    return seconds << 31 | ordinal
+
+
+def fallback_version(ts_ms: int | None, offset: int) -> int:
+    """Version from Debezium's ``ts_ms`` and the Kafka offset (connectors without a position)."""
+    ts = ts_ms or 0
+    if not 0 <= ts < 1 << 42:
+        raise DecodeError("ts_ms is outside [0, 2**42); cannot order the event")
+    return ts << 21 | (offset & _OFFSET_MASK)
+
+
+def event_version(source: SourceInfo | None, ts_ms: int | None, offset: int, *, data: bool) -> int:
+    """The version of one event (see the module docstring for each connector's layout)."""
+    if source is not None:
+        connector = source.connector
+        if connector == "postgresql":
+            if source.lsn is not None:
+                return postgres_version(source.lsn, source.raw.get("sequence"), source.snapshot)
+            if data:
+                raise DecodeError("PostgreSQL event has no source.lsn; cannot order it")
+        elif connector == "mysql":
+            if source.file and source.pos is not None:
+                return mysql_version(source.file, source.pos, source.row)
+            if data:
+                raise DecodeError("MySQL event has no source.file/pos; cannot order it")
+        elif connector == "mongodb":
+            if source.ts_ms is not None:
+                return mongo_version(source.ts_ms, source.ord)
+            if data:
+                raise DecodeError("MongoDB event has no source.ts_ms; cannot order it")
+    return fallback_version(
+        ts_ms if ts_ms is not None else source.ts_ms if source else None, offset
+    )
