@@ -88,7 +88,11 @@ class ChangeEvent(NamedTuple):
     For DATA events ``op`` is set and ``before``/``after`` hold rows whose values are Python
     values (see ``streamapp.types``), with ``UNCHANGED`` where Debezium sent its TOAST
     placeholder. ``version`` is a non-negative int < 2**63 that orders changes of one key:
-    a later change of the same key always has a larger version (see ``decode.version``).
+    a later change of the same key never has a smaller version (see ``decode.version``).
+    Versions tie only for changes made inside one source transaction (e.g. two updates of a
+    row in one long PostgreSQL transaction); those share a key, hence a partition, and any
+    re-delivery is an in-order suffix of it, so sinks apply a version >= the stored one and
+    let partition order decide ties.
     """
 
     kind: EventKind
