@@ -1,0 +1,1 @@
+"""The worker runtime: Faust app and agents with a batch fast path, pipeline, shutdown."""
