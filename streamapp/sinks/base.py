@@ -1,0 +1,199 @@
+"""The sink contract (TableSpec, Rejected, Sink) and the batch helpers every sink shares.
+
+Idempotence rests on one rule: every stored row carries the ``version`` of the event that wrote
+it, and a write only lands when its version is larger than the stored one. Replays, duplicates
+and out-of-order redelivery therefore converge to the state of the highest version per key.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, TypeVar
+
+from streamapp.errors import ConfigError, SinkError
+from streamapp.records import UNCHANGED, OutputRecord
+from streamapp.types import FieldType
+
+MAX_VERSION: Final = 1 << 63
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """What one topology asks of one sink: a target, its key columns and its typed columns.
+
+    ``columns`` lists the output columns in order, key columns included; ``target`` is a table
+    name (ClickHouse, PostgreSQL) or a key template such as ``"orders:{id}"`` (Redis).
+    ``options`` holds sink-specific settings, e.g. ``{"schema": "public"}`` or
+    ``{"ttl_seconds": 3600, "format": "json"}``. Construction raises ConfigError when the key
+    columns are empty, repeated or not among ``columns``.
+    """
+
+    topology: str
+    target: str
+    key_columns: tuple[str, ...]
+    columns: Mapping[str, FieldType]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"topology {self.topology!r}, target {self.target!r}"
+        if not self.target:
+            raise ConfigError(f"{where}: the sink target is empty; name a table or key template")
+        if not self.key_columns:
+            raise ConfigError(f"{where}: no key columns; sinks upsert by key, declare one")
+        if len(set(self.key_columns)) != len(self.key_columns):
+            raise ConfigError(f"{where}: key columns repeat a name; list each once")
+        missing = [k for k in self.key_columns if k not in self.columns]
+        if missing:
+            raise ConfigError(f"{where}: key column(s) {missing} are not output columns")
+
+    @property
+    def signature(self) -> tuple[Any, ...]:
+        """A hashable identity of target, keys and columns (options excluded), for plan caches."""
+        return (self.target, self.key_columns, tuple(self.columns.items()))
+
+    @property
+    def where(self) -> str:
+        """``topology 'x', target 'y'``: the location prefix of every message about this table."""
+        return f"topology {self.topology!r}, target {self.target!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record the sink refused for its content (it goes to the DLQ); ``error`` names no value."""
+
+    record: OutputRecord
+    error: SinkError
+
+
+class Sink(abc.ABC):
+    """One destination. Every method is a coroutine; none blocks the event loop.
+
+    Guarantees: ``write`` returns only once every record it did not return as ``Rejected`` is
+    durably stored; for one key the highest version always wins, whatever the order or number
+    of deliveries; a column listed in a record's ``unchanged`` keeps its stored value. Transient
+    failures raise ``SinkError(retriable=True)`` after storing nothing that a retry of the same
+    batch cannot redo idempotently; ``retriable=False`` means retrying cannot help.
+    """
+
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect; SinkError(retriable=True) when the service cannot be reached."""
+
+    @abc.abstractmethod
+    async def ensure_table(self, table: TableSpec) -> None:
+        """Create the target if missing and add new (nullable) columns; idempotent."""
+
+    @abc.abstractmethod
+    async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """Store ``records``; return the ones refused for their content, store all others."""
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool:
+        """True when a real round trip to the service succeeds now; never raises."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+
+def check_keys(
+    table: TableSpec, records: Sequence[OutputRecord]
+) -> tuple[list[OutputRecord], list[Rejected]]:
+    """Split off records no sink can store: a key of the wrong arity or with a null, a bad version.
+
+    Also normalises ``unchanged``: a value that *is* the UNCHANGED sentinel counts as unchanged
+    even when the record forgot to list it, so the sentinel can never be written over a value.
+    """
+    arity = len(table.key_columns)
+    good: list[OutputRecord] = []
+    bad: list[Rejected] = []
+    for r in records:
+        if len(r.key) != arity or None in r.key:
+            msg = (
+                f"{table.where}: the record key must hold {arity} non-null value(s) "
+                f"for {table.key_columns}; fix the topology's key columns"
+            )
+            bad.append(Rejected(r, SinkError(msg)))
+        elif type(r.version) is not int or not 0 <= r.version < MAX_VERSION:
+            msg = (
+                f"{table.where}: the record version must be an int in [0, 2**63), "
+                f"got {type(r.version).__name__}; this is a decode bug, report it"
+            )
+            bad.append(Rejected(r, SinkError(msg)))
+        elif not r.deleted and UNCHANGED in r.value.values():
+            missed = frozenset(c for c, v in r.value.items() if v is UNCHANGED)
+            good.append(r if missed <= r.unchanged else r._replace(unchanged=r.unchanged | missed))
+        else:
+            good.append(r)
+    return good, bad
+
+
+def _merge(prev: OutputRecord, nxt: OutputRecord) -> OutputRecord:
+    """``nxt`` applied on top of ``prev`` (older): its unchanged columns take ``prev``'s values."""
+    if nxt.deleted or not nxt.unchanged:
+        return nxt
+    value = dict(nxt.value)
+    still: set[str] = set()
+    for name in nxt.unchanged:
+        if prev.deleted:
+            value[name] = None  # a tombstone has no values left to keep
+        elif name in prev.unchanged:
+            still.add(name)
+            value[name] = UNCHANGED
+        else:
+            value[name] = prev.value.get(name)
+    return nxt._replace(value=value, unchanged=frozenset(still))
+
+
+def collapse(records: Sequence[OutputRecord]) -> list[OutputRecord]:
+    """One record per key: the highest version, with unchanged columns filled from older ones.
+
+    Records of a key are applied in version order (ties: the later in the batch wins), so a
+    column the winner left unchanged takes the latest value an older record of the batch set;
+    it stays in ``unchanged`` only when no record of the batch set it (the sink then keeps the
+    stored value). A delete clears the values (nothing left to keep). Keys keep first-seen order.
+    """
+    first: dict[tuple[Any, ...], OutputRecord] = {}
+    more: dict[tuple[Any, ...], list[OutputRecord]] = {}
+    for r in records:
+        seen = first.setdefault(r.key, r)
+        if seen is not r:
+            more.setdefault(r.key, [seen]).append(r)
+    if not more:
+        return list(first.values())
+    for key, group in more.items():
+        group.sort(key=lambda r: r.version)
+        state = group[0]
+        for nxt in group[1:]:
+            state = _merge(state, nxt)
+        first[key] = state
+    return list(first.values())
+
+
+async def bisect(
+    items: Sequence[T],
+    attempt: Callable[[Sequence[T]], Awaitable[None]],
+    is_content: Callable[[BaseException], bool],
+) -> list[tuple[T, BaseException]]:
+    """Run ``attempt`` on ``items``; on a content error split in halves until the culprits remain.
+
+    Returns (item, error) for each item that fails on its own; every other item has been passed
+    to a successful ``attempt``. An error ``is_content`` rejects propagates unchanged. Costs
+    about ``2 * k * log2(n)`` attempts for ``k`` culprits among ``n`` items.
+    """
+    try:
+        await attempt(items)
+        return []
+    except Exception as exc:
+        if not is_content(exc):
+            raise
+        if len(items) == 1:
+            return [(items[0], exc)]
+        mid = len(items) // 2
+        failed = await bisect(items[:mid], attempt, is_content)
+        return failed + await bisect(items[mid:], attempt, is_content)

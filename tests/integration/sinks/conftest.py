@@ -1,0 +1,55 @@
+"""Fixtures for the sink tests: a harness per sink (see sinks_harness) and stack control."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sinks_harness import SINKS, Harness
+
+from streamapp.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(params=SINKS)
+def harness(
+    request: pytest.FixtureRequest,
+    stack: Settings,
+    unique: str,
+    pg_warehouse: Any,
+    redis_client: Any,
+    clickhouse: Any,
+) -> Iterator[Harness]:
+    """Each test runs once per sink (Redis twice: JSON and hash); its tables are dropped after."""
+    kind: str = request.param
+    if kind == "clickhouse":
+        clickhouse.command(f"CREATE DATABASE IF NOT EXISTS `{unique}`")
+    yield Harness(kind, stack, unique, pg_warehouse, redis_client, clickhouse)
+    if kind == "postgres":
+        pg_warehouse.execute(f'DROP TABLE IF EXISTS "{unique}" CASCADE')
+    elif kind == "clickhouse":
+        clickhouse.command(f"DROP DATABASE IF EXISTS `{unique}` SYNC")
+
+
+@pytest.fixture
+def stack_service() -> Iterator[Callable[[str, str], None]]:
+    """``control(command, service)`` runs ``infra/local/stack``; stopped services are restarted."""
+    stopped: list[str] = []
+
+    def control(command: str, service: str) -> None:
+        if command == "down":
+            stopped.append(service)
+        subprocess.run(
+            [sys.executable, str(REPO / "infra/local/stack"), command, service],
+            check=True,
+            capture_output=True,
+        )
+
+    yield control
+    for service in stopped:
+        subprocess.run([sys.executable, str(REPO / "infra/local/stack"), "up", service], check=True)

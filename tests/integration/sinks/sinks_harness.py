@@ -1,0 +1,172 @@
+"""The sink test harness: one per sink, it writes through the sink and reads the state back.
+
+A harness builds the sink (not started: asyncio connections belong to the loop that opens
+them, so each test body runs in ``harness.run``), names the test's table after ``unique``, and
+reads the stored state back with the session's synchronous clients, normalised to
+``{key tuple: {column: Python value, "__version": int}}`` with deleted keys left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from streamapp.records import UNCHANGED, Op, OutputRecord
+from streamapp.settings import Settings
+from streamapp.sinks.base import Sink, TableSpec
+from streamapp.sinks.clickhouse import ClickHouseSink
+from streamapp.sinks.postgres import PostgresSink
+from streamapp.sinks.redis import VERSION_SUFFIX, RedisSink
+from streamapp.types import FieldType, Kind, parse_type
+
+SINKS = ("postgres", "clickhouse", "redis", "redis_hash")
+COLUMNS: dict[str, FieldType] = {
+    "id": parse_type("int"),
+    "name": parse_type("string"),
+    "amount": parse_type("decimal(10,2)"),
+    "note": parse_type("string"),
+}
+
+
+def record(key: int, version: int, *, deleted: bool = False, **values: Any) -> OutputRecord:
+    """An output record of the standard table; a value of UNCHANGED marks the column unchanged."""
+    unchanged = frozenset(c for c, v in values.items() if v is UNCHANGED)
+    op = Op.DELETE if deleted else Op.UPDATE
+    return OutputRecord(
+        "sinks", (key,), {"id": key, **values}, version, op, deleted, unchanged, None
+    )
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@dataclass
+class Harness:
+    """One sink under test plus a way to read back what it stored."""
+
+    kind: str
+    settings: Settings
+    unique: str
+    pg: Any
+    redis: Any
+    clickhouse: Any
+
+    def make_sink(self) -> Sink:
+        if self.kind == "postgres":
+            return PostgresSink(self.settings.warehouse_dsn)
+        if self.kind == "clickhouse":
+            return ClickHouseSink(self.settings.clickhouse_client_dsn())
+        return RedisSink(self.settings.redis_url)
+
+    def unreachable_sink(self) -> Sink:
+        port = closed_port()
+        if self.kind == "postgres":
+            return PostgresSink(f"postgresql://streamapp:streamapp@127.0.0.1:{port}/warehouse")
+        if self.kind == "clickhouse":
+            return ClickHouseSink(f"http://default:@127.0.0.1:{port}/default")
+        return RedisSink(f"redis://127.0.0.1:{port}/0", timeout=2.0)
+
+    def table(self, columns: dict[str, FieldType] | None = None, **options: Any) -> TableSpec:
+        cols = COLUMNS if columns is None else columns
+        if self.kind == "clickhouse":
+            return TableSpec("sinks", "rows", ("id",), cols, {"database": self.unique, **options})
+        if self.kind.startswith("redis"):
+            fmt = "hash" if self.kind == "redis_hash" else "json"
+            return TableSpec(
+                "sinks", f"{self.unique}:{{id}}", ("id",), cols, {"format": fmt, **options}
+            )
+        return TableSpec("sinks", self.unique, ("id",), cols, options)
+
+    def run(self, body: Callable[[Sink], Awaitable[Any]], sink: Sink | None = None) -> Any:
+        """Start a sink, run ``body(sink)`` in a fresh event loop, close the sink."""
+
+        async def main() -> Any:
+            s = sink or self.make_sink()
+            await s.start()
+            try:
+                return await body(s)
+            finally:
+                await s.close()
+
+        return asyncio.run(main())
+
+    def write(self, table: TableSpec, *batches: list[OutputRecord]) -> list[Any]:
+        """ensure_table, then one write per batch; the Rejected of every batch, in order."""
+
+        async def body(sink: Sink) -> list[Any]:
+            await sink.ensure_table(table)
+            rejected = []
+            for batch in batches:
+                rejected += await sink.write(table, batch)
+            return rejected
+
+        result: list[Any] = self.run(body)
+        return result
+
+    # -- reading back ----------------------------------------------------------------------------
+
+    def read(self, table: TableSpec) -> dict[tuple[Any, ...], dict[str, Any]]:
+        names = list(table.columns)
+        if self.kind == "postgres":
+            cols = ", ".join(f'"{n}"' for n in [*names, "__version"])
+            rows = self.pg.execute(f'SELECT {cols} FROM "{self.unique}_current"').fetchall()
+            return {(r[0],): dict(zip([*names, "__version"], r, strict=True)) for r in rows}
+        if self.kind == "clickhouse":
+            cols = ", ".join(f"`{n}`" for n in [*names, "__version"])
+            result = self.clickhouse.query(f"SELECT {cols} FROM `{self.unique}`.`rows` FINAL")
+            return {
+                (r[0],): dict(zip([*names, "__version"], r, strict=True))
+                for r in result.result_rows
+            }
+        out: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for raw in self.redis.scan_iter(match=f"{self.unique}:*", count=1000):
+            key = raw.decode()
+            if key.endswith(VERSION_SUFFIX):
+                continue
+            if self.kind == "redis_hash":
+                fields = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+            else:
+                fields = json.loads(self.redis.get(key))
+            row = {n: _from_text(table.columns[n], fields.get(n)) for n in names}
+            row["__version"] = int(self.redis.get(key + VERSION_SUFFIX))
+            out[(row["id"],)] = row
+        return out
+
+    def raw_version(self, table: TableSpec, key: int) -> tuple[int, bool] | None:
+        """(stored version, is tombstone) of ``key`` including deletes; None if never stored."""
+        if self.kind == "postgres":
+            row = self.pg.execute(
+                f'SELECT __version, __deleted FROM "{self.unique}" WHERE id = %s', [key]
+            ).fetchone()
+            return None if row is None else (row[0], row[1])
+        if self.kind == "clickhouse":
+            rows = self.clickhouse.query(
+                f"SELECT __version, __is_deleted FROM `{self.unique}`.`rows` "
+                f"WHERE id = {int(key)} ORDER BY __version DESC LIMIT 1"
+            ).result_rows
+            return None if not rows else (rows[0][0], bool(rows[0][1]))
+        version = self.redis.get(f"{self.unique}:{key}{VERSION_SUFFIX}")
+        if version is None:
+            return None
+        return int(version), not self.redis.exists(f"{self.unique}:{key}")
+
+
+def _from_text(ft: FieldType, value: Any) -> Any:
+    """A Redis JSON/hash value back to the Python kind of the standard columns."""
+    if value is None:
+        return None
+    if ft.kind is Kind.INT:
+        return int(value)
+    if ft.kind is Kind.DECIMAL:
+        return Decimal(value)
+    return value
