@@ -64,7 +64,7 @@ topology = Topology(
                 },
             },
         ),
-        t.metadata("__op", "__source_ts_ms", "__lsn", "__txid", "__version"),
+        t.metadata("__op", "__source_ts_ms", "__lsn", "__txid"),
     ],
     output=Output(topic="warehouse.orders", schema="orders.avsc"),
     sinks=[

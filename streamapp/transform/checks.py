@@ -89,10 +89,24 @@ def describe_sink(sink: object) -> str:
     return repr(sink)
 
 
-def sink_problems(sinks: tuple[SinkSpec, ...], columns: Mapping[str, Column]) -> list[str]:
-    """Problems with the sink targets; a Redis key template may only name output columns."""
+SINK_RESERVED = ("__version", "__deleted", "__is_deleted")
+"""Columns every sink adds for its own bookkeeping; a topology with sinks may not produce them."""
+
+
+def sink_problems(
+    sinks: tuple[SinkSpec, ...], columns: Mapping[str, Column], key: tuple[str, ...] = ()
+) -> list[str]:
+    """Problems with the sink targets: names, reserved columns, Redis key templates (which may
+    only name key columns: a delete without a before-image carries nothing else)."""
     out: list[str] = []
     seen: set[object] = set()
+    if sinks:
+        for name in SINK_RESERVED:
+            if name in columns:
+                out.append(
+                    f"column {name!r} is reserved: every sink stores the event version and "
+                    "delete flag itself; drop it from t.metadata(...) or rename it"
+                )
     for sink in sinks:
         where = describe_sink(sink)
         if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink):
@@ -110,11 +124,13 @@ def sink_problems(sinks: tuple[SinkSpec, ...], columns: Mapping[str, Column]) ->
         ):
             out.append(f"{where}: schema name must be letters, digits and _")
         if isinstance(sink, RedisSink):
-            out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns))
+            out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns, key))
     return out
 
 
-def _redis_problems(sink: RedisSink, columns: Mapping[str, Column]) -> list[str]:
+def _redis_problems(
+    sink: RedisSink, columns: Mapping[str, Column], key: tuple[str, ...]
+) -> list[str]:
     out: list[str] = []
     if sink.format not in ("json", "hash"):
         out.append(f"format={sink.format!r}: use 'json' or 'hash'")
@@ -134,4 +150,9 @@ def _redis_problems(sink: RedisSink, columns: Mapping[str, Column]) -> list[str]
             out.append(f"the key template field {{{field}}} must be a plain column name")
         elif field not in columns:
             out.append(f"the key template names {field!r}, which is not an output column")
+        elif key and field not in key:
+            out.append(
+                f"the key template names {field!r}, which is not a key column; a delete "
+                f"carries only the key, so name key columns only ({', '.join(key)})"
+            )
     return out

@@ -85,7 +85,7 @@ def compile_with_problems(
     key = tuple(topology.key_columns)
     problems = chain.problems
     problems += key_problems(key, chain.columns)
-    problems += sink_problems(tuple(topology.sinks), chain.columns)
+    problems += sink_problems(tuple(topology.sinks), chain.columns, key)
     columns = {name: col.type for name, col in chain.columns.items()}
     schema: dict[str, Any] | None = None
     if not problems:

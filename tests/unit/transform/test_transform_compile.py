@@ -82,7 +82,14 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
     ("sinks", "lines"),
     [
         ([Sink.clickhouse("db.people"), Sink.postgres("people", schema="crm")], []),
-        ([Sink.redis("person:{id}:{name}", format="hash")], []),
+        ([Sink.redis("person:{id}", format="hash")], []),
+        (
+            [Sink.redis("person:{id}:{name}")],
+            [
+                "Sink.redis('person:{id}:{name}'): the key template names 'name', which is not "
+                "a key column; a delete carries only the key, so name key columns only (id)"
+            ],
+        ),
         (
             [Sink.redis("person:{pk}")],
             [
@@ -143,6 +150,16 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
 )
 def test_sink_problems(sinks: list[Any], lines: list[str]) -> None:
     assert problems(COLS, sinks=sinks) == lines
+
+
+@pytest.mark.parametrize("name", ["__version", "__deleted", "__is_deleted"])
+def test_columns_that_sinks_reserve_are_refused(name: str) -> None:
+    assert problems(
+        COLS, [t.derive(name, lambda r: 1, type="int")], sinks=[Sink.postgres("p")]
+    ) == [
+        f"column {name!r} is reserved: every sink stores the event version and delete flag "
+        "itself; drop it from t.metadata(...) or rename it"
+    ]
 
 
 def test_redis_template_checks_output_not_source_columns() -> None:
