@@ -72,5 +72,10 @@ class RegistryError(StreamappError):
     """The schema registry could not be reached or answered with an error."""
 
 
+class UnknownSchemaError(RegistryError, LookupError):
+    """The registry answered that a schema id does not exist (404): a property of the record
+    that carries the id, not a registry outage; decode turns it into a DecodeError."""
+
+
 class IncompatibleSchemaError(ConfigError):
     """A new output schema version would break compatibility; the message names field and rule."""

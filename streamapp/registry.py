@@ -12,7 +12,12 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streamapp.encode.compat import LEVELS, compatibility_problems
-from streamapp.errors import ConfigError, IncompatibleSchemaError, RegistryError
+from streamapp.errors import (
+    ConfigError,
+    IncompatibleSchemaError,
+    RegistryError,
+    UnknownSchemaError,
+)
 
 DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
 DEFAULT_LEVEL: Final = "BACKWARD"
@@ -177,6 +182,11 @@ class SchemaRegistry:
     def _error(self, what: str, exc: Exception) -> RegistryError:
         if isinstance(exc, SchemaRegistryError):
             detail = f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
+            if exc.http_status_code == 404 and what.startswith("fetch schema id"):
+                return UnknownSchemaError(
+                    f"schema registry at {self.url}: no schema with that id ({detail}); the "
+                    "record was written against another registry or the schema was deleted"
+                )
         else:
             detail = f"{type(exc).__name__}: {exc}"
         return RegistryError(

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaReference
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streamapp.errors import ConfigError, IncompatibleSchemaError, RegistryError
+from streamapp.errors import ConfigError, IncompatibleSchemaError, RegistryError, UnknownSchemaError
 from streamapp.registry import DEFAULT_URL, SchemaRegistry, subject_name
 
 URL = "http://registry.test/apis/ccompat/v7"
@@ -167,9 +167,10 @@ def test_registry_failures_are_one_line_registry_errors(
     assert "\n" not in message
 
 
-def test_unknown_id_is_a_registry_error() -> None:
-    with pytest.raises(RegistryError, match=r"could not fetch schema id 7 .*HTTP 404"):
+def test_unknown_id_is_a_lookup_error_that_decode_turns_into_a_decode_error() -> None:
+    with pytest.raises(UnknownSchemaError, match=r"no schema with that id \(HTTP 404") as info:
         registry(FakeClient()).schema(7)
+    assert isinstance(info.value, LookupError) and isinstance(info.value, RegistryError)
 
 
 def test_non_avro_schema_is_refused() -> None:
