@@ -89,6 +89,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_check(args)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker: one Faust agent per topology, until SIGTERM/SIGINT."""
+    import logging
+
+    from streamapp.runtime.worker import run_worker
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return run_worker(
+        settings,
+        batch_size=args.batch_size,
+        batch_max_wait=args.batch_max_wait,
+        web_port=args.web_port,
+        loglevel=settings.log_level.lower(),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamapp",
@@ -102,6 +122,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the main job on the configured stack (validate topologies, "
         "report service health)",
     ).set_defaults(func=cmd_run)
+    worker = sub.add_parser(
+        "worker",
+        help="consume the topologies' change topics into their sinks until SIGTERM/SIGINT",
+    )
+    worker.add_argument(
+        "--batch-size",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="records per batch handed to a topology (default: 5000)",
+    )
+    worker.add_argument(
+        "--batch-max-wait",
+        type=float,
+        default=0.2,
+        metavar="SECONDS",
+        help="longest a partial batch waits before it is processed (default: 0.2)",
+    )
+    worker.add_argument(
+        "--web-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Faust's web endpoints on 127.0.0.1:PORT (default: off)",
+    )
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("check", help="check every service with a real round trip").set_defaults(
         func=cmd_check
     )

@@ -1,0 +1,181 @@
+"""`streamapp worker`: load and validate topologies, prepare schemas and sinks, run the app.
+
+Start-up order: topologies are loaded and validated first (a module with a problem keeps the
+worker from starting at all); output schemas are registered (compatibility checked); then, in
+Faust's event loop and before the consumer starts, every sink connects and creates or evolves
+its tables. Only then are partitions consumed. On SIGTERM/SIGINT Faust stops the flow, the
+in-flight batch finishes (or is abandoned after ``shutdown_grace`` seconds, uncommitted),
+offsets are committed, sinks and the producer are flushed and closed, and the group is left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamapp.decode import Decoder
+from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
+from streamapp.encode.avro import RecordEncoder
+from streamapp.encode.schema import key_schema_for
+from streamapp.pipeline import Pipeline, default_writer
+from streamapp.producer import BatchProducer
+from streamapp.registry import SchemaRegistry, subject_name
+from streamapp.settings import Settings
+from streamapp.sinks import create_sink
+from streamapp.sinks.base import Sink, TableSpec
+from streamapp.transform.compile import CompiledTopology
+from streamapp.transform.loader import load_topologies
+from streamapp.types import parse_type
+
+log = logging.getLogger("streamapp.worker")
+
+
+@dataclass
+class Runtime:
+    """Everything a worker process owns; built by :func:`build_runtime`."""
+
+    settings: Settings
+    topologies: list[CompiledTopology]
+    pipelines: list[Pipeline]
+    sinks: dict[str, Sink]
+    tables: list[tuple[Sink, TableSpec]]
+    producer: BatchProducer
+    registry: SchemaRegistry
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Connect every sink and create/evolve every table (idempotent)."""
+        for sink in self.sinks.values():
+            await sink.start()
+        for sink, table in self.tables:
+            await sink.ensure_table(table)
+
+    async def close(self) -> None:
+        for pipeline in self.pipelines:
+            pipeline.stopping.set()
+        for sink in self.sinks.values():
+            try:
+                await sink.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not mask the real outcome
+                log.warning("closing %s failed: %s", sink.kind, exc)
+        self.producer.close()
+        self.registry.close()
+
+
+def table_specs(topology: CompiledTopology) -> list[tuple[str, TableSpec]]:
+    """(sink kind, TableSpec) for every sink a topology declares."""
+    specs = []
+    for spec in topology.sinks:
+        options: dict[str, Any] = {}
+        if spec.kind == "postgres":
+            target, options["schema"] = spec.table, spec.schema  # type: ignore[union-attr]
+        elif spec.kind == "redis":
+            target = spec.key_template  # type: ignore[union-attr]
+            options["ttl_seconds"] = spec.ttl_seconds  # type: ignore[union-attr]
+            options["format"] = spec.format  # type: ignore[union-attr]
+        else:
+            target = spec.table  # type: ignore[union-attr]
+        specs.append(
+            (
+                spec.kind,
+                TableSpec(
+                    topology.name, target, topology.key_columns, topology.output_columns, options
+                ),
+            )
+        )
+    return specs
+
+
+def make_encoder(topology: CompiledTopology, registry: SchemaRegistry) -> RecordEncoder:
+    """Register the output key and value schemas (compatibility checked) and build the encoder."""
+    key_schema = key_schema_for(
+        topology.output_columns,
+        name=f"{topology.name}_key",
+        namespace="streamapp",
+        key_columns=topology.key_columns,
+    )
+    topic = topology.output_topic
+    value_id = registry.register(subject_name(topic), topology.output_avro_schema)
+    key_id = registry.register(subject_name(topic, key=True), key_schema)
+    return RecordEncoder(
+        topology.output_avro_schema, key_schema, value_schema_id=value_id, key_schema_id=key_id
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    topologies: Sequence[CompiledTopology] | None = None,
+    budget: ErrorBudgetPolicy | None = None,
+) -> Runtime:
+    """Load topologies (TopologyError if any is invalid) and build pipelines, sinks, producer."""
+    if topologies is None:
+        topologies = load_topologies(
+            settings.path(settings.topologies_dir),
+            secrets=settings.mask_secrets(),
+            schemas_dir=settings.path(settings.schemas_dir),
+        )
+    registry = SchemaRegistry(settings.registry_url)
+    producer = BatchProducer(settings.kafka_bootstrap, client_id=settings.group_id)
+    sinks: dict[str, Sink] = {}
+    tables: list[tuple[Sink, TableSpec]] = []
+    pipelines = []
+    for topology in topologies:
+        writers = []
+        for kind, table in table_specs(topology):
+            sink = sinks.get(kind) or sinks.setdefault(kind, create_sink(kind, settings))
+            tables.append((sink, table))
+            writers.append(default_writer(sink, table))
+        hints = {name: parse_type(spec) for name, spec in topology.topology.source.columns.items()}
+        pipelines.append(
+            Pipeline(
+                topology,
+                decoder=Decoder(resolver=registry, hints=hints),
+                encoder=make_encoder(topology, registry),
+                writers=writers,
+                producer=producer,
+                budget=ErrorBudget(
+                    topology.name, topology.dlq_topic, budget or ErrorBudgetPolicy()
+                ),
+            )
+        )
+    return Runtime(settings, list(topologies), pipelines, sinks, tables, producer, registry)
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    batch_size: int = 5000,
+    batch_max_wait: float = 0.2,
+    web_port: int | None = None,
+    loglevel: str = "info",
+) -> int:
+    """Run a worker until SIGTERM/SIGINT; returns the process exit code."""
+    import faust
+
+    from streamapp.runtime.app import build_app
+
+    runtime = build_runtime(settings)
+    if not runtime.pipelines:
+        log.error("no topologies in %s; nothing to run", settings.topologies_dir)
+        return 2
+    app = build_app(
+        app_id=settings.group_id,
+        bootstrap=settings.kafka_bootstrap,
+        routes=[
+            (p.topology.name, list(p.topology.source_topics), p.handle) for p in runtime.pipelines
+        ],
+        batch_size=batch_size,
+        batch_max_wait=batch_max_wait,
+        web_port=web_port,
+        on_startup=runtime.start,
+        on_shutdown=runtime.close,
+    )
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,0 +1,228 @@
+"""`streamapp worker` on the real stack: convergence, DLQ, SIGKILL, a sink that goes away."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_harness import WorkerHarness, committed_lag, consume_all, rss_bytes, wait_until
+
+from streamapp.dlq import headers as h
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def row(i: int, v: int = 0, **over: Any) -> dict[str, Any]:
+    base = {
+        "id": i,
+        "email": f"person{i}@example.com",
+        "amount": Decimal(v * 100 - 50) / 10,
+        "qty": str(v),
+        "note": f"v{v}",
+        "updated_at": None,
+    }
+    return {**base, **over}
+
+
+def expected_pg(state: dict[int, dict[str, Any]]) -> dict[int, tuple[Any, ...]]:
+    return {i: (r["amount"], int(r["qty"]), r["note"]) for i, r in state.items()}
+
+
+def pg_view(h_: WorkerHarness, conn: Any) -> dict[int, tuple[Any, ...]]:
+    return {i: r[1:] for i, r in h_.pg_rows(conn).items()}
+
+
+def test_changes_converge_in_every_sink_despite_duplicates_and_reordering(
+    harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    lsn = 1000
+    for i in range(1, 41):  # inserts
+        lsn += 10
+        harness.send("c", after=row(i), lsn=lsn)
+        state[i] = row(i)
+    for i in range(1, 41, 2):  # updates, each sent twice (a duplicate delivery)
+        lsn += 10
+        for _ in range(2):
+            harness.send("u", before=row(i), after=row(i, 1), lsn=lsn)
+        state[i] = row(i, 1)
+    for i in range(1, 41, 5):  # an older update arriving after the newer one: ignored
+        harness.send("u", before=row(i), after=row(i, 9), lsn=1005)
+    for i in range(3, 41, 7):  # deletes (+ tombstones)
+        lsn += 10
+        harness.send("d", before=state[i], lsn=lsn)
+        del state[i]
+    harness.send("u", before=row(3), after=row(3, 7), lsn=1015)  # stale: must not resurrect
+    harness.flush()
+
+    harness.start()
+    wait_until(
+        lambda: pg_view(harness, pg_warehouse) == expected_pg(state),
+        what="PostgreSQL sink to converge",
+        harness=harness,
+    )
+    wait_until(
+        lambda: (
+            {
+                i: (Decimal(r["amount"]), r["qty"], r["note"])
+                for i, r in harness.redis_rows(redis_client).items()
+            }
+            == {i: (r["amount"], int(r["qty"]), r["note"]) for i, r in state.items()}
+        ),
+        what="Redis sink to converge",
+        harness=harness,
+    )
+    assert harness.stop() == 0, harness.log_tail()
+
+    ch = harness.clickhouse_rows()
+    assert [(r[0], Decimal(r[2]), r[3], r[4]) for r in ch] == [
+        (i, r["amount"], int(r["qty"]), r["note"]) for i, r in sorted(state.items())
+    ]
+    # PII never reaches a sink in clear: the email is a keyed HMAC.
+    emails = [e for e, *_ in harness.pg_rows(pg_warehouse).values()] + [r[1] for r in ch]
+    assert emails and all("@" not in e and len(e) == 64 for e in emails)
+    # The output topic carries one Avro record per change (+ a tombstone per delete).
+    out = consume_all(harness.settings, harness.output, expect=1)
+    assert out and out[0].value()[0] == 0  # Confluent wire format
+
+
+def test_poison_messages_go_to_the_dlq_with_context_while_good_events_flow(
+    harness: WorkerHarness, pg_warehouse: Any
+) -> None:
+    from streamapp.wire import frame
+
+    harness.send("c", after=row(1), lsn=10)
+    harness.send_raw(b"k-garbage", b"\x07this is not avro")  # garbage bytes
+    harness.send_raw(b"k-unknown", frame(987_654_321, b"\x02\x04"))  # unknown schema id
+    harness.send("c", after=row(2, qty="abc"), lsn=20)  # uncastable: qty -> int
+    harness.send_raw(None, b'{"op": "c", "after": {"email": "x"}, "source": {}}')  # no key
+    harness.send("c", after=row(3), lsn=30)
+    harness.flush()
+    harness.start()
+    wait_until(
+        lambda: set(harness.pg_rows(pg_warehouse)) == {1, 3},
+        what="good rows in PostgreSQL",
+        harness=harness,
+    )
+    dlq = consume_all(harness.settings, harness.dlq, expect=4)
+    assert harness.stop() == 0
+    assert len(dlq) == 4, [m.value() for m in dlq]
+    context = {}
+    for msg in dlq:
+        headers = h.header_map(msg.headers())
+        assert headers[h.TOPIC] == harness.topic
+        assert headers[h.CONNECTOR] == harness.unique
+        assert headers[h.ATTEMPT] == "1"
+        assert int(headers[h.PARTITION]) in range(harness.partitions)
+        assert int(headers[h.OFFSET]) >= 0 and headers[h.STACKTRACE]
+        context[msg.key()] = (headers[h.STAGE], headers[h.EXCEPTION_CLASS], headers.get(h.FIELD))
+    assert context[b"k-garbage"][:2] == ("decode", "streamapp.errors.DecodeError")
+    assert context[b"k-unknown"][:2] == ("decode", "streamapp.errors.DecodeError")
+    assert ("transform", "streamapp.errors.TransformError", "qty") in context.values()
+    values = {m.value() for m in dlq}
+    assert b"\x07this is not avro" in values  # original bytes, unchanged
+    for msg in dlq:  # no masked value in clear anywhere in the DLQ headers
+        assert b"person2@example.com" not in b"".join(v or b"" for _, v in msg.headers())
+
+
+def test_sigkill_mid_stream_then_restart_converges(
+    harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
+) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    lsn = 0
+    for v in range(3):
+        for i in range(1, 801):
+            lsn += 1
+            harness.send("c" if v == 0 else "u", after=row(i, v), lsn=lsn)
+            state[i] = row(i, v)
+    harness.flush()
+    harness.start()
+    wait_until(
+        lambda: len(harness.pg_rows(pg_warehouse)) > 0, what="the first rows", harness=harness
+    )
+    assert harness.proc is not None
+    harness.proc.kill()  # SIGKILL: no flush, no commit, no goodbye
+    harness.proc.wait(30)
+    harness.start()
+    wait_until(
+        lambda: pg_view(harness, pg_warehouse) == expected_pg(state),
+        what="PostgreSQL to converge after SIGKILL",
+        harness=harness,
+        timeout=180,
+    )
+    wait_until(
+        lambda: len(harness.redis_rows(redis_client)) == len(state),
+        what="Redis to converge",
+        harness=harness,
+    )
+    assert harness.stop() == 0
+    assert len(harness.clickhouse_rows()) == len(state)
+
+
+def stack(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, str(REPO / "infra/local/stack"), *args], check=True, capture_output=True
+    )
+
+
+def test_a_sink_down_holds_the_batch_and_nothing_is_lost(
+    harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
+) -> None:
+    harness.start()
+    harness.send("c", after=row(1), lsn=1)
+    harness.flush()
+    wait_until(
+        lambda: len(harness.redis_rows(redis_client)) == 1,
+        what="first row in Redis",
+        harness=harness,
+    )
+    stack("down", "redis")
+    try:
+        state = {1: row(1)}
+        for i in range(2, 302):
+            harness.send("c", after=row(i), lsn=i)
+            state[i] = row(i)
+        harness.flush()
+        assert harness.proc is not None
+        peak = 0
+        for _ in range(30):  # ~6 s of outage: the worker holds the batch, memory stays flat
+            harness.assert_running()
+            peak = max(peak, rss_bytes(harness.proc.pid))
+            time.sleep(0.2)
+    finally:
+        stack("up", "redis")
+    wait_until(
+        lambda: len(harness.redis_rows(redis_client)) == len(state),
+        what="Redis to catch up after it came back",
+        harness=harness,
+        timeout=120,
+    )
+    wait_until(
+        lambda: pg_view(harness, pg_warehouse) == expected_pg(state),
+        what="PostgreSQL complete",
+        harness=harness,
+    )
+    assert harness.stop() == 0
+    assert len(harness.clickhouse_rows()) == len(state)
+    print(f"worker peak RSS during the Redis outage: {peak / 2**20:.0f} MiB")
+    assert peak < 1024 * 2**20
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_stop_commits_and_exits_zero(
+    harness: WorkerHarness, pg_warehouse: Any, sig: signal.Signals
+) -> None:
+    for i in range(1, 51):
+        harness.send("c", after=row(i), lsn=i)
+    harness.flush()
+    harness.start()
+    wait_until(lambda: len(harness.pg_rows(pg_warehouse)) == 50, what="50 rows", harness=harness)
+    assert harness.stop(sig) == 0, harness.log_tail()
+    # Offsets were committed on the way out: the group has nothing left to read.
+    assert committed_lag(harness) == 0
