@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := $(PYTHON) infra/local/stack
 PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 
-.PHONY: help run test venv up down status lint format unit integration clean-stack
+.PHONY: help run test venv up down status lint format unit integration bench clean-stack
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ integration: venv up  ## integration tests on the real local stack
 
 test: venv up lint  ## set up everything and run the whole suite (lint, unit, integration)
 	@$(BIN)/pytest -q tests
+
+bench: venv up  ## benchmarks that print figures: core chain, consume path, end to end
+	@$(BIN)/python bench/transform_bench.py 50000
+	@$(BIN)/python bench/consume_bench.py 200000 6
+	@$(BIN)/python bench/pipeline_bench.py 100000 2000
 
 clean-stack: down  ## stop the stack and delete its data and logs (keeps the download cache)
 	@rm -rf .stack

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streamapp.decode import Decoder
@@ -23,6 +23,7 @@ from streamapp.dlq.budget import ErrorBudget
 from streamapp.dlq.headers import FailureContext, build_headers, header_map, previous_attempt
 from streamapp.encode.avro import RecordEncoder
 from streamapp.errors import SinkError, StageError
+from streamapp.observability.latency import LatencyHistogram
 from streamapp.producer import BatchProducer
 from streamapp.records import OutputRecord
 from streamapp.sinks.base import Sink, TableSpec
@@ -34,7 +35,11 @@ log = logging.getLogger("streamapp.pipeline")
 
 @dataclass(slots=True)
 class Counters:
-    """Running totals of one pipeline, read by the progress line and metrics."""
+    """Running totals of one pipeline, read by the progress line and metrics.
+
+    ``latency`` holds, per output record, the time from the change in the source database
+    (``source.ts_ms``) until every sink, the output topic and the DLQ had the batch.
+    """
 
     events_in: int = 0
     records_out: int = 0
@@ -42,6 +47,7 @@ class Counters:
     batches: int = 0
     last_source_ts_ms: int | None = None
     last_batch_seconds: float = 0.0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class SinkWriter:
@@ -130,8 +136,11 @@ class Pipeline:
         c.records_out += len(outputs)
         c.failed += len(failures)
         c.batches += 1
-        if outputs and outputs[-1].source_ts_ms is not None:
-            c.last_source_ts_ms = outputs[-1].source_ts_ms
+        if outputs:
+            stamps = [r.source_ts_ms for r in outputs if r.source_ts_ms is not None]
+            if stamps:
+                c.last_source_ts_ms = stamps[-1]
+                c.latency.record_many(int(time.time() * 1000), stamps)
         c.last_batch_seconds = time.perf_counter() - started
 
     @staticmethod

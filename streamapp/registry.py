@@ -37,12 +37,24 @@ class SchemaRegistry:
     registry failure raises RegistryError with one line naming the URL, the subject or id, and
     what to check; ``register`` never registers a schema that is incompatible with the subject's
     registered versions at the subject's (else the global, else BACKWARD) compatibility level.
+
+    When ``register`` creates a subject it also sets the subject's level to ``compatibility``:
+    Apicurio's Confluent-compatible API reports (and enforces) ``NONE`` for a subject without a
+    level of its own instead of falling back to the global one, so streamapp pins the level on
+    the subjects it owns. The latest version is never cached (it changes as we register).
     """
 
-    def __init__(self, url: str | None = None, *, client: Any | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, client: Any | None = None, compatibility: str = "BACKWARD"
+    ) -> None:
         self.url = url or DEFAULT_URL
+        if compatibility.upper() not in LEVELS:
+            raise ConfigError(
+                f"compatibility level {compatibility!r} is not one of {', '.join(LEVELS)}"
+            )
+        self.compatibility = compatibility.upper()
         if client is None:
-            client = SchemaRegistryClient({"url": self.url})
+            client = SchemaRegistryClient({"url": self.url, "cache.latest.ttl.sec": 0})
         self._client: Any = client
         self._raw: dict[int, dict[str, Any]] = {}
         self._parsed: dict[int, Any] = {}
@@ -125,6 +137,13 @@ class SchemaRegistry:
         except _CLIENT_ERRORS as exc:
             raise self._error(f"register a schema under subject {subject!r}", exc) from None
         self._raw[schema_id] = schema
+        if latest is None:
+            self._call(
+                f"set the compatibility level of subject {subject!r}",
+                self._client.set_compatibility,
+                subject,
+                self.compatibility,
+            )
         return schema_id
 
     def _check(self, subject: str, schema: dict[str, Any], wrapped: Any, latest: Any) -> None:

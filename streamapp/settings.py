@@ -69,6 +69,12 @@ class Settings:
         "key for hmac_sha256/tokenize masks (`STREAMAPP_MASK_SECRET_<NAME>` for named secrets); "
         "the local profile falls back to a fixed dev key",
     )
+    schema_compatibility: str = _setting(
+        "STREAMAPP_SCHEMA_COMPATIBILITY",
+        "BACKWARD",
+        "compatibility level streamapp pins on the output subjects it creates "
+        "(BACKWARD, FORWARD, FULL, their _TRANSITIVE forms, or NONE)",
+    )
     group_id: str = _setting(
         "STREAMAPP_GROUP_ID", "streamapp", "Kafka consumer group / Faust app id"
     )

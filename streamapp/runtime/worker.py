@@ -19,6 +19,7 @@ from streamapp.decode import Decoder
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
+from streamapp.observability.progress import Progress
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
@@ -117,7 +118,7 @@ def build_runtime(
             secrets=settings.mask_secrets(),
             schemas_dir=settings.path(settings.schemas_dir),
         )
-    registry = SchemaRegistry(settings.registry_url)
+    registry = SchemaRegistry(settings.registry_url, compatibility=settings.schema_compatibility)
     producer = BatchProducer(settings.kafka_bootstrap, client_id=settings.group_id)
     sinks: dict[str, Sink] = {}
     tables: list[tuple[Sink, TableSpec]] = []
@@ -151,6 +152,7 @@ def run_worker(
     batch_max_wait: float = 0.2,
     web_port: int | None = None,
     loglevel: str = "info",
+    progress_interval: float = 10.0,
 ) -> int:
     """Run a worker until SIGTERM/SIGINT; returns the process exit code."""
     import faust
@@ -173,9 +175,20 @@ def run_worker(
         on_startup=runtime.start,
         on_shutdown=runtime.close,
     )
+    progress = Progress([(p.topology.name, p.counters) for p in runtime.pipelines])
+
+    async def report() -> None:
+        for line in progress.lines():
+            log.info("progress %s", line)
+
+    app.timer(progress_interval)(report)
+
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    code = 0
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+        code = int(exc.code or 0)
+    for line in progress.summary():
+        log.info("final %s", line)
+    return code

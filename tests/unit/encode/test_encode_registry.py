@@ -77,6 +77,11 @@ class FakeClient:
         self._enter("get_versions")
         return list(range(1, len(self.subjects.get(subject, ())) + 1))
 
+    def set_compatibility(self, subject_name: str | None = None, level: str | None = None) -> None:
+        self._enter(f"set_compatibility:{subject_name}")
+        assert level is not None
+        self.levels[subject_name] = level
+
     def get_compatibility(self, subject: str | None = None) -> str:
         self._enter(f"get_compatibility:{subject}")
         if subject not in self.levels:
@@ -295,3 +300,16 @@ def test_register_refuses_an_invalid_schema_without_calling_the_registry() -> No
     with pytest.raises(ConfigError, match="subject 's-value' is not a valid Avro schema"):
         registry(client).register("s-value", bad)
     assert client.calls == []
+
+
+def test_a_new_subject_gets_the_configured_level_pinned() -> None:
+    """Apicurio reports NONE for a subject without its own level: we pin ours on creation."""
+    client = FakeClient()
+    reg = SchemaRegistry(URL, client=client, compatibility="full")
+    reg.register("fresh-value", {"type": "record", "name": "r", "fields": []})
+    assert client.levels["fresh-value"] == "FULL"
+
+
+def test_an_unknown_level_is_refused() -> None:
+    with pytest.raises(ConfigError, match="SIDEWAYS"):
+        SchemaRegistry(URL, client=FakeClient(), compatibility="SIDEWAYS")

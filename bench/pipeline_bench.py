@@ -1,0 +1,265 @@
+"""End-to-end benchmark: one `streamapp worker` process, Debezium Avro in, ClickHouse + topic out.
+
+Phase 1 (throughput): fills a 6-partition topic with N update events of a 20-column table, starts
+one worker (topology: 10 transforms, ClickHouse sink, Avro output topic) and times it from the
+first committed offsets to zero lag. Phase 2 (latency): restarts the worker and produces events
+at a steady rate with live source timestamps; the worker's final line gives p50/p99 from
+source ts_ms to "in every sink and topic". Also prints the worker's peak RSS and, as the ceiling,
+a bare aiokafka getmany + decode loop over the same topic.
+Usage: python bench/pipeline_bench.py [N] [latency_rate_per_s]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import fastavro
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+from transform_bench import COLUMNS, rows
+
+from streamapp.decode import Decoder
+from streamapp.registry import SchemaRegistry
+from streamapp.settings import Settings
+from streamapp.synth import Table
+from streamapp.types import parse_type
+from streamapp.wire import frame
+
+PARTITIONS = 6
+TOPOLOGY = """
+from streamapp.topology import Output, Sink, Source, Topology, t
+
+topology = Topology(
+    name="bench",
+    source=Source(topic={topic!r}, columns={columns!r}),
+    key=["id"],
+    transforms=[
+        t.filter_ops("c", "u", "r", "d"),
+        t.drop("notes"),
+        t.rename(first_name="given_name"),
+        t.rename(last_name="family_name"),
+        t.cast(quantity="float"),
+        t.mask("email", t.email_keep_domain()),
+        t.mask("phone", t.keep_last(4)),
+        t.mask("tracking", t.hmac_sha256()),
+        t.cast(loyalty_points="string"),
+        t.metadata("__op", "__source_ts_ms", "__lsn"),
+    ],
+    output=Output(topic={output!r}),
+    sinks=[Sink.clickhouse({table!r})],
+)
+"""
+
+
+class Source:
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.table = Table(topic.split(".")[-1], COLUMNS, ["id"], server="bench")
+        self.topic = self.table.topic
+        registry = SchemaRegistryClient({"url": settings.registry_url})
+        self.value_id = registry.register_schema(
+            f"{self.topic}-value", Schema(json.dumps(self.table.value_schema), "AVRO")
+        )
+        self.key_id = registry.register_schema(
+            f"{self.topic}-key", Schema(json.dumps(self.table.key_schema), "AVRO")
+        )
+        self.vs = fastavro.parse_schema(self.table.value_schema)
+        self.ks = fastavro.parse_schema(self.table.key_schema)
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "linger.ms": 20,
+                "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 500000,
+            }
+        )
+        self.lsn = 1000
+
+    def send(self, row: dict, ts_ms: int) -> None:  # type: ignore[type-arg]
+        self.lsn += 1
+        record = self.table.event(
+            "u", before=dict(row, status="pending"), after=row, lsn=self.lsn, ts_ms=ts_ms
+        )
+        v, k = io.BytesIO(), io.BytesIO()
+        fastavro.schemaless_writer(v, self.vs, record)
+        fastavro.schemaless_writer(k, self.ks, self.table.key_of(row))
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic,
+                    key=frame(self.key_id, k.getvalue()),
+                    value=frame(self.value_id, v.getvalue()),
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+
+def lag(settings: Settings, group: str, topic: str) -> int:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        total = 0
+        for tp in consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], 10):
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            total += high - max(tp.offset, 0)
+        return total
+    finally:
+        consumer.close()
+
+
+def vm(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamapp", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], log: Path) -> str:
+    proc.send_signal(signal.SIGTERM)
+    if proc.wait(120) != 0:
+        raise SystemExit(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+    finals = [ln for ln in log.read_text().splitlines() if " final " in ln]
+    return finals[-1] if finals else ""
+
+
+async def ceiling(settings: Settings, topic: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    registry = SchemaRegistry(settings.registry_url)
+    decoder = Decoder(resolver=registry, hints={k: parse_type(v) for k, v in COLUMNS.items()})
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
+    )
+    await consumer.start()
+    seen, start = 0, time.perf_counter()
+    try:
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for r in records:
+                    decoder.decode(
+                        r.key, r.value, topic=r.topic, partition=r.partition, offset=r.offset
+                    )
+                seen += len(records)
+    finally:
+        await consumer.stop()
+        registry.close()
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    rate = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
+    settings = Settings.from_env()
+    run = uuid.uuid4().hex[:8]
+    tmp = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    source = Source(settings, f"bench.public.wide_{run}")
+    output = f"bench.out.{run}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    for f in admin.create_topics(
+        [NewTopic(source.topic, PARTITIONS, 1), NewTopic(output, PARTITIONS, 1)]
+    ).values():
+        f.result(30)
+    (tmp / "topologies").mkdir()
+    (tmp / "topologies" / "bench.py").write_text(
+        TOPOLOGY.format(topic=source.topic, columns=COLUMNS, output=output, table=f"wide_{run}")
+    )
+    group = f"bench-{run}"
+    env = dict(
+        os.environ,
+        STREAMAPP_TOPOLOGIES_DIR=str(tmp / "topologies"),
+        STREAMAPP_SCHEMAS_DIR=str(tmp),
+        STREAMAPP_GROUP_ID=group,
+        STREAMAPP_CLICKHOUSE_DSN=f"chdb://{tmp / 'chdb'}",
+        STREAMAPP_LOG_LEVEL="INFO",
+    )
+    log = tmp / "worker.log"
+
+    print(f"filling {source.topic} ({PARTITIONS} partitions) with {n:,} events ...", flush=True)
+    now = int(time.time() * 1000)
+    for row in rows(n):
+        source.send(row, now)
+    source.producer.flush(120)
+
+    proc = start_worker(env, log)
+    first = done = None
+    peak = 0
+    while done is None:
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise SystemExit(f"worker exited early:\n{log.read_text()[-3000:]}")
+        remaining = lag(settings, group, source.topic)
+        peak = max(peak, vm(proc.pid, "VmHWM"))
+        if first is None and remaining < n:
+            first = (time.perf_counter(), n - remaining)
+        if remaining == 0:
+            done = time.perf_counter()
+    stop_worker(proc, log)
+    assert first is not None
+    throughput = (n - first[1]) / max(done - first[0], 1e-9)
+
+    proc = start_worker(env, log)
+    time.sleep(8)  # start-up and partition assignment
+    seconds = 10
+    print(f"latency phase: {rate:,} events/s for {seconds}s ...", flush=True)
+    start = time.perf_counter()
+    for sent, row in enumerate(rows(rate * seconds), start=1):
+        source.send(row, int(time.time() * 1000))
+        ahead = sent / rate - (time.perf_counter() - start)
+        if ahead > 0:
+            source.producer.poll(0)
+            time.sleep(ahead)
+    source.producer.flush(60)
+    while lag(settings, group, source.topic) > 0:
+        time.sleep(0.5)
+    peak = max(peak, vm(proc.pid, "VmHWM"))
+    final = stop_worker(proc, log)
+    latency = re.search(r"latency p50 (\d+) ms p99 (\d+) ms", final)
+
+    top = asyncio.run(ceiling(settings, source.topic, n))
+    print(f"worker end to end (ClickHouse + output topic): {throughput:>10,.0f} events/s")
+    if latency:
+        print(
+            f"latency source ts_ms -> stored, at {rate:,}/s:   "
+            f"p50 {latency.group(1)} ms, p99 {latency.group(2)} ms"
+        )
+    print(f"worker peak RSS:                               {peak / 2**20:>10,.0f} MiB")
+    print(f"ceiling: bare aiokafka consume + decode:       {top:>10,.0f} events/s")
+    print(f"worker / ceiling:                              {throughput / top:>10.0%}")
+    admin.delete_topics([source.topic, output, f"{source.topic}.dlq"])
+
+
+if __name__ == "__main__":
+    main()
