@@ -185,6 +185,7 @@ def main() -> None:
     settings = Settings.from_env()
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    print(f"worker log: {tmp / 'worker.log'}", flush=True)
     source = Source(settings, f"bench.public.wide_{run}")
     output = f"bench.out.{run}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
@@ -203,7 +204,7 @@ def main() -> None:
         STREAMAPP_SCHEMAS_DIR=str(tmp),
         STREAMAPP_GROUP_ID=group,
         STREAMAPP_CLICKHOUSE_DSN=f"chdb://{tmp / 'chdb'}",
-        STREAMAPP_LOG_LEVEL="INFO",
+        STREAMAPP_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     )
     log = tmp / "worker.log"
 

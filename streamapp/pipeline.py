@@ -110,6 +110,7 @@ class Pipeline:
         """Process one batch of aiokafka ConsumerRecords (partition -> records, in order)."""
         started = time.perf_counter()
         outputs, origins, messages, failures = self._process(batch)
+        processed = time.perf_counter()
         self.budget.observe([False] * (self._count(batch) - len(failures)) + [True] * len(failures))
         if outputs:
             results = await asyncio.gather(*(w.write(outputs, self.stopping) for w in self.writers))
@@ -130,6 +131,7 @@ class Pipeline:
             self.producer.produce(topic, key, value)
         for record, error in failures:
             self._dead_letter(record, error)
+        stored = time.perf_counter()
         await self.producer.flush()
         c = self.counters
         c.events_in += self._count(batch)
@@ -141,7 +143,17 @@ class Pipeline:
             if stamps:
                 c.last_source_ts_ms = stamps[-1]
                 c.latency.record_many(int(time.time() * 1000), stamps)
-        c.last_batch_seconds = time.perf_counter() - started
+        c.last_batch_seconds = done = time.perf_counter() - started
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s: batch of %d in %.0f ms (process %.0f, sinks %.0f, flush %.0f)",
+                self.topology.name,
+                self._count(batch),
+                done * 1000,
+                (processed - started) * 1000,
+                (stored - processed) * 1000,
+                (time.perf_counter() - stored) * 1000,
+            )
 
     @staticmethod
     def _count(batch: Mapping[Any, Sequence[Any]]) -> int:
