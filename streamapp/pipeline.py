@@ -1,12 +1,15 @@
 """The one readable batch loop: decode -> transform -> encode -> sinks + output topic + DLQ.
 
-``Pipeline.handle`` returns only when every record of the batch is stored in every sink,
-produced to the output topic, or delivered to the DLQ; the fast-path consumer commits offsets
-after it returns (conventions: commit order is fixed). Per-record failures in any stage become
-DLQ records (or stop the worker when the topology says ``on_error="fail"``); failures of a
-whole sink are retried with backoff behind a circuit breaker, holding the batch — and with it
-consumption — until the sink is back (backpressure: memory stays one batch per topology plus
-the consumer's prefetch buffer).
+A batch goes through two steps: ``prepare`` (decode, transform, encode: CPU only, no I/O) and
+``store`` (every sink, the output topic, the DLQ, then a producer flush). ``store`` returns only
+when every record of the batch is stored in every sink, produced to the output topic, or
+delivered to the DLQ; the fast-path consumer commits offsets after it returns (conventions:
+commit order is fixed), and it may prepare the next batch while this one is being stored.
+Per-record failures in any stage become DLQ records (or stop the worker when the topology
+says ``on_error="fail"``); failures of a whole sink are retried with backoff behind a circuit
+breaker, holding the batch — and with it consumption — until the sink is back
+(backpressure: memory stays two batches — one being stored, one prepared — plus the
+consumer's prefetch buffer).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamapp.decode import Decoder
 from streamapp.dlq.budget import ErrorBudget
@@ -48,6 +51,20 @@ class Counters:
     last_source_ts_ms: int | None = None
     last_batch_seconds: float = 0.0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+
+CHUNK = 1000  # records prepared between yields to the event loop
+
+
+class Prepared(NamedTuple):
+    """A batch after decode/transform/encode, ready for ``Pipeline.store``."""
+
+    batch: Mapping[Any, Sequence[Any]]
+    outputs: list[OutputRecord]
+    origins: list[Any]  # the source record of each output, for sink rejections
+    messages: list[tuple[bytes | None, bytes | None]]  # encoded output-topic messages
+    failures: list[tuple[Any, StageError]]
+    started: float
 
 
 class SinkWriter:
@@ -107,97 +124,105 @@ class Pipeline:
         self._fail_fast = topology.on_error == "fail"
 
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
-        """Process one batch of aiokafka ConsumerRecords (partition -> records, in order)."""
-        started = time.perf_counter()
-        outputs, origins, messages, failures = self._process(batch)
-        processed = time.perf_counter()
-        self.budget.observe([False] * (self._count(batch) - len(failures)) + [True] * len(failures))
-        if outputs:
-            results = await asyncio.gather(*(w.write(outputs, self.stopping) for w in self.writers))
-            position = {id(r): i for i, r in enumerate(outputs)} if any(results) else {}
+        """Prepare and store one batch of aiokafka ConsumerRecords (partition -> records)."""
+        await self.store(await self.prepare(batch))
+
+    async def prepare(self, batch: Mapping[Any, Sequence[Any]]) -> Prepared:
+        """Decode, transform and encode every record; no I/O. Yields to the event loop every
+        ``CHUNK`` records so that a concurrent ``store`` of the previous batch keeps moving.
+        Raises ErrorBudgetExceeded, or the first failure under ``on_error="fail"``."""
+        acc = Prepared(batch, [], [], [], [], time.perf_counter())
+        for records in batch.values():
+            for start in range(0, len(records), CHUNK):
+                self._process(records[start : start + CHUNK], acc)
+                await asyncio.sleep(0)
+        failed = len(acc.failures)
+        self.budget.observe([False] * (self._count(batch) - failed) + [True] * failed)
+        if self._fail_fast and acc.failures:
+            raise acc.failures[0][1]
+        return acc
+
+    async def store(self, p: Prepared) -> None:
+        """Every sink (concurrently), then output topic and DLQ, then a flush; returns when all
+        of it is durable, so the caller may commit the batch."""
+        stored_at = time.perf_counter()
+        failures = p.failures
+        if p.outputs:
+            results = await asyncio.gather(
+                *(w.write(p.outputs, self.stopping) for w in self.writers)
+            )
+            position = {id(r): i for i, r in enumerate(p.outputs)} if any(results) else {}
             for writer, rejected in zip(self.writers, results, strict=True):
                 for item in rejected:
-                    failures.append((origins[position[id(item.record)]], item.error))
+                    failures.append((p.origins[position[id(item.record)]], item.error))
                     log.warning(
                         "%s rejected a record of %s: %s",
                         writer.name,
                         self.topology.name,
                         item.error,
                     )
-        if self._fail_fast and failures:
-            raise failures[0][1]
+            if self._fail_fast and failures:
+                raise failures[0][1]
         topic = self.topology.output_topic
-        for key, value in messages:
+        for key, value in p.messages:
             self.producer.produce(topic, key, value)
         for record, error in failures:
             self._dead_letter(record, error)
-        stored = time.perf_counter()
+        flushed_at = time.perf_counter()
         await self.producer.flush()
+        self._count_done(p, stored_at, flushed_at)
+
+    def _count_done(self, p: Prepared, stored_at: float, flushed_at: float) -> None:
         c = self.counters
-        c.events_in += self._count(batch)
-        c.records_out += len(outputs)
-        c.failed += len(failures)
+        count = self._count(p.batch)
+        c.events_in += count
+        c.records_out += len(p.outputs)
+        c.failed += len(p.failures)
         c.batches += 1
-        if outputs:
-            stamps = [r.source_ts_ms for r in outputs if r.source_ts_ms is not None]
-            if stamps:
-                c.last_source_ts_ms = stamps[-1]
-                c.latency.record_many(int(time.time() * 1000), stamps)
-        c.last_batch_seconds = done = time.perf_counter() - started
+        stamps = [r.source_ts_ms for r in p.outputs if r.source_ts_ms is not None]
+        if stamps:
+            c.last_source_ts_ms = stamps[-1]
+            c.latency.record_many(int(time.time() * 1000), stamps)
+        now = time.perf_counter()
+        c.last_batch_seconds = now - p.started
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "%s: batch of %d in %.0f ms (process %.0f, sinks %.0f, flush %.0f)",
+                "%s: batch of %d: prepared in %.0f ms, stored in %.0f ms (sinks %.0f, flush %.0f)",
                 self.topology.name,
-                self._count(batch),
-                done * 1000,
-                (processed - started) * 1000,
-                (stored - processed) * 1000,
-                (time.perf_counter() - stored) * 1000,
+                count,
+                (stored_at - p.started) * 1000,
+                (now - stored_at) * 1000,
+                (flushed_at - stored_at) * 1000,
+                (now - flushed_at) * 1000,
             )
 
     @staticmethod
     def _count(batch: Mapping[Any, Sequence[Any]]) -> int:
         return sum(len(records) for records in batch.values())
 
-    def _process(
-        self, batch: Mapping[Any, Sequence[Any]]
-    ) -> tuple[
-        list[OutputRecord],
-        list[Any],
-        list[tuple[bytes | None, bytes | None]],
-        list[tuple[Any, StageError]],
-    ]:
-        """The CPU part: decode, transform, encode every record; collect per-record failures."""
+    def _process(self, records: Sequence[Any], acc: Prepared) -> None:
+        """Decode, transform and encode ``records`` into ``acc``; per-record failures collected."""
         decode = self.decoder.decode
         process = self.topology.process
         encode = self.encoder.messages if self.encoder is not None else None
-        outputs: list[OutputRecord] = []
-        origins: list[Any] = []
-        messages: list[tuple[bytes | None, bytes | None]] = []
-        failures: list[tuple[Any, StageError]] = []
-        for records in batch.values():
-            for rec in records:
-                try:
-                    event = decode(
-                        rec.key,
-                        rec.value,
-                        topic=rec.topic,
-                        partition=rec.partition,
-                        offset=rec.offset,
-                    )
-                    produced = process(event)
-                    if encode is not None:
-                        encoded = [encode(out) for out in produced]
-                except StageError as exc:
-                    failures.append((rec, exc))
-                    continue
-                for out in produced:
-                    outputs.append(out)
-                    origins.append(rec)
+        outputs, origins, messages, failures = acc.outputs, acc.origins, acc.messages, acc.failures
+        for rec in records:
+            try:
+                event = decode(
+                    rec.key, rec.value, topic=rec.topic, partition=rec.partition, offset=rec.offset
+                )
+                produced = process(event)
                 if encode is not None:
-                    for pairs in encoded:
-                        messages.extend(pairs)
-        return outputs, origins, messages, failures
+                    encoded = [encode(out) for out in produced]
+            except StageError as exc:
+                failures.append((rec, exc))
+                continue
+            for out in produced:
+                outputs.append(out)
+                origins.append(rec)
+            if encode is not None:
+                for pairs in encoded:
+                    messages.extend(pairs)
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
         original = [(k, v) for k, v in (rec.headers or ()) if v is not None]

@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from streamapp.runtime.fastpath import BatchConsumer, BatchHandler, BatchTransport
+from streamapp.runtime.fastpath import BatchConsumer, BatchProcessor, BatchTransport
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -40,7 +40,7 @@ def build_app(
     *,
     app_id: str,
     bootstrap: str,
-    routes: Sequence[tuple[str, Sequence[str], BatchHandler]],
+    routes: Sequence[tuple[str, Sequence[str], BatchProcessor]],
     batch_size: int = 5000,
     batch_max_wait: float = 0.2,
     web_port: int | None = None,
@@ -48,10 +48,10 @@ def build_app(
     on_shutdown: Hook | None = None,
     **conf: Any,
 ) -> StreamApp:
-    """A Faust app consuming ``routes``: (agent name, topics, batch handler) triples.
+    """A Faust app consuming ``routes``: (agent name, topics, batch processor) triples.
 
     Each route becomes a Faust agent subscribed to its topics (so group membership, assignment
-    and rebalancing are Faust's); records reach the handler through the batch fast path.
+    and rebalancing are Faust's); records reach the processor through the batch fast path.
     """
     app = StreamApp(
         app_id,

@@ -5,31 +5,45 @@ the agent's stream, creating tasks per message (measured here: ~3k events/s). Th
 everything else of Faust — the app, agents and their topic subscriptions, group membership,
 rebalancing, the commit loop — and replaces only the drain loop:
 
-* each ``getmany`` result (a map of partition -> raw aiokafka records) is appended to a per-handler
-  buffer; a buffer is handed to its handler when it holds ``batch_size`` records, when its oldest
-  record waited ``batch_max_wait`` seconds, or when flow stops (rebalance) or the worker stops;
-* the drain loop awaits the handler (so a slow sink slows fetching: backpressure, bounded memory)
-  and only then marks the batch's offsets processed;
+* each ``getmany`` result (a map of partition -> raw aiokafka records) is appended to a per-topology
+  buffer; a buffer becomes a batch when it holds ``batch_size`` records, when its oldest record
+  waited ``batch_max_wait`` seconds, or when flow stops (rebalance) or the worker stops;
+* a batch is first *prepared* (decode, transform, encode: CPU) by the drain loop, then *stored*
+  (sinks, output topic, DLQ: I/O) by a task, while the drain loop fetches and prepares the next
+  batch. Stores run one at a time, in order, so per-key order across batches is kept; the drain
+  loop waits for the previous store before starting the next (a slow sink slows fetching:
+  backpressure, memory bounded by two batches);
+* a batch's offsets are marked processed only when its store finished;
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;
-* on revocation Faust calls ``wait_empty`` before committing: it waits for the in-flight batch.
+* on revocation and stop Faust calls ``wait_empty`` before committing: it waits for the store in
+  flight (a prepared batch that was not stored yet is dropped uncommitted and re-delivered).
 
-A handler that raises stops the worker (Faust crashes the app): nothing past the failed batch is
-marked processed, so a restart re-delivers it and the versioned sinks deduplicate.
+A prepare or store that raises stops the worker (Faust crashes the app): nothing past the failed
+batch is marked processed, so a restart re-delivers it and the versioned sinks deduplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 Batch = Mapping[TP, Sequence[Any]]  # partition -> aiokafka ConsumerRecords, in offset order
-BatchHandler = Callable[[Batch], Awaitable[None]]
+
+
+class BatchProcessor(Protocol):
+    """What the consumer hands batches to (one per topology): CPU first, then I/O."""
+
+    async def prepare(self, batch: Batch) -> Any:
+        """Everything that needs no I/O; the result goes to ``store``."""
+
+    async def store(self, prepared: Any) -> None:
+        """Make the prepared batch durable; the batch is committed after this returns."""
 
 
 class _Buffer:
@@ -62,17 +76,15 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._handlers: dict[str, tuple[BatchHandler, _Buffer]] = {}
+        self._handlers: dict[str, tuple[BatchProcessor, _Buffer]] = {}
         self._processed: dict[TP, int] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._inflight: asyncio.Task[None] | None = None
+        self._storing: asyncio.Task[None] | None = None
 
-    def set_handler(self, topics: Sequence[str], handler: BatchHandler) -> None:
-        """Route records of ``topics`` to ``handler``, batched together (one topology)."""
+    def set_handler(self, topics: Sequence[str], processor: BatchProcessor) -> None:
+        """Route records of ``topics`` to ``processor``, batched together (one topology)."""
         buffer = _Buffer()
         for topic in topics:
-            self._handlers[topic] = (handler, buffer)
+            self._handlers[topic] = (processor, buffer)
 
     # -- commit bookkeeping -------------------------------------------------------------------
     def _new_offset(self, tp: TP) -> int | None:
@@ -98,19 +110,20 @@ class BatchConsumer(faust_aiokafka.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def wait_empty(self) -> None:
-        """Called on revocation and on stop, before Faust commits: let the in-flight batch
+        """Called on revocation and on stop, before Faust commits: let the store in flight
         finish (up to ``shutdown_grace`` seconds, then it is cancelled and stays uncommitted)."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), self.shutdown_grace)
-        except TimeoutError:
-            if self._inflight is not None:
+        task = self._storing
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.shutdown_grace)
+            except TimeoutError:
                 self.log.warning(
-                    "in-flight batch did not finish in %.0fs; abandoning it "
-                    "(it will be re-delivered)",
+                    "batch store did not finish in %.0fs; abandoning it (it will be re-delivered)",
                     self.shutdown_grace,
                 )
-                self._inflight.cancel()
-                await self._idle.wait()
+                task.cancel()
+            except Exception:  # noqa: BLE001 - the store's own failure crashed the app
+                pass
         await self.commit_and_end_transactions()
 
     # -- the drain loop -----------------------------------------------------------------------
@@ -156,35 +169,43 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if force or buf.count >= self.batch_size or now - buf.since >= self.batch_max_wait:
                 await self._run(handler, buf.take())
 
-    async def _run(self, handler: BatchHandler, batch: dict[TP, list[Any]]) -> None:
-        # The batch runs as its own task, shielded: when Faust cancels the drain loop on stop or
-        # rebalance, the batch still completes (wait_empty waits for it) and is committed.
-        self._idle.clear()
-        task = asyncio.ensure_future(self._complete(handler, batch))
-        self._inflight = task
-        await asyncio.shield(task)
-
-    async def _complete(self, handler: BatchHandler, batch: dict[TP, list[Any]]) -> None:
-        failure: BaseException | None = None
+    async def _run(self, processor: BatchProcessor, batch: dict[TP, list[Any]]) -> None:
         try:
-            await handler(batch)
+            prepared = await processor.prepare(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._fail(exc)
+            raise
+        previous = self._storing
+        if previous is not None:
+            # Stores run one at a time, in order. Shielded: cancelling the drain loop (stop,
+            # rebalance) must not cancel a store; wait_empty waits for it instead.
+            await asyncio.shield(previous)
+        self._storing = asyncio.ensure_future(self._store(processor, prepared, batch))
+
+    async def _store(
+        self, processor: BatchProcessor, prepared: Any, batch: dict[TP, list[Any]]
+    ) -> None:
+        failure: Exception | None = None
+        try:
+            await processor.store(prepared)
             processed = self._processed
             for tp, records in batch.items():
                 processed[tp] = records[-1].offset
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # noqa: BLE001 - any failure stops the worker, below
             failure = exc
         finally:
-            self._inflight = None
-            self._idle.set()
+            if self._storing is asyncio.current_task():
+                self._storing = None
         if failure is not None:
-            # Nothing of the failed batch is marked processed: a restart re-delivers it.
-            self.log.error(
-                "batch failed, stopping the worker: %s: %s", type(failure).__name__, failure
-            )
-            await self.crash(failure)
+            await self._fail(failure)
             raise failure
+
+    async def _fail(self, failure: BaseException) -> None:
+        # Nothing of the failed batch is marked processed: a restart re-delivers it.
+        self.log.error("batch failed, stopping the worker: %s: %s", type(failure).__name__, failure)
+        await self.crash(failure)
 
 
 class BatchTransport(faust_aiokafka.Transport):

@@ -166,9 +166,7 @@ def run_worker(
     app = build_app(
         app_id=settings.group_id,
         bootstrap=settings.kafka_bootstrap,
-        routes=[
-            (p.topology.name, list(p.topology.source_topics), p.handle) for p in runtime.pipelines
-        ],
+        routes=[(p.topology.name, list(p.topology.source_topics), p) for p in runtime.pipelines],
         batch_size=batch_size,
         batch_max_wait=batch_max_wait,
         web_port=web_port,
