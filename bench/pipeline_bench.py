@@ -205,6 +205,7 @@ def main() -> None:
         STREAMAPP_GROUP_ID=group,
         STREAMAPP_CLICKHOUSE_DSN=f"chdb://{tmp / 'chdb'}",
         STREAMAPP_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+        STREAMAPP_WEB_PORT="0",
     )
     log = tmp / "worker.log"
 

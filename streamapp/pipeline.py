@@ -27,10 +27,17 @@ from streamapp.dlq.headers import FailureContext, build_headers, header_map, pre
 from streamapp.encode.avro import RecordEncoder
 from streamapp.errors import SinkError, StageError
 from streamapp.observability.latency import LatencyHistogram
+from streamapp.observability.metrics import Metrics
 from streamapp.producer import BatchProducer
 from streamapp.records import OutputRecord
 from streamapp.sinks.base import Sink, TableSpec
-from streamapp.sinks.resilience import BreakerPolicy, CircuitBreaker, RetryPolicy, retry
+from streamapp.sinks.resilience import (
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    RetryPolicy,
+    retry,
+)
 from streamapp.transform.compile import CompiledTopology
 
 log = logging.getLogger("streamapp.pipeline")
@@ -67,6 +74,9 @@ class Prepared(NamedTuple):
     started: float
 
 
+_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
 class SinkWriter:
     """One sink bound to one topology's table, with retry, a breaker and backpressure."""
 
@@ -78,9 +88,21 @@ class SinkWriter:
         self.retry_policy = retry_policy
         self.breaker = breaker
         self.name = f"{sink.kind}:{table.target}"
+        self.metrics: Metrics | None = None
 
     async def write(self, records: Sequence[OutputRecord], stopping: asyncio.Event) -> list[Any]:
         """Store ``records``; waits (never drops) while the sink is unavailable."""
+        started = time.perf_counter()
+        try:
+            return await self._write(records, stopping)
+        finally:
+            m = self.metrics
+            if m is not None:
+                labels = (self.table.topology, self.name)
+                m.sink_seconds.labels(*labels).observe(time.perf_counter() - started)
+                m.breaker_state.labels(*labels).set(_BREAKER_VALUE[self.breaker.state])
+
+    async def _write(self, records: Sequence[OutputRecord], stopping: asyncio.Event) -> list[Any]:
         warned = False
         while True:
             try:
@@ -90,6 +112,8 @@ class SinkWriter:
                     breaker=self.breaker,
                 )
             except SinkError as exc:
+                if self.metrics is not None:
+                    self.metrics.sink_errors.labels(self.table.topology, self.name).inc()
                 if not exc.retriable or stopping.is_set():
                     raise
                 if not warned:
@@ -112,6 +136,7 @@ class Pipeline:
         writers: Sequence[SinkWriter],
         producer: BatchProducer,
         budget: ErrorBudget,
+        metrics: Metrics | None = None,
     ) -> None:
         self.topology = topology
         self.decoder = decoder
@@ -122,6 +147,9 @@ class Pipeline:
         self.counters = Counters()
         self.stopping = asyncio.Event()
         self._fail_fast = topology.on_error == "fail"
+        self.metrics = metrics
+        for writer in self.writers:
+            writer.metrics = metrics
 
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
         """Prepare and store one batch of aiokafka ConsumerRecords (partition -> records)."""
@@ -185,6 +213,17 @@ class Pipeline:
             c.latency.record_many(int(time.time() * 1000), stamps)
         now = time.perf_counter()
         c.last_batch_seconds = now - p.started
+        m = self.metrics
+        if m is not None:
+            name = self.topology.name
+            m.events_in.labels(name).inc(count)
+            m.records_out.labels(name).inc(len(p.outputs))
+            m.dlq.labels(name).inc(len(p.failures))
+            for _, error in p.failures:
+                m.failed.labels(name, error.stage).inc()
+            m.batch_size.labels(name).observe(count)
+            m.batch_seconds.labels(name, "prepare").observe(stored_at - p.started)
+            m.batch_seconds.labels(name, "store").observe(now - stored_at)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s: batch of %d: prepared in %.0f ms, stored in %.0f ms (sinks %.0f, flush %.0f)",

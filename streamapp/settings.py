@@ -78,6 +78,14 @@ class Settings:
     group_id: str = _setting(
         "STREAMAPP_GROUP_ID", "streamapp", "Kafka consumer group / Faust app id"
     )
+    web_port: str = _setting(
+        "STREAMAPP_WEB_PORT",
+        "6066",
+        "worker's /metrics, /healthz, /readyz port (each worker on a host needs its own; 0: off)",
+    )
+    web_bind: str = _setting(
+        "STREAMAPP_WEB_BIND", "127.0.0.1", "address the worker's endpoints listen on"
+    )
     log_level: str = _setting("STREAMAPP_LOG_LEVEL", "INFO", "log level")
 
     @classmethod
@@ -96,6 +104,8 @@ class Settings:
     def validate(self) -> None:
         if self.profile not in ("local", "production"):
             raise ConfigError(f"STREAMAPP_PROFILE={self.profile!r}: use 'local' or 'production'")
+        if not self.web_port.isdigit() or int(self.web_port) > 65535:
+            raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
@@ -126,6 +136,8 @@ class Settings:
 
     def clickhouse_chdb_path(self) -> Path | None:
         """The data dir of an embedded chDB DSN, resolved; None for a server DSN."""
+        if not self.web_port.isdigit() or int(self.web_port) > 65535:
+            raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
         if not self.clickhouse_dsn.startswith("chdb://"):
             return None
         return self.path(self.clickhouse_dsn[len("chdb://") :])

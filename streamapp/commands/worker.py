@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
         type=int,
         default=None,
         metavar="PORT",
-        help="serve Faust's web endpoints on 127.0.0.1:PORT (default: off)",
+        help="port of /metrics, /healthz, /readyz (default: STREAMAPP_WEB_PORT; 0: off)",
     )
     parser.set_defaults(func=_run)
 

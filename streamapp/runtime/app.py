@@ -44,6 +44,7 @@ def build_app(
     batch_size: int = 5000,
     batch_max_wait: float = 0.2,
     web_port: int | None = None,
+    web_bind: str = "127.0.0.1",
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     **conf: Any,
@@ -65,7 +66,7 @@ def build_app(
         stream_wait_empty=True,
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=web_bind,
         **conf,
     )
     app.startup_hook = on_startup

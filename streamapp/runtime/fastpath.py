@@ -33,6 +33,8 @@ from typing import Any, Protocol
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streamapp.observability.metrics import Metrics
+
 Batch = Mapping[TP, Sequence[Any]]  # partition -> aiokafka ConsumerRecords, in offset order
 
 
@@ -79,6 +81,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._handlers: dict[str, tuple[BatchProcessor, _Buffer]] = {}
         self._processed: dict[TP, int] = {}
         self._storing: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None
 
     def set_handler(self, topics: Sequence[str], processor: BatchProcessor) -> None:
         """Route records of ``topics`` to ``processor``, batched together (one topology)."""
@@ -193,6 +196,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             processed = self._processed
             for tp, records in batch.items():
                 processed[tp] = records[-1].offset
+            if self.metrics is not None:
+                self._observe_lag(batch)
         except Exception as exc:  # noqa: BLE001 - any failure stops the worker, below
             failure = exc
         finally:
@@ -201,6 +206,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if failure is not None:
             await self._fail(failure)
             raise failure
+
+    def _observe_lag(self, batch: dict[TP, list[Any]]) -> None:
+        assert self.metrics is not None
+        for tp in batch:
+            try:
+                high = self.highwater(tp)
+            except Exception:  # noqa: BLE001 - no watermark yet: nothing to report
+                continue
+            if high is not None and high >= 0:
+                lag = max(0, high - (self._processed[tp] + 1))
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     async def _fail(self, failure: BaseException) -> None:
         # Nothing of the failed batch is marked processed: a restart re-delivers it.

@@ -11,6 +11,7 @@ offsets are committed, sinks and the producer are flushed and closed, and the gr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,9 @@ from streamapp.decode import Decoder
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
+from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
+from streamapp.observability.web import ensure_port_free, install
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
@@ -44,7 +47,7 @@ class Runtime:
     tables: list[tuple[Sink, TableSpec]]
     producer: BatchProducer
     registry: SchemaRegistry
-    extra: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def start(self) -> None:
         """Connect every sink and create/evolve every table (idempotent)."""
@@ -112,6 +115,7 @@ def build_runtime(
     budget: ErrorBudgetPolicy | None = None,
 ) -> Runtime:
     """Load topologies (TopologyError if any is invalid) and build pipelines, sinks, producer."""
+    metrics = Metrics()
     if topologies is None:
         topologies = load_topologies(
             settings.path(settings.topologies_dir),
@@ -140,9 +144,20 @@ def build_runtime(
                 budget=ErrorBudget(
                     topology.name, topology.dlq_topic, budget or ErrorBudgetPolicy()
                 ),
+                metrics=metrics,
             )
         )
-    return Runtime(settings, list(topologies), pipelines, sinks, tables, producer, registry)
+    return Runtime(
+        settings, list(topologies), pipelines, sinks, tables, producer, registry, metrics
+    )
+
+
+def _freshness(counters: Any) -> Any:
+    def seconds() -> float:
+        last = counters.last_source_ts_ms
+        return 0.0 if last is None else max(0.0, time.time() - last / 1000)
+
+    return seconds
 
 
 def run_worker(
@@ -158,7 +173,11 @@ def run_worker(
     import faust
 
     from streamapp.runtime.app import build_app
+    from streamapp.runtime.fastpath import BatchConsumer
 
+    port = int(settings.web_port) if web_port is None else web_port
+    if port:
+        ensure_port_free(settings.web_bind, port)
     runtime = build_runtime(settings)
     if not runtime.pipelines:
         log.error("no topologies in %s; nothing to run", settings.topologies_dir)
@@ -169,10 +188,19 @@ def run_worker(
         routes=[(p.topology.name, list(p.topology.source_topics), p) for p in runtime.pipelines],
         batch_size=batch_size,
         batch_max_wait=batch_max_wait,
-        web_port=web_port,
+        web_port=port or None,
+        web_bind=settings.web_bind,
         on_startup=runtime.start,
         on_shutdown=runtime.close,
     )
+    consumer = app.consumer
+    assert isinstance(consumer, BatchConsumer)
+    consumer.metrics = runtime.metrics
+    if port:
+        writers = [w for p in runtime.pipelines for w in p.writers]
+        install(app, runtime.metrics, list(runtime.sinks.values()), writers)
+    for p in runtime.pipelines:
+        runtime.metrics.freshness.labels(p.topology.name).set_function(_freshness(p.counters))
     progress = Progress([(p.topology.name, p.counters) for p in runtime.pipelines])
 
     async def report() -> None:

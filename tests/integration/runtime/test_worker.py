@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_harness import WorkerHarness, committed_lag, consume_all, rss_bytes, wait_until
+from worker_harness import (
+    WorkerHarness,
+    committed_lag,
+    consume_all,
+    free_port,
+    http_get,
+    rss_bytes,
+    wait_until,
+)
 
 from streamapp.dlq import headers as h
 
@@ -174,6 +183,7 @@ def stack(*args: str) -> None:
 def test_a_sink_down_holds_the_batch_and_nothing_is_lost(
     harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
 ) -> None:
+    harness.web_port = free_port()
     harness.start()
     harness.send("c", after=row(1), lsn=1)
     harness.flush()
@@ -195,6 +205,10 @@ def test_a_sink_down_holds_the_batch_and_nothing_is_lost(
             harness.assert_running()
             peak = max(peak, rss_bytes(harness.proc.pid))
             time.sleep(0.2)
+        status, body = http_get(harness.web_port, "/readyz")
+        report = json.loads(body)
+        assert status == 503 and not report["ready"], body
+        assert report["sinks"]["redis"] == "unreachable" and report["sinks"]["postgres"] == "ok"
     finally:
         stack("up", "redis")
     wait_until(
@@ -226,3 +240,48 @@ def test_graceful_stop_commits_and_exits_zero(
     assert harness.stop(sig) == 0, harness.log_tail()
     # Offsets were committed on the way out: the group has nothing left to read.
     assert committed_lag(harness) == 0
+
+
+def test_metrics_health_and_readiness_endpoints(harness: WorkerHarness, pg_warehouse: Any) -> None:
+    harness.web_port = free_port()
+    for i in range(1, 31):
+        harness.send("c", after=row(i), lsn=i)
+    harness.send("c", after=row(99, qty="not-a-number"), lsn=99)  # one record to the DLQ
+    harness.flush()
+    harness.start()
+    wait_until(
+        lambda: http_get(harness.web_port, "/healthz")[0] == 200, what="/healthz", harness=harness
+    )
+    wait_until(
+        lambda: http_get(harness.web_port, "/readyz")[0] == 200, what="/readyz 200", harness=harness
+    )
+    wait_until(lambda: len(harness.pg_rows(pg_warehouse)) == 30, what="30 rows", harness=harness)
+    name = harness.unique
+
+    def metric(text: str, line_start: str) -> float:
+        for line in text.splitlines():
+            if line.startswith(line_start):
+                return float(line.rsplit(" ", 1)[1])
+        return -1.0
+
+    def metrics_show_all() -> bool:
+        text = http_get(harness.web_port, "/metrics")[1]
+        return metric(text, f'streamapp_events_in_total{{topology="{name}"}}') == 31
+
+    wait_until(metrics_show_all, what="/metrics to count 31 events", harness=harness)
+    text = http_get(harness.web_port, "/metrics")[1]
+    assert metric(text, f'streamapp_records_out_total{{topology="{name}"}}') == 30
+    assert metric(text, f'streamapp_dlq_records_total{{topology="{name}"}}') == 1
+    assert (
+        metric(text, f'streamapp_records_failed_total{{stage="transform",topology="{name}"}}') == 1
+    )
+    assert metric(text, "streamapp_partitions_assigned") == harness.partitions
+    assert (
+        metric(text, f'streamapp_circuit_breaker_state{{sink="postgres:{name}",topology="{name}"}}')
+        == 0
+    )
+    assert (
+        f'streamapp_sink_write_seconds_count{{sink="clickhouse:{name}",topology="{name}"}}' in text
+    )
+    assert "streamapp_consumer_lag{" in text and "streamapp_freshness_seconds{" in text
+    assert harness.stop() == 0

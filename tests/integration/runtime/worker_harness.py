@@ -80,6 +80,7 @@ class WorkerHarness:
         self.chdb = tmp / "chdb"
         self.log = tmp / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.web_port = 0  # endpoints off unless a test picks a port
         self._producer = Producer(
             {"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True}
         )
@@ -101,6 +102,7 @@ class WorkerHarness:
             STREAMAPP_GROUP_ID=f"{self.unique}-group",
             STREAMAPP_CLICKHOUSE_DSN=f"chdb://{self.chdb}",
             STREAMAPP_LOG_LEVEL="INFO",
+            STREAMAPP_WEB_PORT=str(self.web_port),
         )
 
     def topics(self) -> list[str]:
@@ -262,6 +264,29 @@ def consume_all(settings: Settings, topic: str, *, expect: int, timeout: float =
     finally:
         consumer.close()
     return got
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of GET http://127.0.0.1:port/path; (0, error) when nothing answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
 
 
 def rss_bytes(pid: int) -> int:

@@ -1,0 +1,81 @@
+"""Every Prometheus metric a worker exports, declared once (labels: topology, stage, sink).
+
+Updated per batch, never per record. Served at ``/metrics`` by the worker's web server.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BATCH_SIZES = (1, 10, 100, 500, 1000, 2000, 5000, 10000, 20000)
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    """The worker's metrics in their own registry (tests build as many as they like)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.events_in = Counter(
+            "streamapp_events_in", "Change events consumed", ["topology"], registry=r
+        )
+        self.records_out = Counter(
+            "streamapp_records_out", "Output records stored in every sink", ["topology"], registry=r
+        )
+        self.failed = Counter(
+            "streamapp_records_failed",
+            "Records that failed, by stage",
+            ["topology", "stage"],
+            registry=r,
+        )
+        self.dlq = Counter(
+            "streamapp_dlq_records",
+            "Records written to the dead-letter topic",
+            ["topology"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "streamapp_batch_size",
+            "Records per batch",
+            ["topology"],
+            buckets=BATCH_SIZES,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "streamapp_batch_duration_seconds",
+            "Time per batch and step (prepare, store)",
+            ["topology", "step"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.sink_seconds = Histogram(
+            "streamapp_sink_write_seconds",
+            "Time of one sink write of a batch (retries included)",
+            ["topology", "sink"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.sink_errors = Counter(
+            "streamapp_sink_errors", "Failed sink write attempts", ["topology", "sink"], registry=r
+        )
+        self.breaker_state = Gauge(
+            "streamapp_circuit_breaker_state",
+            "Sink circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["topology", "sink"],
+            registry=r,
+        )
+        self.lag = Gauge(
+            "streamapp_consumer_lag",
+            "Records after the last processed offset (high watermark minus processed + 1)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.freshness = Gauge(
+            "streamapp_freshness_seconds",
+            "Now minus the source ts_ms of the last stored event",
+            ["topology"],
+            registry=r,
+        )
+        self.assigned = Gauge(
+            "streamapp_partitions_assigned", "Partitions assigned to this worker", registry=r
+        )
