@@ -9,4 +9,5 @@ COPY schemas ./schemas
 ENV STREAMAPP_TOPOLOGIES_DIR=/app/topologies STREAMAPP_SCHEMAS_DIR=/app/schemas
 USER nobody
 ENTRYPOINT ["streamapp"]
-CMD ["run"]
+EXPOSE 6066
+CMD ["worker"]

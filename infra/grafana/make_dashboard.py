@@ -1,0 +1,77 @@
+"""Writes infra/grafana/streamapp-dashboard.json (run it after changing the panels below)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PANELS = [
+    ("Events in / s", "sum by (topology) (rate(streamapp_events_in_total[1m]))", "ops"),
+    ("Records out / s", "sum by (topology) (rate(streamapp_records_out_total[1m]))", "ops"),
+    (
+        "Failed records / s by stage",
+        "sum by (topology, stage) (rate(streamapp_records_failed_total[5m]))",
+        "ops",
+    ),
+    ("DLQ records / s", "sum by (topology) (rate(streamapp_dlq_records_total[5m]))", "ops"),
+    ("Consumer lag", "sum by (topic) (streamapp_consumer_lag)", "short"),
+    ("Freshness (now - source ts)", "max by (topology) (streamapp_freshness_seconds)", "s"),
+    (
+        "Batch size p50",
+        "histogram_quantile(0.5, sum by (le, topology) (rate(streamapp_batch_size_bucket[5m])))",
+        "short",
+    ),
+    (
+        "Batch duration p99 by step",
+        "histogram_quantile(0.99, sum by (le, topology, step) "
+        "(rate(streamapp_batch_duration_seconds_bucket[5m])))",
+        "s",
+    ),
+    (
+        "Sink write p99",
+        "histogram_quantile(0.99, sum by (le, topology, sink) "
+        "(rate(streamapp_sink_write_seconds_bucket[5m])))",
+        "s",
+    ),
+    ("Sink errors / s", "sum by (topology, sink) (rate(streamapp_sink_errors_total[5m]))", "ops"),
+    (
+        "Circuit breakers (0 closed, 1 half-open, 2 open)",
+        "max by (topology, sink) (streamapp_circuit_breaker_state)",
+        "short",
+    ),
+    ("Partitions assigned per worker", "streamapp_partitions_assigned", "short"),
+]
+
+
+def dashboard() -> dict[str, object]:
+    panels = []
+    for i, (title, expr, unit) in enumerate(PANELS):
+        panels.append(
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": title,
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "targets": [{"refId": "A", "expr": expr, "legendFormat": "__auto"}],
+            }
+        )
+    return {
+        "title": "streamapp",
+        "uid": "streamapp",
+        "schemaVersion": 39,
+        "version": 1,
+        "tags": ["streamapp", "cdc"],
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {
+            "list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]
+        },
+        "panels": panels,
+    }
+
+
+if __name__ == "__main__":
+    out = Path(__file__).with_name("streamapp-dashboard.json")
+    out.write_text(json.dumps(dashboard(), indent=2) + "\n")
+    print(f"wrote {out}")
