@@ -180,15 +180,9 @@ class Pipeline:
                 *(w.write(p.outputs, self.stopping) for w in self.writers)
             )
             position = {id(r): i for i, r in enumerate(p.outputs)} if any(results) else {}
-            for writer, rejected in zip(self.writers, results, strict=True):
+            for rejected in results:
                 for item in rejected:
                     failures.append((p.origins[position[id(item.record)]], item.error))
-                    log.warning(
-                        "%s rejected a record of %s: %s",
-                        writer.name,
-                        self.topology.name,
-                        item.error,
-                    )
             if self._fail_fast and failures:
                 raise failures[0][1]
         topic = self.topology.output_topic
@@ -196,6 +190,22 @@ class Pipeline:
             self.producer.produce(topic, key, value)
         for record, error in failures:
             self._dead_letter(record, error)
+        if failures:
+            first, error = failures[0]
+            log.warning(
+                "%d record(s) to the DLQ %s; first: %s: %s",
+                len(failures),
+                self.topology.dlq_topic,
+                type(error).__name__,
+                error,
+                extra={
+                    "topology": self.topology.name,
+                    "topic": first.topic,
+                    "partition": first.partition,
+                    "offset": first.offset,
+                    "stage": error.stage,
+                },
+            )
         flushed_at = time.perf_counter()
         await self.producer.flush()
         self._count_done(p, stored_at, flushed_at)

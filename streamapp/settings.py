@@ -87,6 +87,9 @@ class Settings:
         "STREAMAPP_WEB_BIND", "127.0.0.1", "address the worker's endpoints listen on"
     )
     log_level: str = _setting("STREAMAPP_LOG_LEVEL", "INFO", "log level")
+    log_format: str = _setting(
+        "STREAMAPP_LOG_FORMAT", "text", "`text`, or `json` for one JSON object per line"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +107,8 @@ class Settings:
     def validate(self) -> None:
         if self.profile not in ("local", "production"):
             raise ConfigError(f"STREAMAPP_PROFILE={self.profile!r}: use 'local' or 'production'")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"STREAMAPP_LOG_FORMAT={self.log_format!r}: use 'text' or 'json'")
         if not self.web_port.isdigit() or int(self.web_port) > 65535:
             raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
@@ -136,6 +141,8 @@ class Settings:
 
     def clickhouse_chdb_path(self) -> Path | None:
         """The data dir of an embedded chDB DSN, resolved; None for a server DSN."""
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"STREAMAPP_LOG_FORMAT={self.log_format!r}: use 'text' or 'json'")
         if not self.web_port.isdigit() or int(self.web_port) > 65535:
             raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
         if not self.clickhouse_dsn.startswith("chdb://"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from streamapp.commands import settings
@@ -41,12 +40,11 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from streamapp.observability.logs import configure
     from streamapp.runtime.worker import run_worker
 
     s = settings()
-    logging.basicConfig(
-        level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(s.log_level, s.log_format)
     return run_worker(
         s,
         batch_size=args.batch_size,
