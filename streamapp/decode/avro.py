@@ -39,6 +39,7 @@ class AvroPlan:
     ``shape`` is "envelope" (a Debezium change envelope with struct rows), "mongo" (a MongoDB
     envelope whose documents are JSON text), "record" (any other record: keys, heartbeats,
     schema changes) or "value" (a non-record top level, e.g. a primitive key).
+    ``lazy_before``: the reader skips ``before`` and decodes it only for deletes.
     """
 
     schema_id: int
@@ -47,6 +48,7 @@ class AvroPlan:
     read: Reader
     source_info: Callable[[Any], SourceInfo | None]
     debug_read: Reader | None = field(default=None)
+    lazy_before: bool = False
 
     def decode(self, data: bytes) -> Any:
         """Read the Avro body after the 5-byte header; DecodeError names the failing field."""
@@ -65,7 +67,7 @@ class AvroPlan:
     def _locate(self, data: bytes, exc: Exception) -> DecodeError:
         """Re-read with a path-tracking reader to name the field that failed."""
         if self.debug_read is None:
-            self.debug_read = _compile(self.top, self.shape, debug=True)
+            self.debug_read = _compile(self.top, self.shape, debug=True, lazy=self.lazy_before)
         at: list[str] = ["(value)"]
         with contextlib.suppress(*CONVERSION_ERRORS):  # the same failure, now located
             self.debug_read(data, HEADER_SIZE, at)
@@ -83,12 +85,18 @@ class AvroPlan:
         )
 
 
-def compile_plan(schema_id: int, schema: Any) -> AvroPlan:
-    """Compile the reader for the (fastavro-parsed) writer ``schema`` of ``schema_id``."""
+def compile_plan(schema_id: int, schema: Any, *, lazy_before: bool = False) -> AvroPlan:
+    """Compile the reader for the (fastavro-parsed) writer ``schema`` of ``schema_id``.
+
+    With ``lazy_before`` a change envelope's ``before`` (struct row or MongoDB document text)
+    is decoded only when ``op`` is ``"d"`` and is None otherwise; other shapes are unaffected.
+    """
     top = from_avro(schema)
     shape = _shape(top)
+    lazy = lazy_before and shape in ("envelope", "mongo")
     source = compile_source_info(top.child("source") if top.kind == "struct" else None)
-    return AvroPlan(schema_id, top, shape, _compile(top, shape, debug=False), source)
+    read = _compile(top, shape, debug=False, lazy=lazy)
+    return AvroPlan(schema_id, top, shape, read, source, lazy_before=lazy)
 
 
 def _shape(top: SType) -> str:
@@ -103,7 +111,7 @@ def _shape(top: SType) -> str:
     return "envelope"
 
 
-def _compile(top: SType, shape: str, *, debug: bool) -> Reader:
+def _compile(top: SType, shape: str, *, debug: bool, lazy: bool) -> Reader:
     rows = ROW_FIELDS if shape == "envelope" else frozenset()
     raw = MONGO_RAW_FIELDS if shape == "mongo" else frozenset()
-    return compile_reader(top, rows=rows, raw=raw, debug=debug)
+    return compile_reader(top, rows=rows, raw=raw, debug=debug, lazy_before=lazy)

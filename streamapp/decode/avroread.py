@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamapp.decode import semantic
+from streamapp.decode.avroskip import SKIP_NAMESPACE, skip
 from streamapp.decode.schema import SType
 from streamapp.errors import DecodeError
 from streamapp.records import UNCHANGED
@@ -100,6 +101,7 @@ class _Emitter:
             "_PL": semantic.PLACEHOLDER_LISTS,
             "_PM": semantic.PLACEHOLDER_MAP,
             **semantic.INLINE_NAMESPACE,
+            **SKIP_NAMESPACE,
         }
 
     def tmp(self) -> str:
@@ -242,7 +244,12 @@ class _Emitter:
 
 
 def compile_reader(
-    top: SType, *, rows: frozenset[str], raw: frozenset[str], debug: bool = False
+    top: SType,
+    *,
+    rows: frozenset[str],
+    raw: frozenset[str],
+    debug: bool = False,
+    lazy_before: bool = False,
 ) -> Reader:
     """Compile a reader for values of the writer schema ``top``.
 
@@ -251,21 +258,38 @@ def compile_reader(
     messages). For a top-level struct, the fields named in ``rows`` are rows (their fields get
     TOAST checks) and the fields in ``raw`` are read without semantic conversion; everything
     else is converted per ``streamapp.decode.semantic``.
+
+    With ``lazy_before`` and a top-level struct that has both ``before`` and ``op`` fields,
+    the bytes of ``before`` are skipped (see ``decode.avroskip``) and read from the remembered
+    position only when ``op`` is ``"d"``; otherwise ``before`` is None. Every other field, and
+    ``before`` of a delete, is exactly what the eager reader gives.
     """
     em = _Emitter(debug)
-    em.emit(0, "def read(buf, pos, _at=None):")
+    names: list[tuple[str, str]] = []
     if top.kind == "struct" and not top.optional:
-        names = []
+        lazy = lazy_before and {"before", "op"} <= top.field_names()
+        if lazy:
+            _lazy_reader(em, top.child("before"), "before" in rows, "before" in raw)
+        em.emit(0, "def read(buf, pos, _at=None):")
         for fname, ftype in top.fields:
             var = em.tmp()
             names.append((fname, var))
-            if fname in rows and ftype.kind == "struct":
+            if lazy and fname == "before":
+                if em.debug:
+                    em.emit(1, "_at[0] = 'before'")
+                em.emit(1, "_bp = pos")
+                skip(em, ftype, 1)
+            elif fname in rows and ftype.kind == "struct":
                 _row(em, ftype, var, fname)
             else:
                 em.value(ftype, var, 1, fname, toast=False, convert=fname not in raw)
+        if lazy:
+            before, op = dict(names)["before"], dict(names)["op"]
+            em.emit(1, f"{before} = _lazy(buf, _bp, _at)[0] if {op} == 'd' else None")
         body = ", ".join(f"{fname!r}: {var}" for fname, var in names)
         em.emit(1, f"return {{{body}}}, pos")
     else:
+        em.emit(0, "def read(buf, pos, _at=None):")
         em.value(top, "_r", 1, "(value)", toast=False, convert=True)
         em.emit(1, "return _r, pos")
     source = "\n".join(em.lines)
@@ -276,6 +300,17 @@ def compile_reader(
     exec(code, em.ns)
     reader: Reader = em.ns["read"]
     return reader
+
+
+def _lazy_reader(em: _Emitter, st: SType | None, row: bool, raw: bool) -> None:
+    """Emit ``_lazy(buf, pos, _at)``: the eager read of the ``before`` field alone."""
+    assert st is not None
+    em.emit(0, "def _lazy(buf, pos, _at=None):")
+    if row and st.kind == "struct":
+        _row(em, st, "_r", "before")
+    else:
+        em.value(st, "_r", 1, "before", toast=False, convert=not raw)
+    em.emit(1, "return _r, pos")
 
 
 def _row(em: _Emitter, st: SType, out: str, path: str) -> None:

@@ -21,6 +21,8 @@ _KIND_OF_OP = {
     Op.TRUNCATE: EventKind.TRUNCATE,
     Op.MESSAGE: EventKind.MESSAGE,
 }
+_new = tuple.__new__
+_CODES = {code: (_KIND_OF_OP[op], op) for code, op in OPS.items()}  # no Enum hashing per event
 
 
 def _int(value: Any) -> int | None:
@@ -103,8 +105,9 @@ def compile_source_info(st: SType | None) -> Callable[[Any], SourceInfo | None]:
         if len(found) == 2:  # table, else collection
             found = [f"({found[0]} if {found[0]} is not None else {found[1]})"]
         exprs.append(found[0] if found else "None")
-    code = f"def make(r):\n    if r is None: return None\n    return _SI({', '.join(exprs)}, r)\n"
-    namespace: dict[str, Any] = {"_SI": SourceInfo, "_snap": _snapshot_text}
+    args = ", ".join(exprs)  # tuple.__new__: SourceInfo(...) without NamedTuple's __new__ call
+    code = f"def make(r):\n    if r is None: return None\n    return _new(_SI, ({args}, r))\n"
+    namespace: dict[str, Any] = {"_SI": SourceInfo, "_snap": _snapshot_text, "_new": tuple.__new__}
     exec(compile(code, "<source info>", "exec"), namespace)
     make: Callable[[Any], SourceInfo | None] = namespace["make"]
     return make
@@ -121,13 +124,13 @@ def classify(payload: Any, topic: str) -> tuple[EventKind, Op | None]:
         )
     code = payload.get("op")
     if code is not None:
-        op = OPS.get(code) if type(code) is str else None
-        if op is None:
+        found = _CODES.get(code) if type(code) is str else None
+        if found is None:
             raise DecodeError(
                 f"envelope field 'op' is not one of c/u/d/r/t/m (got a {type(code).__name__}); "
                 "is this a Debezium change topic?"
             )
-        return _KIND_OF_OP[op], op
+        return found
     if any(name in payload for name in SCHEMA_CHANGE_FIELDS):
         return EventKind.SCHEMA_CHANGE, None
     if payload.keys() == {"ts_ms"}:
@@ -164,7 +167,9 @@ def make_event(
         return ChangeEvent(EventKind.TOMBSTONE, None, key, None, None, None, None, None, 0)
     if source is None:
         source = source_info(payload.get("source"))
-    ts_ms = _int(payload.get("ts_ms"))
+    ts_ms = payload.get("ts_ms")
+    if type(ts_ms) is not int:
+        ts_ms = None
     data = kind is EventKind.DATA
     if data:
         _check_rows(op, before, after)
@@ -173,7 +178,8 @@ def make_event(
     tx = payload.get("transaction")
     transaction = tx if isinstance(tx, dict) else None
     version = event_version(source, ts_ms, offset, data=data)
-    return ChangeEvent(kind, op, key, before, after, source, ts_ms, transaction, version)
+    # tuple.__new__ is ChangeEvent(...) without the NamedTuple's Python-level __new__ call
+    return _new(ChangeEvent, (kind, op, key, before, after, source, ts_ms, transaction, version))
 
 
 def _check_rows(op: Op | None, before: Any, after: Any) -> None:

@@ -128,11 +128,22 @@ def hint_row(row: Any, hints: Hints, where: str) -> Any:
     return row
 
 
-class JsonFormat:
-    """Decodes JSON keys and values; caches one plan per distinct schema text (bounded)."""
+def _drop_before(payload: dict[str, Any]) -> None:
+    """Lazy before-images: a non-delete event's ``before`` is not converted, it becomes None."""
+    if payload.get("op") != "d" and payload.get("before") is not None:
+        payload["before"] = None
 
-    def __init__(self, hints: Hints) -> None:
+
+class JsonFormat:
+    """Decodes JSON keys and values; caches one plan per distinct schema text (bounded).
+
+    With ``lazy_before`` the ``before`` row of an envelope whose op is not ``"d"`` is set to
+    None instead of being converted (see ``Decoder``'s ``needs_before``).
+    """
+
+    def __init__(self, hints: Hints, *, lazy_before: bool = False) -> None:
         self._hints = hints
+        self._lazy_before = lazy_before
         self._plans: dict[bytes, JsonPlan] = {}
 
     def _plan(self, schema_text: bytes | None, schema: Any) -> JsonPlan:
@@ -183,13 +194,18 @@ class JsonFormat:
                 return (plan.value(payload) if plan.value else payload), "value"
             if plan.shape == "record":
                 return plan.rows[""].apply(payload, "value"), "record"
+            if self._lazy_before and isinstance(payload, dict):  # envelope or mongo
+                _drop_before(payload)
             if plan.shape == "envelope" and isinstance(payload, dict):
                 for name, rows in plan.rows.items():
                     payload[name] = rows.apply(payload.get(name), name)
             return payload, plan.shape
         if not isinstance(payload, dict) or "op" not in payload:
             return payload, "record"
-        if isinstance(payload.get("after"), str) or isinstance(payload.get("before"), str):
+        mongo = isinstance(payload.get("after"), str) or isinstance(payload.get("before"), str)
+        if self._lazy_before:
+            _drop_before(payload)
+        if mongo:
             return payload, "mongo"
         for name in ("before", "after"):
             payload[name] = hint_row(payload.get(name), self._hints, name)

@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
+from streamapp.decode.fastuuid import uuid_from_text
 from streamapp.decode.schema import SType
 from streamapp.records import UNCHANGED
 
@@ -282,7 +283,7 @@ _SEMANTICS: dict[str, tuple[tuple[str, ...], Callable[[SType, bool], Converter]]
     _C + "Decimal": (_BYTES, _decimal),
     _D + "VariableScaleDecimal": (_STRUCT, lambda st, b64: _with_b64(variable_scale_decimal, b64)),
     _D + "Json": (_STR, _fixed(json_value)),
-    _D + "Uuid": (_STR, _fixed(uuid.UUID)),
+    _D + "Uuid": (_STR, _fixed(uuid_from_text)),
     _D + "EnumSet": (_STR, _fixed(enum_set)),
     _D + "geometry.Geometry": (_STRUCT, lambda st, b64: _with_b64(geometry, b64)),
     _D + "geometry.Geography": (_STRUCT, lambda st, b64: _with_b64(geometry, b64)),
@@ -297,7 +298,7 @@ _SEMANTICS: dict[str, tuple[tuple[str, ...], Callable[[SType, bool], Converter]]
     "avro:local-timestamp-micros": (_INTS, _fixed(timestamp_from_micros)),
     "avro:local-timestamp-nanos": (_INTS, _fixed(timestamp_from_nanos)),
     "avro:decimal": (_BYTES, _decimal),
-    "avro:uuid": (_STR, _fixed(uuid.UUID)),
+    "avro:uuid": (_STR, _fixed(uuid_from_text)),
 }
 STRUCT_SEMANTICS = frozenset(n for n, (kinds, _) in _SEMANTICS.items() if kinds is _STRUCT)
 

@@ -64,10 +64,10 @@ def postgres_version(lsn: int, sequence: object, snapshot: str | None) -> int:
 
 def _last_commit_lsn(sequence: object) -> int | None:
     """First element of Debezium's ``sequence`` text ``["<lastCommitLsn>","<lsn>"]``."""
-    if not isinstance(sequence, str) or not sequence.startswith("["):
+    if not isinstance(sequence, str) or sequence[:1] != "[":
         return None
-    first = sequence[1 : sequence.find(",")] if "," in sequence else sequence[1:-1]
-    first = first.strip().strip('"')
+    head, comma, _ = sequence.partition(",")
+    first = (head[1:] if comma else sequence[1:-1]).strip().strip('"')
     return int(first) if first.isdigit() else None
 
 

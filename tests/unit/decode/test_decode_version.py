@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from streamapp.decode.envelope import source_info
 from streamapp.decode.version import (
+    _last_commit_lsn,
     event_version,
     fallback_version,
     mongo_version,
@@ -35,6 +36,25 @@ U63 = 2**63
 )
 def test_postgres_layout(lsn: int, sequence: Any, snapshot: str | None, expected: int) -> None:
     assert postgres_version(lsn, sequence, snapshot) == expected
+
+
+def _reference_last_commit_lsn(sequence: object) -> int | None:
+    """The first implementation, kept as the specification of the faster one."""
+    if not isinstance(sequence, str) or not sequence.startswith("["):
+        return None
+    first = sequence[1 : sequence.find(",")] if "," in sequence else sequence[1:-1]
+    first = first.strip().strip('"')
+    return int(first) if first.isdigit() else None
+
+
+@given(
+    st.text(alphabet='[]",0123456789 nul\t٣x', max_size=24)
+    | st.tuples(st.integers(0, 2**64), st.integers(0, 2**64)).map(lambda t: f'["{t[0]}","{t[1]}"]')
+    | st.none()
+    | st.integers()
+)
+def test_last_commit_lsn_matches_its_reference(sequence: object) -> None:
+    assert _last_commit_lsn(sequence) == _reference_last_commit_lsn(sequence)
 
 
 def test_postgres_transaction_spanning_the_snapshot_wins() -> None:
