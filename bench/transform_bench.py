@@ -133,7 +133,9 @@ def main() -> None:
     )
     hints = {k: parse_type(v) for k, v in COLUMNS.items()}
     decoder = Decoder(
-        resolver=DictResolver({1: table.value_schema, 2: table.key_schema}), hints=hints
+        resolver=DictResolver({1: table.value_schema, 2: table.key_schema}),
+        hints=hints,
+        needs_before=compiled.reads_before,
     )
     out_key = key_schema_for(
         compiled.output_columns,

@@ -137,7 +137,7 @@ def build_runtime(
         pipelines.append(
             Pipeline(
                 topology,
-                decoder=Decoder(resolver=registry, hints=hints),
+                decoder=Decoder(resolver=registry, hints=hints, needs_before=topology.reads_before),
                 encoder=make_encoder(topology, registry),
                 writers=writers,
                 producer=producer,

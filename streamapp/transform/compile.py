@@ -44,6 +44,17 @@ class CompiledTopology:
     source_code: str
     topology: Topology
 
+    @property
+    def reads_before(self) -> bool:
+        """Whether ``process`` looks at the before-image of a create/update/snapshot event.
+
+        Only predicate filters (``t.filter(fn)``) can; a delete's before-image is always used.
+        The decoder skips the before-image of other events when this is False (cheaper).
+        """
+        from streamapp.transform.filter import Filter
+
+        return any(isinstance(step, Filter) for step in self.topology.transforms)
+
 
 def compile_topology(
     topology: Topology, *, secrets: Mapping[str, bytes], schemas_dir: Path

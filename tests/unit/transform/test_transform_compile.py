@@ -310,3 +310,17 @@ def test_process_is_plain_and_fast_to_call() -> None:
         "email": None,
     }
     assert top.process.__name__ == "process"
+
+
+def test_reads_before_only_with_predicate_filters() -> None:
+    def build(*steps: Any) -> Any:
+        top = Topology(
+            name="p",
+            source=Source(topic="t", columns={"id": "int"}),
+            key=["id"],
+            transforms=list(steps),
+        )
+        return compile_topology(top, secrets={}, schemas_dir=Path("."))
+
+    assert not build(t.filter_ops("c", "u", "d")).reads_before
+    assert build(t.filter(lambda ev: ev.before is not None)).reads_before
