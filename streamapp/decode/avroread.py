@@ -84,6 +84,16 @@ def _bad_branch() -> None:
     raise ValueError("union branch index out of range")
 
 
+MAX_EMPTY_ITEMS = 100_000
+"""Items a block may hold beyond the bytes left: only items that take no bytes (``null``, empty
+records) can exceed that, and a block count far past it is a corrupt or hostile message that
+would otherwise make the reader loop and allocate without bound."""
+
+
+def _too_many(count: int) -> None:
+    raise ValueError(f"array/map block of {count} items does not fit in the message")
+
+
 class _Emitter:
     def __init__(self, debug: bool) -> None:
         self.lines: list[str] = []
@@ -95,6 +105,7 @@ class _Emitter:
             "_uf": _FLOAT.unpack_from,
             "_ud": _DOUBLE.unpack_from,
             "_bad": _bad_branch,
+            "_many": _too_many,
             "_U": UNCHANGED,
             "_P": semantic.PLACEHOLDER,
             "_PB": semantic.PLACEHOLDER_BYTES,
@@ -226,6 +237,7 @@ class _Emitter:
         self.emit(ind + 1, f"if {count} < 0:")
         self.emit(ind + 2, f"{count} = -{count}")
         self.long("_x", ind + 2)
+        self.emit(ind + 1, f"if {count} > len(buf) - pos + {MAX_EMPTY_ITEMS}: _many({count})")
         self.emit(ind + 1, f"for _ in range({count}):")
         if is_map:
             key = self.tmp()
