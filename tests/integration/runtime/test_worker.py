@@ -285,3 +285,43 @@ def test_metrics_health_and_readiness_endpoints(harness: WorkerHarness, pg_wareh
     )
     assert "streamapp_consumer_lag{" in text and "streamapp_freshness_seconds{" in text
     assert harness.stop() == 0
+
+
+def test_a_record_a_sink_refuses_goes_to_the_dlq_and_the_others_keep_it(
+    harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
+) -> None:
+    """Redis has no JSON form for NaN and refuses the record; PostgreSQL stores it. Nothing
+    is dropped silently: the record is in the DLQ with stage=sink for the sink that refused."""
+    harness.send("c", after=row(1), lsn=10)
+    harness.send("c", after=row(2, score=float("nan")), lsn=20)
+    harness.flush()
+    harness.start()
+    wait_until(
+        lambda: set(harness.pg_rows(pg_warehouse)) == {1, 2},
+        what="both rows in PG",
+        harness=harness,
+    )
+    dlq = consume_all(harness.settings, harness.dlq, expect=1)
+    assert harness.stop() == 0
+    assert len(dlq) == 1
+    headers = h.header_map(dlq[0].headers())
+    assert headers[h.STAGE] == "sink" and headers[h.EXCEPTION_CLASS] == "streamapp.errors.SinkError"
+    assert headers[h.FIELD] == "score"
+    assert set(harness.redis_rows(redis_client)) == {1}
+
+
+def test_systemic_failure_stops_the_worker_instead_of_draining_the_topic(
+    harness: WorkerHarness,
+) -> None:
+    for i in range(1500):  # every record is garbage: something systemic is wrong
+        harness.send_raw(f"k{i}".encode(), b"\x07not avro at all")
+    harness.flush()
+    harness.start()
+    assert harness.proc is not None
+    code = harness.proc.wait(120)
+    log = harness.log.read_text()
+    assert code != 0, log[-2000:]
+    assert "records failed in a row" in log and harness.dlq in log
+    dlq = consume_all(harness.settings, harness.dlq, expect=1500, timeout=10)
+    assert 0 < len(dlq) < 1500  # it stopped instead of dead-lettering everything
+    assert committed_lag(harness) > 0  # the failing batch was not committed

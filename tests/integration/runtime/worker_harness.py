@@ -34,6 +34,7 @@ COLUMNS = {
     "qty": "string",
     "note": "string",
     "updated_at": "timestamp",
+    "score": "float",
 }
 
 TOPOLOGY = """
