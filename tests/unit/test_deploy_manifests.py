@@ -65,9 +65,7 @@ def test_deployment_probes_ports_and_config_fit_the_worker() -> None:
 
 def _metric_names() -> set[str]:
     return {
-        collector._name
-        for collector in vars(Metrics()).values()
-        if hasattr(collector, "_name")
+        collector._name for collector in vars(Metrics()).values() if hasattr(collector, "_name")
     }
 
 
