@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -54,8 +57,13 @@ def build_app(
     Each route becomes a Faust agent subscribed to its topics (so group membership, assignment
     and rebalancing are Faust's); records reach the processor through the batch fast path.
     """
+    datadir = Path(tempfile.gettempdir()) / "streamapp-faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = StreamApp(
         app_id,
+        # Faust keeps table state here; streamapp has none, so keep it out of the working dir.
+        datadir=str(datadir),
+        broker_client_id=f"{app_id}@{socket.gethostname()}",
         broker=f"kafka://{bootstrap}",
         store="memory://",
         autodiscover=False,

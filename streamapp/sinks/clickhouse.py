@@ -346,6 +346,11 @@ def _chdb_dir(dsn: str) -> Path | None:
     return Path(location) if location not in ("", "memory", ":memory:") else None
 
 
+def chdb_held(chdb_dir: Path) -> bool:
+    """True when another process has the embedded chDB directory open (its ``status`` lock)."""
+    return _held_elsewhere(chdb_dir / "status")
+
+
 def _held_elsewhere(status: Path) -> bool:
     """True when another process holds the flock chDB takes on ``<dir>/status``."""
     try:
