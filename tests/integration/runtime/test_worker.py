@@ -321,7 +321,9 @@ def test_systemic_failure_stops_the_worker_instead_of_draining_the_topic(
     try:
         code = harness.proc.wait(180)
     except subprocess.TimeoutExpired:
-        raise AssertionError("worker still running after 180 s; log:\n" + harness.log_tail(60))
+        raise AssertionError(
+            "worker still running after 180 s; log:\n" + harness.log_tail(60)
+        ) from None
     log = harness.log.read_text()
     assert code != 0, log[-2000:]
     assert "records failed in a row" in log and harness.dlq in log
