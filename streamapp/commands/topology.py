@@ -1,34 +1,99 @@
-"""`streamapp topology list|validate`: the topology modules as the loader sees them."""
+"""`streamapp topology list|validate|show|test`: the topology modules as the loader sees them."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from streamapp.commands import load, settings
+from streamapp.commands import find, load, settings
+
+if TYPE_CHECKING:
+    from streamapp.transform.compile import CompiledTopology
 
 ORDER = 50
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("topology", help="list or validate the topology modules")
-    parser.add_argument(
-        "action",
-        choices=("list", "validate"),
-        help="list: one line each; validate: exit 2 with one line per problem",
+    parser = sub.add_parser(
+        "topology",
+        help="list, validate, show or test the topology modules",
+        description="Work with the topology modules in STREAMAPP_TOPOLOGIES_DIR.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="action", required=True)
+    actions.add_parser("list", help="one line per topology: source, columns, sinks, DLQ")
+    actions.add_parser("validate", help="exit 2 with one line per problem in any module")
+    show = actions.add_parser(
+        "show",
+        help="the compiled chain as text",
+        description="Print the compiled chain of one topology: the source topic and its "
+        "declared columns, each transform as written with what it does to the columns or "
+        "events, the output columns with their types, the output topic, sinks and DLQ.",
+    )
+    show.add_argument("name", help="the topology's name")
+    test = actions.add_parser(
+        "test",
+        help="run a topology over a file of Debezium JSON events, without Kafka",
+        description="Decode each line of FILE like the worker does, run the topology and "
+        "encode the result against its output schema; print each output record as a JSON "
+        "line on stdout (with its line number), and each failure or skipped event as one "
+        "line on stderr. Exit 1 when any line failed. A line is a Debezium JSON value (with "
+        'or without "schema"/"payload"), null (a tombstone), or {"key": ..., "value": ...}; '
+        "blank lines and lines starting with # are skipped. No Kafka, no registry.",
+    )
+    test.add_argument("name", help="the topology's name")
+    test.add_argument(
+        "--events", required=True, metavar="FILE", help="JSON lines of Debezium events ('-': stdin)"
     )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    topologies = load(settings())
+    s = settings()
+    topologies = load(s)
     if args.action == "validate":
         print(f"{len(topologies)} topolog{'y' if len(topologies) == 1 else 'ies'} valid")
         return 0
-    for top in topologies:
-        sinks = ", ".join(str(s) for s in top.sinks) or "-"
-        print(
-            f"{top.name:<16} {', '.join(top.source_topics)}  ->  "
-            f"{len(top.output_columns)} columns; sinks: {sinks}; dlq: {top.dlq_topic}"
-        )
-    return 0
+    if args.action == "list":
+        for top in topologies:
+            sinks = ", ".join(str(s) for s in top.sinks) or "-"
+            print(
+                f"{top.name:<16} {', '.join(top.source_topics)}  ->  "
+                f"{len(top.output_columns)} columns; sinks: {sinks}; dlq: {top.dlq_topic}"
+            )
+        return 0
+    topology = find(topologies, args.name)
+    if args.action == "show":
+        from streamapp.ops.show import render
+
+        print("\n".join(render(topology, s.mask_secrets())))
+        return 0
+    return _test(topology, args.events)
+
+
+def _test(topology: CompiledTopology, events: str) -> int:
+    from streamapp.errors import ConfigError
+    from streamapp.ops.eventfile import offline_encoder, run_lines
+    from streamapp.ops.render import decoder_for
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    try:
+        text = sys.stdin.read() if events == "-" else Path(events).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--events {events}: cannot be read ({exc.strerror})") from None
+    tally = run_lines(
+        topology,
+        decoder_for(topology),
+        text.splitlines(),
+        out=print,
+        err=err,
+        encoder=offline_encoder(topology),
+    )
+    err(
+        f"{tally.events} event(s): {tally.records} record(s), {tally.skipped} without a record, "
+        f"{tally.errors} error(s)"
+    )
+    return 1 if tally.errors else 0

@@ -1,0 +1,151 @@
+"""`streamapp status`: per topology, lag, DLQ depth, sink health and last applied time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamapp.errors import ConfigError, StreamappError
+from streamapp.ops import OpsError
+from streamapp.ops.dlqstore import DlqState, load_state, progress_group
+from streamapp.ops.kafka import GroupInfo, Kafka
+from streamapp.ops.reader import RangeReader
+from streamapp.settings import Settings
+from streamapp.transform.compile import CompiledTopology
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """One source partition: committed offset (None: nothing yet), watermarks, lag."""
+
+    topic: str
+    partition: int
+    low: int
+    end: int
+    committed: int | None
+
+    @property
+    def lag(self) -> int:
+        """Records the group has not processed yet (from ``low`` when nothing is committed)."""
+        start = self.low if self.committed is None else max(self.committed, self.low)
+        return max(self.end - start, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkHealth:
+    """A real round trip to one sink kind: ``state`` is ``ok``, ``FAIL`` or ``busy``."""
+
+    kind: str
+    state: str
+    detail: str
+    millis: float
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyStatus:
+    """Everything `streamapp status` shows for one topology (``problem``: why data is missing)."""
+
+    topology: CompiledTopology
+    partitions: tuple[PartitionLag, ...]
+    dlq: DlqState
+    last_applied_ms: int | None
+    problem: str | None = None
+
+
+def _chdb_held(settings: Settings) -> bool:
+    """True when the embedded chDB directory is locked by another process (a worker)."""
+    from streamapp.sinks.clickhouse import chdb_held
+
+    path = settings.clickhouse_chdb_path()
+    return path is not None and chdb_held(Path(path))
+
+
+async def _probe(kind: str, settings: Settings) -> SinkHealth:
+    from streamapp.sinks import create_sink
+
+    started = time.perf_counter()
+    if kind == "clickhouse" and _chdb_held(settings):  # opening it would only fail, noisily
+        return SinkHealth(kind, "busy", "embedded chDB held by a running worker", 0.0)
+    sink = create_sink(kind, settings)
+    try:
+        await asyncio.wait_for(sink.start(), 15)
+        ok = await asyncio.wait_for(sink.healthy(), 15)
+        state, detail = ("ok", "round trip ok") if ok else ("FAIL", "round trip failed")
+    except ConfigError as exc:  # an embedded chDB directory that a running worker holds
+        busy = "in use by another process" in str(exc)
+        state = "busy" if busy else "FAIL"
+        detail = "embedded chDB held by a running worker" if busy else str(exc)
+    except (StreamappError, OSError, TimeoutError) as exc:
+        state, detail = (
+            "FAIL",
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        )
+    finally:
+        # closing a failed sink must not hide its state
+        with contextlib.suppress(Exception):
+            await sink.close()
+    return SinkHealth(kind, state, detail, (time.perf_counter() - started) * 1000)
+
+
+def sink_health(settings: Settings, kinds: Sequence[str]) -> dict[str, SinkHealth]:
+    """Probe each sink kind once (start, one round trip, close)."""
+
+    async def probe_all() -> list[SinkHealth]:
+        return [await _probe(kind, settings) for kind in kinds]
+
+    return {h.kind: h for h in asyncio.run(probe_all())}
+
+
+def last_output_time(kafka: Kafka, topic: str) -> int | None:
+    """The newest record time (ms) on ``topic``: when a worker last applied a batch."""
+    ranges = {}
+    for p in kafka.partitions(topic, missing_ok=True):
+        low, end = kafka.watermarks(topic, p)
+        if end > low:
+            ranges[(topic, p)] = (end - 1, end)
+    stamps = [
+        rec.timestamp
+        for batch in RangeReader(kafka.bootstrap, ranges, stall_seconds=10).batches()
+        for rec in batch
+        if rec.timestamp is not None
+    ]
+    return max(stamps) if stamps else None
+
+
+def topology_status(kafka: Kafka, settings: Settings, topology: CompiledTopology) -> TopologyStatus:
+    """Offsets, lag, DLQ and last applied time of ``topology`` (``problem`` set on failure)."""
+    dlq = DlqState(topology.dlq_topic)
+    try:
+        lags = []
+        for topic in topology.source_topics:
+            partitions = kafka.partitions(topic)
+            committed = kafka.committed(settings.group_id, [(topic, p) for p in partitions])
+            for p in partitions:
+                low, end = kafka.watermarks(topic, p)
+                lags.append(PartitionLag(topic, p, low, end, committed[(topic, p)][0]))
+        dlq = load_state(kafka, topology.dlq_topic, progress_group(settings.group_id))
+        last = last_output_time(kafka, topology.output_topic)
+    except OpsError as exc:
+        return TopologyStatus(topology, (), dlq, None, str(exc))
+    return TopologyStatus(topology, tuple(lags), dlq, last)
+
+
+def gather(
+    settings: Settings, topologies: Sequence[CompiledTopology]
+) -> tuple[GroupInfo | None, list[TopologyStatus], dict[str, SinkHealth]]:
+    """The group, every topology's status and the health of every sink kind in use."""
+    kinds = sorted({s.kind for t in topologies for s in t.sinks})
+    kafka = Kafka(settings.kafka_bootstrap, timeout=10)
+    try:
+        try:
+            group: GroupInfo | None = kafka.group(settings.group_id)
+        except OpsError:
+            group = None
+        statuses = [topology_status(kafka, settings, t) for t in topologies]
+    finally:
+        kafka.close()
+    return group, statuses, sink_health(settings, kinds)

@@ -1,0 +1,75 @@
+"""`streamapp status` screen and exit code, from gathered data."""
+
+from __future__ import annotations
+
+import pytest
+from ops_fixtures import people
+
+from streamapp.ops.dlqstore import DlqState
+from streamapp.ops.done import Done
+from streamapp.ops.kafka import GroupInfo, Member
+from streamapp.ops.status import PartitionLag, SinkHealth, TopologyStatus
+from streamapp.ops.statusview import exit_code, render_status
+
+NOW = 1_714_557_600_000
+
+
+def status(**over: object) -> TopologyStatus:
+    base = TopologyStatus(
+        people(),
+        (
+            PartitionLag("app.public.people", 0, 0, 130, 120),
+            PartitionLag("app.public.people", 1, 5, 9, None),
+        ),
+        DlqState("app.public.people.dlq", {0: (0, 4)}, {0: Done(0).add([0, 2])}),
+        NOW - 42_000,
+    )
+    return TopologyStatus(**{f: over.get(f, getattr(base, f)) for f in base.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+OK = {"postgres": SinkHealth("postgres", "ok", "round trip ok", 3.2)}
+
+
+def test_one_screen_per_topology() -> None:
+    group = GroupInfo("g", "Stable", (Member("w-1", "/10.0.0.5", (("app.public.people", 0),)),))
+    assert render_status("g", group, [status()], OK, NOW) == [
+        "streamapp status at 2024-05-01T10:00:00.000Z",
+        "group 'g': Stable, 1 member(s): w-1@/10.0.0.5 (app.public.people[0])",
+        "",
+        "people: app.public.people -> warehouse.people",
+        "  partition             committed  end  lag",
+        "  app.public.people[0]        120  130   10",
+        "  app.public.people[1]          -    9    4",
+        "  total                                  14",
+        "  dlq           app.public.people.dlq: 4 record(s), 2 replayed, 2 pending",
+        "  sinks         postgres:public.people  ok       3 ms",
+        "  last applied  2024-05-01T09:59:18.000Z (42s ago)",
+    ]
+
+
+def test_problems_and_unknowns_are_spelled_out() -> None:
+    st = status(partitions=(), dlq=DlqState("x.dlq"), last_applied_ms=None, problem="no topic")
+    bad = {"postgres": SinkHealth("postgres", "FAIL", "OSError: refused", 5000)}
+    lines = render_status("g", None, [st], bad, NOW)
+    assert lines[1] == "group 'g': cannot be described (Kafka unreachable?)"
+    assert lines[4:] == [
+        "  problem       no topic",
+        "  dlq           x.dlq: empty (topic not created yet)",
+        "  sinks         postgres:public.people  FAIL  5000 ms  OSError: refused",
+        "  last applied  never (no record on the output topic)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "problem", "code"),
+    [("ok", None, 0), ("busy", None, 0), ("FAIL", None, 1), ("ok", "no topic", 1)],
+)
+def test_exit_code(state: str, problem: str | None, code: int) -> None:
+    health = {"postgres": SinkHealth("postgres", state, "", 1)}
+    assert exit_code([status(problem=problem)], health) == code
+
+
+def test_lag_counts_from_low_when_nothing_is_committed() -> None:
+    assert PartitionLag("t", 0, 50, 80, None).lag == 30
+    assert PartitionLag("t", 0, 50, 80, 10).lag == 30  # committed below retention
+    assert PartitionLag("t", 0, 0, 80, 80).lag == 0
