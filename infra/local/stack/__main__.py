@@ -1,4 +1,4 @@
-"""streamapp local stack: `up`, `down`, `status` for Kafka, the registry, PostgreSQL and Redis.
+"""streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, Connect.
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status).
 Stdlib only, so it works before the project's virtualenv exists.
@@ -11,12 +11,16 @@ import sys
 import time
 
 from common import Config, StackError, fail, say
+from connect import Connect
 from kafka import Kafka
 from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
-ORDER = ("postgres", "redis", "kafka", "registry")
+ORDER = ("postgres", "redis", "kafka", "registry", "connect")
+# Launched only once these (when this run launched them) answer: Connect's worker exits when
+# Kafka is not there, and its connectors need PostgreSQL and the registry.
+NEEDS = {"registry": ("postgres",), "connect": ("kafka", "postgres", "registry")}
 
 
 def services(cfg: Config) -> dict[str, object]:
@@ -25,6 +29,7 @@ def services(cfg: Config) -> dict[str, object]:
         "redis": Redis(cfg),
         "kafka": Kafka(cfg),
         "registry": Registry(cfg),
+        "connect": Connect(cfg),
     }
 
 
@@ -37,8 +42,9 @@ def up(cfg: Config, names: list[str]) -> None:
     # Kafka and Redis have no dependencies: launch them first so their start-up overlaps.
     for name in sorted(names, key=lambda n: (n not in ("kafka", "redis"), ORDER.index(n))):
         service = svc[name]
-        if name == "registry" and "postgres" in launched:
-            svc["postgres"].wait()  # type: ignore[attr-defined]
+        for needed in NEEDS.get(name, ()):
+            if needed in launched:
+                svc[needed].wait()  # type: ignore[attr-defined]
         if service.pid() is not None:  # type: ignore[attr-defined]
             say(f"{name} already running (pid {service.pid()})")  # type: ignore[attr-defined]
         else:
@@ -78,6 +84,14 @@ def status(cfg: Config, names: list[str]) -> int:
                 health = "unhealthy"
         bad += health != "healthy"
         print(f"{name:<10} {pid or '-':>8}  {health:<9} {service.address}")  # type: ignore[attr-defined]
+        if health == "healthy" and hasattr(service, "details"):
+            try:
+                details = service.details()
+            except Exception as exc:  # noqa: BLE001 - a failed probe is an unhealthy service
+                details = [(f"  (cannot list {name}'s parts: {exc})", False)]
+            for line, ok in details:
+                bad += not ok
+                print(line)
     return 1 if bad else 0
 
 

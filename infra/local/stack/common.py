@@ -41,6 +41,9 @@ class Config:
     pg_password: str
     pg_bin: Path
     redis_port: int
+    connect_port: int
+    connect_heap: str
+    connectors: tuple[str, ...]
     ready_timeout: float
 
     @classmethod
@@ -58,6 +61,9 @@ class Config:
             pg_password=env("STREAMAPP_PG_PASSWORD", "streamapp"),
             pg_bin=Path(env("STREAMAPP_PG_BIN", "/usr/lib/postgresql/15/bin")),
             redis_port=int(env("STREAMAPP_REDIS_PORT", "16379")),
+            connect_port=int(env("STREAMAPP_CONNECT_PORT", "18083")),
+            connect_heap=env("STREAMAPP_CONNECT_HEAP", "512m"),
+            connectors=_names(env("STREAMAPP_CONNECT_CONNECTORS", "shop")),
             ready_timeout=float(env("STREAMAPP_READY_TIMEOUT", "180")),
         )
 
@@ -69,6 +75,12 @@ class Config:
 
     def pidfile(self, name: str) -> Path:
         return self.state_dir / "run" / f"{name}.pid"
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list of names; ``none`` is the empty list."""
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    return () if names == ("none",) else names
 
 
 def say(message: str) -> None:
