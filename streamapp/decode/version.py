@@ -23,6 +23,10 @@ PostgreSQL  ``pos << 1 | streamed``; pos (62 bits) = max(source.lsn, lastCommitL
             decides; sinks apply ``>=``); (b) the very first transaction a new connector
             decodes has no ``sequence[0]`` yet, so if it overlapped the snapshot it falls back
             to lsn order.
+            Incremental snapshot rows (``snapshot="incremental"``) carry no ``lsn``; Debezium
+            emits them between watermarks, dropping rows whose key changed inside the window, so
+            they reflect the table as of their ``sequence`` position: pos = the largest element
+            of ``sequence``, low bit 0 (a streamed change at the same position still wins).
 MySQL       ``file_number << 43 | pos << 11 | min(row, 2047)``: binlog file number (20 bits,
             from ``mysql-bin.000042``), ``pos`` of the rows event (32 bits, binlog positions are
             32-bit), ``row`` within the event (11 bits; a statement touches a key once per
@@ -71,6 +75,18 @@ def _last_commit_lsn(sequence: object) -> int | None:
     return int(first) if first.isdigit() else None
 
 
+def _sequence_max(sequence: object) -> int | None:
+    """The largest LSN in Debezium's ``sequence`` text, or None when there is none."""
+    if not isinstance(sequence, str) or sequence[:1] != "[":
+        return None
+    found = []
+    for part in sequence[1:-1].split(","):
+        text = part.strip().strip('"')
+        if text.isdigit():
+            found.append(int(text))
+    return max(found) if found else None
+
+
 def mysql_version(file: str, pos: int, row: int | None) -> int:
     """Version of a MySQL event from binlog ``file`` name, ``pos`` and ``row``."""
     digits = file.rpartition(".")[2]
@@ -106,6 +122,9 @@ def event_version(source: SourceInfo | None, ts_ms: int | None, offset: int, *, 
         if connector == "postgresql":
             if source.lsn is not None:
                 return postgres_version(source.lsn, source.raw.get("sequence"), source.snapshot)
+            position = _sequence_max(source.raw.get("sequence"))
+            if source.snapshot == "incremental" and position is not None:
+                return postgres_version(position, None, "true")
             if data:
                 raise DecodeError("PostgreSQL event has no source.lsn; cannot order it")
         elif connector == "mysql":

@@ -140,3 +140,36 @@ def test_event_version_dispatch_and_missing_positions() -> None:
     sqlserver = source_info({"connector": "sqlserver", "ts_ms": 7})
     assert event_version(sqlserver, None, 3, data=True) == (7 << 21) | 3
     assert event_version(None, None, 3, data=False) == 3
+
+
+def test_incremental_snapshot_rows_order_by_their_sequence_below_streamed_changes() -> None:
+    """Incremental snapshot events have no lsn (seen with Debezium 3.0.8 against PostgreSQL)."""
+    from streamapp.decode.version import event_version, postgres_version
+    from streamapp.records import SourceInfo
+
+    def source(lsn: int | None, sequence: str, snapshot: str) -> SourceInfo:
+        return SourceInfo(
+            "postgresql",
+            "source",
+            "public",
+            "t",
+            1,
+            snapshot,
+            lsn,
+            7,
+            None,
+            None,
+            None,
+            None,
+            None,
+            {"sequence": sequence},
+        )
+
+    snap = event_version(source(None, '["108974520","108990184"]', "incremental"), 1, 0, data=True)
+    assert snap == 108990184 << 1
+    streamed_same_position = postgres_version(108990184, '["108974520","108990184"]', "false")
+    assert streamed_same_position > snap
+    older_streamed = postgres_version(108974000, '["108970000","108974000"]', "false")
+    assert older_streamed < snap
+    with pytest.raises(DecodeError, match=r"no source\.lsn"):
+        event_version(source(None, "", "false"), 1, 0, data=True)
