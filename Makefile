@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed  ## create the virtualenv and install streamapp with dev tools
 
-up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis); a no-op when running
+up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, Kafka Connect + Debezium); a no-op when running
 	@$(STACK) up
 
 down:  ## stop every process of the local stack
