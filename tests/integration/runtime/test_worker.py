@@ -330,3 +330,42 @@ def test_systemic_failure_stops_the_worker_instead_of_draining_the_topic(
     dlq = consume_all(harness.settings, harness.dlq, expect=1500, timeout=10)
     assert 0 < len(dlq) < 1500  # it stopped instead of dead-lettering everything
     assert committed_lag(harness) > 0  # the failing batch was not committed
+
+
+def test_an_edited_module_is_picked_up_on_restart_and_a_broken_one_never_half_starts(
+    harness: WorkerHarness, pg_warehouse: Any
+) -> None:
+    module = next((harness.tmp / "topologies").glob("*.py"))
+    harness.send("c", after=row(1), lsn=10)
+    harness.flush()
+    harness.start()
+    wait_until(lambda: set(harness.pg_rows(pg_warehouse)) == {1}, what="row 1", harness=harness)
+    assert harness.stop() == 0
+
+    # A broken edit: the worker refuses to start, says why in one line, touches nothing.
+    good = module.read_text()
+    module.write_text(good.replace('t.cast(qty="int")', 't.cast(qty="int", nope="int")'))
+    harness.send("c", after=row(2), lsn=20)
+    harness.flush()
+    harness.start()
+    assert harness.proc is not None and harness.proc.wait(60) == 2
+    errors = [ln for ln in harness.log.read_text().splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "nope" in errors[0] and module.name in errors[0], errors
+    assert committed_lag(harness) == 1  # row 2 still waits: nothing was consumed
+    assert set(harness.pg_rows(pg_warehouse)) == {1}
+
+    # A good edit (a new derived column) is picked up by the next start; the table evolves.
+    module.write_text(
+        good.replace(
+            "t.metadata(",
+            't.derive("note_len", lambda r: len(r["note"] or ""), type="int"),\n'
+            "        t.metadata(",
+        )
+    )
+    harness.start()
+    wait_until(lambda: set(harness.pg_rows(pg_warehouse)) == {1, 2}, what="row 2", harness=harness)
+    assert harness.stop() == 0
+    lengths = dict(
+        pg_warehouse.execute(f'SELECT id, note_len FROM "{harness.table}" ORDER BY id').fetchall()
+    )
+    assert lengths == {1: None, 2: len(row(2)["note"])}
