@@ -207,6 +207,22 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self._fail(failure)
             raise failure
 
+    def lag(self) -> int:
+        """Records on assigned partitions past what this worker processed (or the committed
+        offset before it processed anything); partitions without a watermark yet count 0."""
+        total = 0
+        for tp in self.assignment():
+            try:
+                high = self.highwater(tp)
+            except Exception:  # noqa: BLE001 - no watermark yet
+                continue
+            if high is None or high < 0:
+                continue
+            done = self._processed.get(tp)
+            position = done + 1 if done is not None else self._committed_offset.get(tp) or 0
+            total += max(0, high - position)
+        return total
+
     def _observe_lag(self, batch: dict[TP, list[Any]]) -> None:
         assert self.metrics is not None
         for tp in batch:

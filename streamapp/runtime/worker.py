@@ -10,7 +10,11 @@ offsets are committed, sinks and the producer are flushed and closed, and the gr
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,6 +156,33 @@ def build_runtime(
     )
 
 
+def _live_display(runtime: Runtime, consumer: Any) -> Any:
+    """A 1 s timer body printing one summary line for all topologies on stderr."""
+    tty = sys.stderr.isatty()
+    state = {"events": 0, "at": time.monotonic(), "shown": 0.0}
+
+    async def show() -> None:
+        now = time.monotonic()
+        counters = [p.counters for p in runtime.pipelines]
+        events = sum(c.events_in for c in counters)
+        rate = (events - state["events"]) / max(now - state["at"], 1e-9)
+        state["events"], state["at"] = events, now
+        stamps = [c.last_source_ts_ms for c in counters if c.last_source_ts_ms is not None]
+        behind = f"{max(0.0, time.time() - max(stamps) / 1000):.1f} s" if stamps else "-"
+        line = (
+            f"streamapp: {events:,} events ({rate:,.0f}/s), "
+            f"{sum(c.records_out for c in counters):,} stored, lag {consumer.lag():,}, "
+            f"DLQ {sum(c.failed for c in counters):,}, behind source {behind}"
+        )
+        if tty:
+            print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+        elif now - state["shown"] >= 5.0:
+            print(line, file=sys.stderr, flush=True)
+            state["shown"] = now
+
+    return show
+
+
 def _freshness(counters: Any) -> Any:
     def seconds() -> float:
         last = counters.last_source_ts_ms
@@ -168,8 +199,15 @@ def run_worker(
     web_port: int | None = None,
     loglevel: str = "info",
     progress_interval: float = 10.0,
+    live: bool = False,
+    duration: float | None = None,
 ) -> int:
-    """Run a worker until SIGTERM/SIGINT; returns the process exit code."""
+    """Run a worker until SIGTERM/SIGINT (or for ``duration`` seconds); returns the exit code.
+
+    ``live`` shows one progress line on stderr, updated every second (events/s, lag, DLQ
+    records, how far the last stored change is behind the source database): rewritten in place
+    on a terminal, printed every 5 s otherwise.
+    """
     import faust
 
     from streamapp.runtime.app import build_app
@@ -208,6 +246,15 @@ def run_worker(
             log.info("progress %s", line)
 
     app.timer(progress_interval)(report)
+    if live:
+        app.timer(1.0)(_live_display(runtime, consumer))
+    if duration is not None:
+
+        async def stop_after() -> None:
+            await asyncio.sleep(duration)
+            os.kill(os.getpid(), signal.SIGTERM)  # the same graceful path as a user's Ctrl-C
+
+        app.task(stop_after)
 
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     code = 0
