@@ -48,7 +48,7 @@ def _generate(rate: float, stop: threading.Event) -> None:
 
     import psycopg
 
-    from streamapp.commands.generate import Workload, check_tables
+    from streamapp.workload import Workload, check_tables
 
     try:
         with psycopg.connect(settings().source_dsn, autocommit=True, connect_timeout=5) as conn:

@@ -26,11 +26,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from streamapp.commands.generate import Workload
 from streamapp.settings import Settings
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.loader import load_topologies
 from streamapp.transform.spec import PostgresSink, RedisSink
+from streamapp.workload import Workload
 
 REPO = Path(__file__).resolve().parents[2]
 CONNECT_DIR = REPO / "infra/local/connect"

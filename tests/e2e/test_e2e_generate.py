@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamapp.commands.generate import Workload, _Ids
 from streamapp.settings import Settings
+from streamapp.workload import Workload, _Ids
 
 SUMMARY = re.compile(r"generate: (\d+) changes in (\d+) transactions \((\d+) ins, (\d+) upd")
 
