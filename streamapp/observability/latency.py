@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-# Buckets grow by ~9% (12 per doubling): a percentile is exact to within that factor.
+# Buckets grow by ~6% (12 per doubling): a percentile is exact to within that factor (+-1 ms
+# from rounding the bound to whole milliseconds).
 _PER_DOUBLING = 12
 _BUCKETS = 12 * 32  # up to 2**32 ms (~50 days); later values land in the last bucket
 
