@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from streamapp.decode import Decoder
+from streamapp.decode.drift import SchemaEvolution
 from streamapp.dlq.budget import ErrorBudget
 from streamapp.dlq.headers import FailureContext, build_headers, header_map, previous_attempt
 from streamapp.encode.avro import RecordEncoder
@@ -39,8 +40,12 @@ from streamapp.sinks.resilience import (
     retry,
 )
 from streamapp.transform.compile import CompiledTopology
+from streamapp.types import FieldType
 
 log = logging.getLogger("streamapp.pipeline")
+
+# (pipeline, added source columns, where they were seen) -> the columns carried, or refused
+Evolve = Callable[["Pipeline", Mapping[str, FieldType], str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -137,8 +142,10 @@ class Pipeline:
         producer: BatchProducer,
         budget: ErrorBudget,
         metrics: Metrics | None = None,
+        evolver: Evolve | None = None,
     ) -> None:
         self.topology = topology
+        self.evolver = evolver
         self.decoder = decoder
         self.encoder = encoder
         self.writers = list(writers)
@@ -161,8 +168,12 @@ class Pipeline:
         Raises ErrorBudgetExceeded, or the first failure under ``on_error="fail"``."""
         acc = Prepared(batch, [], [], [], [], time.perf_counter())
         for records in batch.values():
-            for start in range(0, len(records), CHUNK):
-                self._process(records[start : start + CHUNK], acc)
+            start = 0
+            while start < len(records):
+                done, evolution = self._process(records[start : start + CHUNK], acc)
+                start += done
+                if evolution is not None:  # new source columns: add them, then go on
+                    await self._evolve(evolution)
                 await asyncio.sleep(0)
         failed = len(acc.failures)
         self.budget.observe([False] * (self._count(batch) - failed) + [True] * failed)
@@ -249,13 +260,28 @@ class Pipeline:
     def _count(batch: Mapping[Any, Sequence[Any]]) -> int:
         return sum(len(records) for records in batch.values())
 
-    def _process(self, records: Sequence[Any], acc: Prepared) -> None:
-        """Decode, transform and encode ``records`` into ``acc``; per-record failures collected."""
+    async def _evolve(self, evolution: SchemaEvolution) -> None:
+        """Let the evolver add the columns (or, without one, refuse them: the events fail)."""
+        if self.evolver is not None:
+            await self.evolver(self, evolution.added, evolution.where)
+        elif self.decoder.drift is not None:
+            self.decoder.drift.refuse(
+                evolution.added, f"{evolution.where}: new columns cannot be propagated here"
+            )
+
+    def _process(
+        self, records: Sequence[Any], acc: Prepared
+    ) -> tuple[int, SchemaEvolution | None]:
+        """Decode, transform and encode ``records`` into ``acc``; per-record failures collected.
+
+        Returns how many records were handled: all of them, or those before the first one
+        whose writer schema brings columns to propagate (with that SchemaEvolution).
+        """
         decode = self.decoder.decode
         process = self.topology.process
         encode = self.encoder.messages if self.encoder is not None else None
         outputs, origins, messages, failures = acc.outputs, acc.origins, acc.messages, acc.failures
-        for rec in records:
+        for index, rec in enumerate(records):
             try:
                 event = decode(
                     rec.key, rec.value, topic=rec.topic, partition=rec.partition, offset=rec.offset
@@ -266,12 +292,15 @@ class Pipeline:
             except StageError as exc:
                 failures.append((rec, exc))
                 continue
+            except SchemaEvolution as evolution:
+                return index, evolution
             for out in produced:
                 outputs.append(out)
                 origins.append(rec)
             if encode is not None:
                 for pairs in encoded:
                     messages.extend(pairs)
+        return len(records), None
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
         original = [(k, v) for k, v in (rec.headers or ()) if v is not None]

@@ -40,6 +40,9 @@ topology = Topology(
             "placed_at": "timestamptz",
             "notes": "string",  # TOASTable text: may arrive as UNCHANGED on updates
         },
+        # columns added at the source flow on to the output schema and the sink tables (no PII
+        # here); customers keeps the default "ignore" so a new column is never carried unmasked
+        new_columns="propagate",
     ),
     key=["id"],
     transforms=[

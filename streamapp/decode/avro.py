@@ -49,6 +49,14 @@ class AvroPlan:
     source_info: Callable[[Any], SourceInfo | None]
     debug_read: Reader | None = field(default=None)
     lazy_before: bool = False
+    verdict: Any = None  # the Decoder's cached schema-drift verdict for this writer schema
+
+    @property
+    def row(self) -> SType | None:
+        """The row type of a change envelope (``after``, else ``before``); None otherwise."""
+        if self.shape != "envelope":
+            return None
+        return self.top.child("after") or self.top.child("before")
 
     def decode(self, data: bytes) -> Any:
         """Read the Avro body after the 5-byte header; DecodeError names the failing field."""

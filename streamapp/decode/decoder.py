@@ -7,6 +7,7 @@ from typing import Any
 
 from streamapp.decode import mongo
 from streamapp.decode.avro import AvroPlan, SchemaResolver, compile_plan
+from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
 from streamapp.decode.envelope import classify, make_event
 from streamapp.decode.hints import DECIMAL_MODES, TIME_MODES, hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
@@ -36,6 +37,11 @@ class Decoder:
     always decoded, and everything else is the same as with True (a value in a skipped
     before-image that cannot be converted is then no error: it is never converted).
 
+    ``drift`` checks every writer schema of a change envelope once against the topology's
+    declared columns (see ``decode.drift``): a data event whose schema no longer fits raises
+    SchemaDriftError (a DecodeError); one whose schema brings columns to propagate raises
+    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``.
+
     ``decode`` raises DecodeError for every input it cannot read, with topic, partition and
     offset in the message and never a record value. ``RegistryError`` from the resolver
     propagates unchanged: an unreachable registry is not a bad record.
@@ -49,6 +55,7 @@ class Decoder:
         decimal_handling: str = "precise",
         time_precision: str = "adaptive",
         needs_before: bool = True,
+        drift: DriftGuard | None = None,
     ) -> None:
         if decimal_handling not in DECIMAL_MODES:
             raise ConfigError(
@@ -68,6 +75,7 @@ class Decoder:
         # by wire-format header (magic byte + schema id); str: why it cannot be compiled
         self._plans: dict[bytes, AvroPlan | str] = {}
         self._mongo_topics: set[str] = set()
+        self.drift = drift
 
     def decode(
         self,
@@ -82,10 +90,10 @@ class Decoder:
         try:
             return self._decode(key, value, topic, offset)
         except DecodeError as exc:
-            raise DecodeError(
+            raise type(exc)(
                 f"topic {topic!r} partition {partition} offset {offset}: {exc}", field=exc.field
             ) from None
-        except RegistryError:
+        except (RegistryError, SchemaEvolution):
             raise
         except Exception as exc:  # noqa: BLE001 - the contract: bad input only ever gives DecodeError
             raise DecodeError(
@@ -98,13 +106,15 @@ class Decoder:
         self, key: bytes | None, value: bytes | None, topic: str, offset: int
     ) -> ChangeEvent:
         plan: AvroPlan | None = None
+        checked: Any = None  # the plan whose drift verdict applies
         if value is None:
             payload, shape = None, "tombstone"
         elif value[:1] == b"\x00":
-            plan = self._plan(value)
+            plan = checked = self._plan(value)
             payload, shape = plan.decode(value), plan.shape
         else:
             payload, shape = self._value(value)
+            checked = self._json.last_plan
         if payload is None:
             strict = topic in self._mongo_topics
             return make_event(
@@ -128,10 +138,25 @@ class Decoder:
                 after = hint_row(after, self._doc_hints, "after")
             else:
                 before, after = payload.get("before"), payload.get("after")
+                if self.drift is not None and checked is not None:
+                    self._check_drift(checked, plan)
             if self._lazy_before and op is not Op.DELETE:
                 before = None
         source = plan.source_info(raw_source) if plan is not None else None
         return make_event(kind, op, payload, key_map, before, after, offset, source)
+
+    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> None:
+        """Act on the (cached) drift verdict of this event's writer schema."""
+        guard = self.drift
+        assert guard is not None
+        verdict = checked.verdict
+        where = f"writer schema id {plan.schema_id}" if plan else "the message's Connect schema"
+        if verdict is None or verdict.generation != guard.generation:
+            verdict = checked.verdict = guard.judge(checked.row, where)
+        if verdict.error is not None:
+            raise SchemaDriftError(verdict.error)
+        if verdict.added:
+            raise SchemaEvolution(dict(verdict.added), where)
 
     def _value(self, value: bytes) -> tuple[Any, str]:
         """A value that is not Avro: JSON, or an error saying what it is."""

@@ -75,13 +75,19 @@ class RowPlan:
         return row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JsonPlan:
-    """What one Connect schema means: the shape of the value and the plans for its rows."""
+    """What one Connect schema means: the shape of the value and the plans for its rows.
+
+    ``row`` is the envelope's row type (for schema-drift checks); ``verdict`` is the Decoder's
+    cached drift verdict for it.
+    """
 
     shape: str  # envelope | mongo | record | value
     rows: Mapping[str, RowPlan]  # envelope: before/after; record: "" -> the record itself
     value: Converter | None  # shape "value": converter of the whole value
+    row: SType | None = None
+    verdict: Any = None
 
 
 def plan_for(schema: Any) -> JsonPlan:
@@ -98,7 +104,7 @@ def plan_for(schema: Any) -> JsonPlan:
             for n, f in top.fields
             if n in ("before", "after") and f.kind == "struct"
         }
-        return JsonPlan("envelope", rows, None)
+        return JsonPlan("envelope", rows, None, row=after)
     return JsonPlan("record", {"": RowPlan.of(top)}, None)
 
 
@@ -145,6 +151,7 @@ class JsonFormat:
         self._hints = hints
         self._lazy_before = lazy_before
         self._plans: dict[bytes, JsonPlan] = {}
+        self.last_plan: JsonPlan | None = None  # the plan of the last ``value`` (None: schemaless)
 
     def _plan(self, schema_text: bytes | None, schema: Any) -> JsonPlan:
         key = schema_text if schema_text is not None else json.dumps(schema).encode()
@@ -186,10 +193,11 @@ class JsonFormat:
     def value(self, raw: bytes) -> tuple[Any, str]:
         """The value payload with rows converted, and its shape (see ``JsonPlan.shape``)."""
         has_schema, text, schema, payload = self._parse(raw)
+        self.last_plan = None
         if payload is None:
             return None, "tombstone"
         if has_schema:
-            plan = self._plan(text, schema)
+            plan = self.last_plan = self._plan(text, schema)
             if plan.shape == "value":
                 return (plan.value(payload) if plan.value else payload), "value"
             if plan.shape == "record":

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamapp.decode import Decoder
+from streamapp.decode.drift import DriftGuard
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
@@ -30,6 +31,7 @@ from streamapp.observability.web import ensure_port_free, install
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
+from streamapp.runtime.evolve import Evolver
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
 from streamapp.sinks.base import Sink, TableSpec
@@ -128,6 +130,11 @@ def build_runtime(
         )
     registry = SchemaRegistry(settings.registry_url, compatibility=settings.schema_compatibility)
     producer = BatchProducer(settings.kafka_bootstrap, client_id=settings.group_id)
+    evolver = Evolver(
+        registry,
+        secrets=settings.mask_secrets(),
+        schemas_dir=settings.path(settings.schemas_dir),
+    )
     sinks: dict[str, Sink] = {}
     tables: list[tuple[Sink, TableSpec]] = []
     pipelines = []
@@ -137,11 +144,25 @@ def build_runtime(
             sink = sinks.get(kind) or sinks.setdefault(kind, create_sink(kind, settings))
             tables.append((sink, table))
             writers.append(default_writer(sink, table))
-        hints = {name: parse_type(spec) for name, spec in topology.topology.source.columns.items()}
+        source = topology.topology.source
+        hints = {name: parse_type(spec) for name, spec in source.columns.items()}
+        drift = DriftGuard(
+            topology.name,
+            hints,
+            key_columns=[k for k in topology.key_columns if k in hints],
+            new_columns=source.new_columns,
+            missing_columns=source.missing_columns,
+        )
         pipelines.append(
             Pipeline(
                 topology,
-                decoder=Decoder(resolver=registry, hints=hints, needs_before=topology.reads_before),
+                decoder=Decoder(
+                    resolver=registry,
+                    hints=hints,
+                    needs_before=topology.reads_before,
+                    drift=drift,
+                ),
+                evolver=evolver,
                 encoder=make_encoder(topology, registry),
                 writers=writers,
                 producer=producer,

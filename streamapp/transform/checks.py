@@ -46,6 +46,14 @@ def declaration_problems(topology: Topology) -> list[str]:
             out.append("source columns must be a non-empty dict of column -> type")
         elif not all(isinstance(name, str) and name for name in columns):
             out.append("source column names must be non-empty strings")
+        if topology.source.new_columns not in ("ignore", "propagate"):
+            out.append(
+                f"source new_columns={topology.source.new_columns!r}: use 'ignore' or 'propagate'"
+            )
+        if topology.source.missing_columns not in ("dlq", "null"):
+            out.append(
+                f"source missing_columns={topology.source.missing_columns!r}: use 'dlq' or 'null'"
+            )
     if topology.output is not None and (
         not isinstance(topology.output, Output) or not topology.output.topic
     ):

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 OnError: TypeAlias = Literal["dlq", "fail"]
 RedisFormat: TypeAlias = Literal["json", "hash"]
+NewColumns: TypeAlias = Literal["ignore", "propagate"]
+MissingColumns: TypeAlias = Literal["dlq", "null"]
 
 
 class Transform(Protocol):
@@ -38,12 +40,18 @@ class Transform(Protocol):
 class Source:
     """The change topic a topology reads and the columns of its rows, in source order.
 
-    ``columns`` maps column name to a type spec (see ``streamapp.types``). Columns the events
-    carry but ``columns`` does not name are ignored; a declared column an event lacks is null.
+    ``columns`` maps column name to a type spec (see ``streamapp.types``). Schema drift at
+    the source (see README "Schema drift"): a column the writer schema has but ``columns``
+    does not name is not carried and warned about (``new_columns="ignore"``), or added to the
+    output, its schema and the sink tables while running (``"propagate"``); a declared column
+    the writer schema no longer has sends the events to the DLQ (``missing_columns="dlq"``)
+    or reads as NULL (``"null"``); a key column is never optional.
     """
 
     topic: str
     columns: Mapping[str, TypeSpec]
+    new_columns: NewColumns = "ignore"
+    missing_columns: MissingColumns = "dlq"
 
 
 @dataclass(frozen=True, slots=True)

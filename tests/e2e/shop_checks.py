@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from shop_harness import ShopHarness
+from shop_harness import TOPOLOGIES, ShopHarness, wait_until
 
 from streamapp.decode import Decoder
 from streamapp.records import ChangeEvent, EventKind, Op, SourceInfo
@@ -154,3 +154,41 @@ def _data_columns(row: Any) -> dict[str, Any]:
 
 def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
+
+
+def _diff(want: dict[Any, Any], got: dict[Any, Any]) -> str:
+    missing = sorted(set(want) - set(got))[:5]
+    extra = sorted(set(got) - set(want))[:5]
+    changed = [k for k in sorted(set(want) & set(got)) if want[k] != got[k]]
+    lines = [f"missing {missing}", f"unexpected {extra}", f"differing keys {changed[:5]}"]
+    for k in changed[:2]:
+        cols = [c for c in want[k] if want[k].get(c) != got[k].get(c)]
+        lines.append(f"  {k}: {[(c, want[k].get(c), got[k].get(c)) for c in cols]}")
+    return "\n".join(lines)
+
+
+def converge(shop: ShopHarness, redis_client: Any, phase: str) -> None:
+    """Wait until every sink of every topology equals the source through the topology."""
+    want = {base: expected(shop, base) for base in TOPOLOGIES}
+    in_redis = {base: in_redis_form(shop, base, want[base]) for base in TOPOLOGIES}
+    report: list[str] = []
+
+    def equal() -> bool:
+        shop.assert_worker_running()
+        report.clear()
+        for base in TOPOLOGIES:
+            pg = postgres_rows(shop, base)
+            if pg != want[base]:
+                report.append(f"{base} PostgreSQL:\n{_diff(want[base], pg)}")
+            cached = redis_rows(shop, redis_client, base)
+            if cached != in_redis[base]:
+                report.append(f"{base} Redis:\n{_diff(in_redis[base], cached)}")
+        return not report
+
+    wait_until(
+        equal,
+        what=f"the sinks to equal the source after the {phase}",
+        timeout=120,
+        tail=lambda: "\n".join(report) + "\n" + shop.worker_tail(),
+    )
+    assert all(want.values()), f"{phase}: a topology produced no rows at all"

@@ -12,15 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop_checks import (
-    dlq_size,
-    expected,
-    in_redis_form,
-    postgres_rows,
-    read_events,
-    redis_rows,
-)
-from shop_harness import TOPOLOGIES, ShopHarness, wait_until
+from shop_checks import converge, dlq_size, read_events
+from shop_harness import TOPOLOGIES, ShopHarness
 
 from streamapp.records import UNCHANGED, EventKind, Op
 
@@ -28,44 +21,6 @@ SEED = 20251124
 PRE_EXISTING = {"customers": 30, "orders": 60}
 STREAM_TRANSACTIONS = 400
 TOAST_MIN = 2_000  # notes longer than this are stored out of line (STORAGE EXTERNAL)
-
-
-def _diff(want: dict[Any, Any], got: dict[Any, Any]) -> str:
-    missing = sorted(set(want) - set(got))[:5]
-    extra = sorted(set(got) - set(want))[:5]
-    changed = [k for k in sorted(set(want) & set(got)) if want[k] != got[k]]
-    lines = [f"missing {missing}", f"unexpected {extra}", f"differing keys {changed[:5]}"]
-    for k in changed[:2]:
-        cols = [c for c in want[k] if want[k].get(c) != got[k].get(c)]
-        lines.append(f"  {k}: {[(c, want[k].get(c), got[k].get(c)) for c in cols]}")
-    return "\n".join(lines)
-
-
-def converge(shop: ShopHarness, redis_client: Any, phase: str) -> None:
-    """Wait until every sink of every topology equals the source through the topology."""
-    want = {base: expected(shop, base) for base in TOPOLOGIES}
-    in_redis = {base: in_redis_form(shop, base, want[base]) for base in TOPOLOGIES}
-    report: list[str] = []
-
-    def equal() -> bool:
-        shop.assert_worker_running()
-        report.clear()
-        for base in TOPOLOGIES:
-            pg = postgres_rows(shop, base)
-            if pg != want[base]:
-                report.append(f"{base} PostgreSQL:\n{_diff(want[base], pg)}")
-            cached = redis_rows(shop, redis_client, base)
-            if cached != in_redis[base]:
-                report.append(f"{base} Redis:\n{_diff(in_redis[base], cached)}")
-        return not report
-
-    wait_until(
-        equal,
-        what=f"the sinks to equal the source after the {phase}",
-        timeout=120,
-        tail=lambda: "\n".join(report) + "\n" + shop.worker_tail(),
-    )
-    assert all(want.values()), f"{phase}: a topology produced no rows at all"
 
 
 def test_snapshot_then_dml_stream_reach_every_sink(

@@ -203,6 +203,14 @@ def test_sink_factories() -> None:
             "on_error='skip': use 'dlq' or 'fail'",
         ),
         (
+            Topology(name="x", source=Source("s", {"id": "int"}, new_columns="add"), key="id"),  # type: ignore[arg-type]
+            "source new_columns='add': use 'ignore' or 'propagate'",
+        ),
+        (
+            Topology(name="x", source=Source("s", {"id": "int"}, missing_columns="x"), key="id"),  # type: ignore[arg-type]
+            "source missing_columns='x': use 'dlq' or 'null'",
+        ),
+        (
             Topology(name="x", source=Source("s", {"id": "int"}), key="id", dlq=""),
             "dlq must be a topic name, or None for '<source topic>.dlq'",
         ),

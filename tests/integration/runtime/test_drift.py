@@ -1,0 +1,96 @@
+"""A column added at the source, propagated by a running worker into ClickHouse and PostgreSQL.
+
+The topology says ``Source(new_columns="propagate")``; events of a grown writer schema (one more
+column) arrive while the worker runs. The output schema gains a version with the column, the
+ClickHouse and PostgreSQL tables gain it (ALTER), rows carry its values, nothing reaches the
+DLQ; a restart with the unchanged topology module converges to the same schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import Schema
+from worker_harness import COLUMNS, WorkerHarness, consume_all, wait_until
+
+from streamapp.synth import Table
+
+
+def _grown(h: WorkerHarness, registry_client: Any) -> tuple[Table, int, Any]:
+    table = Table(h.unique, {**COLUMNS, "tier": "string"}, ["id"], server="it", schema="public")
+    schema_id = registry_client.register_schema(
+        f"{h.topic}-value", Schema(json.dumps(table.value_schema), "AVRO")
+    )
+    return table, schema_id, fastavro.parse_schema(table.value_schema)
+
+
+def _send_grown(
+    h: WorkerHarness, grown: tuple[Table, int, Any], row: dict[str, Any], lsn: int
+) -> None:
+    table, schema_id, parsed = grown
+    key = h._avro(h._key_schema, h._key_id, table.key_of(row))
+    value = h._avro(
+        parsed, schema_id, table.event("c", after=row, lsn=lsn, previous_commit_lsn=lsn - 1)
+    )
+    h.send_raw(key, value)
+
+
+def _clickhouse(h: WorkerHarness) -> list[list[Any]]:
+    script = textwrap.dedent(f"""
+        import json, clickhouse_connect
+        c = clickhouse_connect.get_client(dsn="chdb://{h.chdb}")
+        rows = c.query('SELECT id, tier FROM `{h.table}` FINAL ORDER BY id').result_rows
+        print(json.dumps([list(r) for r in rows]))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_new_source_column_is_propagated_to_every_sink(
+    harness: WorkerHarness, registry_client: Any, pg_warehouse: Any
+) -> None:
+    h = harness
+    module = h.tmp / "topologies" / f"{h.unique}.py"
+    module.write_text(module.read_text().replace("columns=", 'new_columns="propagate", columns='))
+    h.start()
+    h.send("c", lsn=10, after={"id": 1, "email": "a@x.io", "amount": "1.50", "qty": "2"})
+    h.flush()
+    consume_all(h.settings, h.output, expect=1)
+
+    grown = _grown(h, registry_client)
+    _send_grown(h, grown, {"id": 2, "email": "b@x.io", "qty": "3", "tier": "gold"}, lsn=20)
+    h.flush()
+    consume_all(h.settings, h.output, expect=2)
+
+    def pg_tier() -> dict[int, Any]:
+        try:
+            rows = pg_warehouse.execute(f'SELECT id, tier FROM "{h.table}" ORDER BY id').fetchall()
+        except Exception:  # noqa: BLE001 - the column may not exist yet
+            return {}
+        return dict(rows)
+
+    wait_until(lambda: pg_tier() == {1: None, 2: "gold"}, what="tier in PostgreSQL", harness=h)
+    assert h.stop() == 0
+    assert _clickhouse(h) == [[1, None], [2, "gold"]]
+    versions = registry_client.get_versions(f"{h.output}-value")
+    latest = json.loads(registry_client.get_latest_version(f"{h.output}-value").schema.schema_str)
+    assert len(versions) == 2 and "tier" in [f["name"] for f in latest["fields"]]
+
+    # restart with the module unchanged: the column is re-discovered, nothing new registered
+    h.start()
+    _send_grown(h, grown, {"id": 3, "email": "c@x.io", "qty": "4", "tier": "silver"}, lsn=30)
+    h.flush()
+    consume_all(h.settings, h.output, expect=3)
+    wait_until(lambda: pg_tier().get(3) == "silver", what="tier after a restart", harness=h)
+    assert h.stop() == 0
+    assert _clickhouse(h) == [[1, None], [2, "gold"], [3, "silver"]]
+    assert len(registry_client.get_versions(f"{h.output}-value")) == 2
+    assert "propagated" in h.log.read_text()
