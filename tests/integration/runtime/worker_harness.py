@@ -318,3 +318,49 @@ def committed_lag(harness: WorkerHarness) -> int:
         return lag
     finally:
         consumer.close()
+
+
+def provision(h: WorkerHarness, kafka_admin: Any) -> None:
+    """Create the harness's source, output and DLQ topics."""
+    from confluent_kafka.admin import NewTopic
+
+    futures = kafka_admin.create_topics(
+        [
+            NewTopic(h.topic, h.partitions, 1),
+            NewTopic(h.output, h.partitions, 1),
+            NewTopic(h.dlq, 1, 1),
+        ]
+    )
+    for fut in futures.values():
+        fut.result(30)
+
+
+def teardown(
+    h: WorkerHarness,
+    *,
+    kafka_admin: Any,
+    pg_warehouse: Any,
+    redis_client: Any,
+    registry_client: Any,
+    groups: tuple[str, ...] = (),
+) -> None:
+    """Kill a worker left running, then remove the harness's tables, keys, topics, consumer
+    groups (its own and ``groups``) and registry subjects."""
+    import contextlib
+
+    if h.proc is not None and h.proc.poll() is None:
+        h.stop(signal.SIGKILL)
+    pg_warehouse.execute(f'DROP VIEW IF EXISTS "{h.table}_current"')
+    pg_warehouse.execute(f'DROP TABLE IF EXISTS "{h.table}"')
+    for key in redis_client.scan_iter(match=f"{h.table}:*"):
+        redis_client.delete(key)
+    for fut in kafka_admin.delete_topics(h.topics()).values():
+        fut.result(30)
+    group = h.env["STREAMAPP_GROUP_ID"]
+    for fut in kafka_admin.delete_consumer_groups([group, *groups]).values():
+        with contextlib.suppress(Exception):  # a group that never committed does not exist
+            fut.result(30)
+    for subject in registry_client.get_subjects():
+        if subject.startswith((h.topic, h.output)):
+            registry_client.delete_subject(subject, permanent=False)
+            registry_client.delete_subject(subject, permanent=True)
