@@ -1,0 +1,145 @@
+"""Reconcile a Redis sink: pipelined reads of the expected keys, and a SCAN count of the rest.
+
+Redis has no key order, so the join goes the other way round: for each chunk of expected rows
+the value keys (``GET`` for JSON documents, ``HGETALL`` for hashes) and their ``K:__version``
+keys are read in one pipeline. SCAN (``MATCH`` from the key template, streamed ``count`` at a
+time) counts the sink's value keys; extra keys = counted - matched. Keys of other templates
+that fit the same pattern are counted too; a key whose TTL ran out is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable
+from typing import Any, Final
+
+from streamapp.reconcile.layout import Expected, Layout, make_canon
+from streamapp.reconcile.merge import Tally
+from streamapp.records import OutputRecord
+from streamapp.sinks.ddl import scalar_text
+from streamapp.sinks.redis import VERSION_SUFFIX
+from streamapp.transform.spec import RedisSink
+
+SCAN_COUNT: Final = 1_000
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+class RedisTarget:
+    """A Redis sink's key template, compiled: render a record's key, match the sink's keys."""
+
+    def __init__(self, spec: RedisSink, key_columns: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.parts: list[tuple[str, str | None]] = [
+            (literal, column)
+            for literal, column, _, _ in string.Formatter().parse(spec.key_template)
+        ]
+        self._key_pos = {k: i for i, k in enumerate(key_columns)}
+        glob = "".join(
+            _GLOB_SPECIAL.sub(r"\\\1", lit) + ("*" if col else "") for lit, col in self.parts
+        )
+        self.pattern = glob
+        regex = "".join(re.escape(lit) + ("(.+)" if col else "") for lit, col in self.parts)
+        self._regex = re.compile(regex, re.DOTALL)
+
+    def key_of(self, record: OutputRecord) -> str:
+        """The key the Redis sink stores ``record`` under (as ``sinks.redis`` renders it)."""
+        out: list[str] = []
+        for literal, column in self.parts:
+            out.append(literal)
+            if column is not None:
+                pos = self._key_pos.get(column)
+                value = record.key[pos] if pos is not None else record.value.get(column)
+                out.append("" if value is None else scalar_text(value))
+        return "".join(out)
+
+    def is_value_key(self, key: bytes) -> bool:
+        """True for a value key of this template (not its ``:__version`` companion)."""
+        text = key.decode("utf-8", "surrogateescape")
+        return not text.endswith(VERSION_SUFFIX) and self._regex.fullmatch(text) is not None
+
+
+class RedisJoin:
+    """Feed expected rows (any order); chunks of ``chunk_rows`` are read in one pipeline each.
+
+    ``index`` is this sink's position in ``Expected.redis_keys``.
+    """
+
+    def __init__(
+        self,
+        tally: Tally,
+        client: Any,
+        target: RedisTarget,
+        layout: Layout,
+        index: int,
+        chunk_rows: int,
+    ) -> None:
+        self.tally = tally
+        self.client = client
+        self.target = target
+        self.index = index
+        self.chunk_rows = chunk_rows
+        self.names = layout.names
+        self.hash = target.spec.format == "hash"
+        self.canons: tuple[Callable[[Any], Any], ...] = layout.canonicalisers(json_text=self.hash)
+        self._pending: list[Expected] = []
+
+    def feed(self, item: Expected) -> None:
+        """Account for one expected row; reads happen per full chunk."""
+        self.tally.count_expected(item.canon)
+        self._pending.append(item)
+        if len(self._pending) >= self.chunk_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            key = item.redis_keys[self.index]
+            if self.hash:
+                pipe.hgetall(key)
+            else:
+                pipe.get(key)
+            pipe.get(key + VERSION_SUFFIX)
+        replies = pipe.execute()
+        tally = self.tally
+        for n, item in enumerate(items):
+            stored, version = replies[2 * n], replies[2 * n + 1]
+            doc = self._doc(stored)
+            if doc is None:
+                tally.add_missing(item.key)
+                continue
+            got = make_canon(self.canons, [doc.get(name) for name in self.names])
+            tally.count_read(got)
+            tally.pair(item.key, item.canon, got)
+            if version is not None and version.isdigit():
+                v = int(version)
+                tally.newest_version = max(v, tally.newest_version or 0)
+
+    def _doc(self, stored: Any) -> dict[str, Any] | None:
+        """The stored value as column -> value; None when the key does not exist."""
+        if self.hash:
+            if not stored:
+                return None
+            return {k.decode(): v.decode("utf-8", "surrogateescape") for k, v in stored.items()}
+        if stored is None:
+            return None
+        try:
+            doc = json.loads(stored)
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def finish(self) -> None:
+        """Read the last chunk, then SCAN-count the sink's keys: extra = counted - matched."""
+        self._flush()
+        counted = 0
+        for key in self.client.scan_iter(match=self.target.pattern, count=SCAN_COUNT):
+            if self.target.is_value_key(key):
+                counted += 1
+        tally = self.tally
+        tally.rows = counted
+        tally.extra = max(counted - tally.matched, 0)
