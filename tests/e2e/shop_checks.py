@@ -10,6 +10,9 @@ event, not the row.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -192,3 +195,29 @@ def converge(shop: ShopHarness, redis_client: Any, phase: str) -> None:
         tail=lambda: "\n".join(report) + "\n" + shop.worker_tail(),
     )
     assert all(want.values()), f"{phase}: a topology produced no rows at all"
+
+
+def reconcile(shop: ShopHarness, base: str) -> subprocess.CompletedProcess[str]:
+    """`streamapp reconcile` of one topology, run like a user would (worker stopped)."""
+    env = dict(
+        os.environ,
+        STREAMAPP_TOPOLOGIES_DIR=str(shop.tmp / "topologies"),
+        STREAMAPP_GROUP_ID=shop.name,
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamapp",
+            "reconcile",
+            f"{shop.name}_{base}",
+            "--slot",
+            shop.name,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (shop.tmp / f"reconcile_{base}.txt").write_text(done.stdout + done.stderr)
+    return done

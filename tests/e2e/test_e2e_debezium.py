@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shop_checks import converge, dlq_size, read_events
+from shop_checks import converge, dlq_size, read_events, reconcile
 from shop_harness import TOPOLOGIES, ShopHarness
 
 from streamapp.records import UNCHANGED, EventKind, Op
@@ -70,3 +70,9 @@ def test_snapshot_then_dml_stream_reach_every_sink(
         for e in order_updates
     )  # fmt: skip
     assert shop.stop_worker() == 0, shop.worker_tail()
+
+    # what a user runs to check it: source table vs every sink, through the topology's masks
+    for base in TOPOLOGIES:
+        done = reconcile(shop, base)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.strip().splitlines()[-1].startswith("result: MATCH"), done.stdout
