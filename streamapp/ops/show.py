@@ -90,6 +90,10 @@ def render(topology: CompiledTopology, secrets: Mapping[str, bytes]) -> list[str
     lines = [f"topology {topology.name}", f"source   {', '.join(topology.source_topics)}"]
     source = {name: parse_type(t) for name, t in spec.source.columns.items()}
     lines += _columns(source, ())
+    lines.append(
+        f"  schema drift: new columns {spec.source.new_columns}, "
+        f"missing columns {spec.source.missing_columns} (README: Schema drift at the source)"
+    )
     lines.append("transforms" if spec.transforms else "transforms (none)")
     for i, step in enumerate(walk(topology, secrets), 1):
         lines.append(f"  {i:>2}. {step.written}")
