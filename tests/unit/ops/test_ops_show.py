@@ -49,6 +49,8 @@ def test_render_goes_from_source_to_sinks() -> None:
         "  email  string",
         "  qty    string",
         "  note   string",
+        "  schema drift: new columns ignore, missing columns dlq (README: Schema drift at the "
+        "source)",
         "transforms",
         "   1. mask('email', hmac_sha256())",
         "      masks email",
