@@ -59,6 +59,11 @@ class Settings:
         "ClickHouse sink: `chdb://<dir>` (embedded, relative paths from the repo root) "
         "or `http://user:pass@host:8123/db`",
     )
+    connect_url: str = _setting(
+        "STREAMAPP_CONNECT_URL",
+        "http://127.0.0.1:18083",
+        "Kafka Connect REST API (`streamapp snapshot`; `streamapp check` requires it when set)",
+    )
     topologies_dir: str = _setting(
         "STREAMAPP_TOPOLOGIES_DIR", "topologies", "folder of topology modules"
     )
@@ -111,6 +116,10 @@ class Settings:
             raise ConfigError(f"STREAMAPP_LOG_FORMAT={self.log_format!r}: use 'text' or 'json'")
         if not self.web_port.isdigit() or int(self.web_port) > 65535:
             raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
+        if not self.connect_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"STREAMAPP_CONNECT_URL={self.connect_url!r}: use an http:// or https:// URL"
+            )
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from streamapp.commands import settings
+from streamapp.observability.health import Check, check_all
 
 ORDER = 30
 
 
 def run_check() -> int:
-    from streamapp.observability.health import check_all
-
-    checks = check_all(settings())
-    width = max(len(c.service) for c in checks)
-    for c in checks:
-        mark = "ok  " if c.ok else "FAIL"
-        print(f"{mark} {c.service:<{width}}  {c.address}  {c.detail}  ({c.millis:.0f} ms)")
+    s = settings()
+    checks = check_all(s)
+    connect = _connect_checks(s.connect_url)
     failed = [c.service for c in checks if not c.ok]
+    failed += [c.service for c, counts in connect if counts and not c.ok]
+    width = max(len(c.service) for c in [*checks, *(c for c, _ in connect)])
+    for c in [*checks, *(c for c, _ in connect)]:
+        mark = "ok  " if c.ok else "FAIL" if c.service in failed else "-   "
+        print(f"{mark} {c.service:<{width}}  {c.address}  {c.detail}  ({c.millis:.0f} ms)")
     if failed:
         print(
             f"{len(failed)} service(s) unhealthy: {', '.join(failed)}; start the local stack "
@@ -25,6 +29,37 @@ def run_check() -> int:
         )
         return 1
     return 0
+
+
+def _connect_checks(url: str) -> list[tuple[Check, bool]]:
+    """Kafka Connect's lines, each with whether a failure of it fails `check`.
+
+    Connect is required when STREAMAPP_CONNECT_URL is set. Unset, the default URL is probed,
+    and when nothing answers there one informational line is printed instead of a failure
+    (users who do not run Connect). When Connect answers, a missing PostgreSQL plugin and a
+    FAILED connector or task fail `check`; a PAUSED, STOPPED, UNASSIGNED or RESTARTING
+    connector is shown but does not (an operator's choice, or a rebalance passing by).
+    """
+    from streamapp.ops import OpsError
+    from streamapp.ops.connect import ConnectClient, probe
+    from streamapp.settings import redact_url
+
+    required = bool(os.environ.get("STREAMAPP_CONNECT_URL", "").strip())
+    shown = redact_url(url)
+    start = time.perf_counter()
+    try:
+        lines = probe(ConnectClient(url, timeout=5))
+    except OpsError as exc:
+        millis = (time.perf_counter() - start) * 1000
+        if required:
+            return [(Check("connect", shown, False, str(exc), millis), True)]
+        detail = "not answering; set STREAMAPP_CONNECT_URL to require Kafka Connect"
+        return [(Check("connect", shown, False, detail, millis), False)]
+    millis = (time.perf_counter() - start) * 1000
+    return [
+        (Check(what, shown, ok is True, detail, millis), ok is not None)
+        for what, detail, ok in lines
+    ]
 
 
 def register(sub: Any) -> None:

@@ -249,6 +249,31 @@ class ShopHarness:
             self.proc.kill()
             return self.proc.wait(10)
 
+    def kill_worker(self) -> int | None:
+        """SIGKILL the worker (no flush, no commit, no leaving the group); its exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.kill()
+        return self.proc.wait(30)
+
+    def restart_connector(self) -> None:
+        """Restart the connector and its task through Connect's REST API; wait until RUNNING."""
+        connect_rest("POST", f"/connectors/{self.name}/restart?includeTasks=true")
+        wait_until(self._connector_running, what=f"connector {self.name} RUNNING", timeout=60)
+
+    def stop_resume_connector(self) -> None:
+        """Stop the connector (tasks shut down, offsets kept), then resume it; wait until
+        RUNNING again."""
+
+        def stopped() -> bool:
+            status = connect_rest("GET", f"/connectors/{self.name}/status", timeout=5)
+            return bool(status["connector"]["state"] == "STOPPED")
+
+        connect_rest("PUT", f"/connectors/{self.name}/stop")
+        wait_until(stopped, what=f"connector {self.name} STOPPED", timeout=60)
+        connect_rest("PUT", f"/connectors/{self.name}/resume")
+        wait_until(self._connector_running, what=f"connector {self.name} RUNNING", timeout=60)
+
     def worker_tail(self, lines: int = 40) -> str:
         try:
             text = self.log.read_text(errors="replace").splitlines()

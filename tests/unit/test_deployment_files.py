@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import json
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ def test_every_stack_service_is_declared(compose: dict[str, Any]) -> None:
         "redis",
         "clickhouse",
         "connect",
+        "connect-setup",
         "worker",
     }
     for name, service in compose["services"].items():
@@ -47,6 +51,7 @@ def test_every_stack_service_is_declared(compose: dict[str, Any]) -> None:
         ("postgres", "warehouse_dsn"),
         ("registry", "registry_url"),
         ("redis", "redis_url"),
+        ("connect", "connect_url"),
     ],
 )
 def test_host_ports_match_native_defaults(
@@ -79,3 +84,67 @@ def test_registry_storage_is_persistent(compose: dict[str, Any]) -> None:
     env = compose["services"]["registry"]["environment"]
     assert env["APICURIO_STORAGE_KIND"] == "sql"
     assert "postgres:5432/registry" in env["APICURIO_DATASOURCE_URL"]
+
+
+def _native_worker_properties() -> dict[str, str]:
+    """WORKER_PROPERTIES of infra/local/stack/connect.py (read, not imported: it is a script)."""
+    tree = ast.parse((REPO / "infra/local/stack/connect.py").read_text())
+    text = next(
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and getattr(node.targets[0], "id", "") == "WORKER_PROPERTIES"
+        and isinstance(node.value, ast.Constant)
+    )
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_connect_is_the_native_stacks_connect(compose: dict[str, Any]) -> None:
+    connect = compose["services"]["connect"]
+    dockerfile = connect["build"]["dockerfile_inline"]
+    # The Kafka image of the kafka service (same Connect runtime version), plus the plugins
+    # resolved from the native stack's POMs: Debezium PostgreSQL and Apicurio's converter.
+    assert f"FROM {compose['services']['kafka']['image']}" in dockerfile
+    assert "COPY infra/local/connect/plugins" in dockerfile
+    for plugin in ("debezium-postgres", "apicurio-converter"):
+        assert plugin in dockerfile
+        assert (REPO / "infra/local/connect/plugins" / plugin / "pom.xml").exists()
+    # The worker's properties match the native stack's, apart from addresses and paths.
+    props = dict(re.findall(r"^\s+([a-z.]+)=(\S+) \\$", dockerfile, flags=re.M))
+    native = _native_worker_properties()
+    where = {"bootstrap.servers", "listeners", "plugin.path", "rest.advertised.port"}
+    where.add("rest.advertised.host.name")
+    assert set(props) == set(native)
+    assert {k: v for k, v in props.items() if k not in where} == {
+        k: v for k, v in native.items() if k not in where
+    }
+    assert props["bootstrap.servers"] == compose["x-worker-env"]["STREAMAPP_KAFKA_BOOTSTRAP"]
+    assert props["listeners"].endswith(":8083")
+    assert "CMD-SHELL" in connect["healthcheck"]["test"]
+
+
+def test_connect_setup_registers_the_avro_connector(compose: dict[str, Any]) -> None:
+    setup = compose["services"]["connect-setup"]
+    script = setup["command"][0]
+    compile(script, "connect-setup", "exec")  # valid Python
+    assert "./infra/local:/setup:ro" in setup["volumes"]
+    for path in ("source/shop.sql", "connect/shop-avro.json"):
+        assert f"/setup/{path}" in script
+        assert (REPO / "infra/local" / path).exists()
+    assert json.loads((REPO / "infra/local/connect/shop-avro.json").read_text())["name"] == "shop"
+    assert "http://connect:8083/connectors/shop/config" in script
+    assert setup["depends_on"]["connect"]["condition"] == "service_healthy"
+    worker_env = compose["x-worker-env"]
+    assert worker_env["STREAMAPP_CONNECT_URL"] == "http://connect:8083"
+    registry = worker_env["STREAMAPP_REGISTRY_URL"].split("/apis/")[0]
+    assert f"{registry}/apis/registry/v2" in script  # the registry the worker reads
+
+
+def test_no_registry_host_or_download_url() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    services = set(yaml.safe_load(text)["services"]) | {"0.0.0.0", "127.0.0.1"}
+    for host in re.findall(r"[a-z]+://(?:[^@/\s]*@)?([^:/\s\"']+)", text):
+        assert host in services, host
+    for image in re.findall(r"^\s*(?:image:|FROM)\s+(\S+)", text, flags=re.M):
+        assert "." not in image.split("/")[0] or "/" not in image, image  # no registry host
