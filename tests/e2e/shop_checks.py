@@ -10,7 +10,6 @@ event, not the row.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -198,12 +197,8 @@ def converge(shop: ShopHarness, redis_client: Any, phase: str) -> None:
 
 
 def reconcile(shop: ShopHarness, base: str) -> subprocess.CompletedProcess[str]:
-    """`streamapp reconcile` of one topology, run like a user would (worker stopped)."""
-    env = dict(
-        os.environ,
-        STREAMAPP_TOPOLOGIES_DIR=str(shop.tmp / "topologies"),
-        STREAMAPP_GROUP_ID=shop.name,
-    )
+    """`streamapp reconcile` of one topology, run like a user would (worker stopped: it holds
+    the test's embedded chDB while it runs)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -214,7 +209,7 @@ def reconcile(shop: ShopHarness, base: str) -> subprocess.CompletedProcess[str]:
             "--slot",
             shop.name,
         ],
-        env=env,
+        env=shop.env,
         capture_output=True,
         text=True,
         timeout=300,

@@ -56,6 +56,8 @@ for _s in _t.sinks:
         _sinks.append(dataclasses.replace(_s, table={name!r} + "_" + _s.table))
     elif _s.kind == "redis":
         _sinks.append(dataclasses.replace(_s, key_template={name!r} + ":" + _s.key_template))
+    elif _s.kind == "clickhouse":  # in this test's own chDB directory (see ShopHarness.env)
+        _sinks.append(dataclasses.replace(_s, table={name!r} + "_" + _s.table))
 topology = dataclasses.replace(
     _t,
     name={name!r} + "_{base}",
@@ -222,11 +224,19 @@ class ShopHarness:
         return status["connector"]["state"] == "RUNNING" and tasks == ["RUNNING"]
 
     # -- the worker ---------------------------------------------------------------------------
-    def start_worker(self) -> None:
-        env = dict(
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this test's worker and CLI runs (its own embedded chDB)."""
+        return dict(
             os.environ,
             STREAMAPP_TOPOLOGIES_DIR=str(self.tmp / "topologies"),
+            STREAMAPP_CLICKHOUSE_DSN=f"chdb://{self.tmp / 'chdb'}",
             STREAMAPP_GROUP_ID=self.name,
+        )
+
+    def start_worker(self) -> None:
+        env = dict(
+            self.env,
             STREAMAPP_LOG_LEVEL="INFO",
             STREAMAPP_WEB_PORT="0",  # several workers may run on this host at once
         )

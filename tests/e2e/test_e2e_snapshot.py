@@ -28,12 +28,7 @@ def snapshot(
     shop: ShopHarness, *args: str, connector: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """`streamapp snapshot <args> --connector <connector, default the test's>`, a subprocess."""
-    env = dict(
-        os.environ,
-        STREAMAPP_TOPOLOGIES_DIR=str(shop.tmp / "topologies"),
-        STREAMAPP_CLICKHOUSE_DSN=f"chdb://{shop.tmp / 'chdb'}",
-        PYTHONWARNINGS="ignore",
-    )
+    env = dict(shop.env, PYTHONWARNINGS="ignore")
     return subprocess.run(
         [
             sys.executable,
