@@ -7,6 +7,8 @@ at a steady rate with live source timestamps; the worker's final line gives p50/
 source ts_ms to "in every sink and topic". Also prints the worker's peak RSS and, as the ceiling,
 a bare aiokafka getmany + decode loop over the same topic.
 Usage: python bench/pipeline_bench.py [N] [latency_rate_per_s]
+Environment: BENCH_PROFILE=<file> runs the phase-1 worker under cProfile (stats written to the
+file; the figures are then slower); BENCH_THROUGHPUT_ONLY=1 skips the latency phase and ceiling.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import fastavro
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -133,10 +135,15 @@ def vm(pid: int, field: str) -> int:
     return 0
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], log: Path, profile: str | None = None
+) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "streamapp", "worker"]
+    if profile:
+        command[1:1] = ["-m", "cProfile", "-o", profile]
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streamapp", "worker"],
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -215,7 +222,7 @@ def main() -> None:
         source.send(row, now)
     source.producer.flush(120)
 
-    proc = start_worker(env, log)
+    proc = start_worker(env, log, os.environ.get("BENCH_PROFILE"))
     first = done = None
     peak = 0
     while done is None:
@@ -231,6 +238,11 @@ def main() -> None:
     stop_worker(proc, log)
     assert first is not None
     throughput = (n - first[1]) / max(done - first[0], 1e-9)
+    if os.environ.get("BENCH_THROUGHPUT_ONLY"):
+        print(f"worker end to end (ClickHouse + output topic): {throughput:>10,.0f} events/s")
+        print(f"worker peak RSS:                               {peak / 2**20:>10,.0f} MiB")
+        admin.delete_topics([source.topic, output, f"{source.topic}.dlq"])
+        return
 
     proc = start_worker(env, log)
     time.sleep(8)  # start-up and partition assignment

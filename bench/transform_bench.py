@@ -156,13 +156,14 @@ def main() -> None:
                 produced += len(encode(out))
         return produced
 
-    row_schema = fastavro.parse_schema(table.value_schema["fields"][0]["type"][1])
+    envelope_schema: Any = table.value_schema
+    row_schema = fastavro.parse_schema(envelope_schema["fields"][0]["type"][1])
 
     def raw() -> int:
         reader, writer = fastavro.schemaless_reader, fastavro.schemaless_writer
         produced = 0
         for _key, value in messages:
-            envelope = reader(io.BytesIO(value[5:]), value_schema, value_schema)
+            envelope: Any = reader(io.BytesIO(value[5:]), value_schema, value_schema)
             out = io.BytesIO()
             writer(out, row_schema, envelope["after"])
             produced += 1

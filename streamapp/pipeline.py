@@ -269,9 +269,7 @@ class Pipeline:
                 evolution.added, f"{evolution.where}: new columns cannot be propagated here"
             )
 
-    def _process(
-        self, records: Sequence[Any], acc: Prepared
-    ) -> tuple[int, SchemaEvolution | None]:
+    def _process(self, records: Sequence[Any], acc: Prepared) -> tuple[int, SchemaEvolution | None]:
         """Decode, transform and encode ``records`` into ``acc``; per-record failures collected.
 
         Returns how many records were handled: all of them, or those before the first one

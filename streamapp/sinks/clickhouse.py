@@ -1,9 +1,11 @@
-"""ClickHouse sink: ReplacingMergeTree(__version, __is_deleted) tables fed by columnar inserts.
+"""ClickHouse sink: ReplacingMergeTree(__version, __is_deleted) tables fed by Arrow inserts.
 
 A row's ``__version`` decides which copy of a key survives merges and ``FINAL``; a delete is a
 row with ``__is_deleted = 1`` (key and version only), which ``FINAL`` hides and which outlives an
 older update arriving later (cleanup merges are not enabled). clickhouse-connect is synchronous,
-so every call runs in a worker thread, one at a time per sink.
+so every call runs in a worker thread, one at a time per sink. A batch is converted column by
+column (``sinks.chcolumns``) and inserted as one Arrow table: pyarrow and the ClickHouse engine
+do the per-cell work in C, and chDB runs the insert without holding the GIL.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlparse
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
-from streamapp.sinks.ddl import Unfit, ch_converter, ch_ident, ch_raw_expr, ch_type
+from streamapp.sinks.chcolumns import ColumnConverter, arrow_table, arrow_types, column_converter
+from streamapp.sinks.ddl import Unfit, ch_ident, ch_raw_expr, ch_type
 from streamapp.types import Kind
 
 INSERT_ROWS: Final = 100_000
@@ -34,19 +37,30 @@ Row = list[Any]
 _Item = tuple[OutputRecord, Row]
 
 
+class _Batch(NamedTuple):
+    """Records in insert form, column-oriented: one list per table column, then version and
+    deleted flag; ``records[j]`` is the record of row ``j`` in every column."""
+
+    records: list[OutputRecord]
+    columns: list[list[Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One table, compiled: names, CH types and per-column converters (bookkeeping last)."""
+    """One table, compiled: names, per-column converters and the Arrow insert types (``kinds``
+    and ``arrow`` end with those of the bookkeeping columns)."""
 
     table: TableSpec
     database: str
     name: str
     names: tuple[str, ...]
-    types: tuple[str, ...]
-    converters: tuple[Callable[[Any], Any], ...]
+    converters: tuple[ColumnConverter, ...]
     key_index: tuple[int, ...]
+    value_index: tuple[int, ...]  # the columns that are not key columns
     raw: tuple[str, ...]  # SELECT expression per column giving the value in insert form
     bytes_index: frozenset[int]  # String columns holding bytes: read back as bytes
+    kinds: tuple[Kind, ...]
+    arrow: tuple[Any, ...]
 
 
 class ClickHouseSink(Sink):
@@ -165,24 +179,31 @@ class ClickHouseSink(Sink):
             await self.ensure_table(table)
             plan = self._plans[table.signature]
         valid, rejected = check_keys(table, records)
-        items = _rows(plan, collapse(valid), rejected)
-        pending = [it for it in items if it[0].unchanged and not it[0].deleted]
+        batch = _columns(plan, collapse(valid), rejected)
+        records = batch.records
+        pending = [j for j, r in enumerate(records) if r.unchanged and not r.deleted]
         if pending:
-            await self._fill_unchanged(plan, pending)
-        if not items:
+            await self._fill_unchanged(plan, batch, pending)
+        if not records:
             return rejected
-        failed = await bisect(items, lambda part: self._insert(plan, part), _is_content)
-        for (record, _), exc in failed:
-            rejected.append(Rejected(record, _content_error(plan.table, exc)))
+        failed = await bisect(
+            range(len(records)), lambda rows: self._insert(plan, batch, rows), _is_content
+        )
+        for j, exc in failed:
+            rejected.append(Rejected(records[j], _content_error(plan.table, exc)))
         return rejected
 
-    async def _fill_unchanged(self, plan: _Plan, items: list[_Item]) -> None:
-        """Replace each unchanged column by its stored value (one FINAL query for the batch)."""
-        wanted = sorted({c for r, _ in items for c in r.unchanged} - set(plan.table.key_columns))
+    async def _fill_unchanged(self, plan: _Plan, batch: _Batch, pending: list[int]) -> None:
+        """Replace each unchanged column of the ``pending`` rows by its stored value (one FINAL
+        query for the batch)."""
+        records, columns = batch
+        wanted = sorted(
+            {c for j in pending for c in records[j].unchanged} - set(plan.table.key_columns)
+        )
         index = {n: i for i, n in enumerate(plan.names)}
         selected = [*plan.key_index, *(index[c] for c in wanted)]
         key_exprs = [plan.raw[i] for i in plan.key_index]
-        keys = [tuple(row[i] for i in plan.key_index) for _, row in items]
+        keys = [tuple(columns[i][j] for i in plan.key_index) for j in pending]
         target = f"({', '.join(key_exprs)})" if len(key_exprs) > 1 else key_exprs[0]
         query = (
             f"SELECT {', '.join(f'{plan.raw[i]} AS c{i}' for i in selected)} "
@@ -198,32 +219,33 @@ class ClickHouseSink(Sink):
             raise _error(plan.table, "reading stored values for unchanged columns", exc) from exc
         width = len(key_exprs)
         stored = {tuple(r[:width]): r[width:] for r in result.result_rows}
-        for record, row in items:
-            found = stored.get(tuple(row[i] for i in plan.key_index))
-            for j, name in enumerate(wanted):
-                if name in record.unchanged:
-                    row[index[name]] = None if found is None else found[j]
+        for j, key in zip(pending, keys, strict=True):
+            found, unchanged = stored.get(key), records[j].unchanged
+            for m, name in enumerate(wanted):
+                if name in unchanged:
+                    columns[index[name]][j] = None if found is None else found[m]
 
-    async def _insert(self, plan: _Plan, items: Sequence[_Item]) -> None:
-        names = [*plan.names, "__version", "__is_deleted"]
-        types = [*plan.types, "UInt64", "UInt8"]
-        for start in range(0, len(items), self.insert_rows):
-            chunk = items[start : start + self.insert_rows]
-            columns = [list(col) for col in zip(*(row for _, row in chunk), strict=True)]
+    async def _insert(self, plan: _Plan, batch: _Batch, rows: Sequence[int]) -> None:
+        """Insert the rows ``rows`` (consecutive indexes into ``batch``, as ``bisect`` splits
+        them) in chunks of at most ``insert_rows``, each as one Arrow insert."""
+        first, end, total = rows[0], rows[-1] + 1, len(batch.records)
+        assert end - first == len(rows), "rows must be consecutive"
+        for start in range(first, end, self.insert_rows):
+            stop = min(start + self.insert_rows, end)
+            whole = start == 0 and stop == total
+            columns = batch.columns if whole else [c[start:stop] for c in batch.columns]
             try:
-                await self._call(
-                    self.client.insert,
-                    table=plan.name,
-                    database=plan.database,
-                    data=columns,
-                    column_names=names,
-                    column_type_names=types,
-                    column_oriented=True,
-                )
+                await self._call(self._insert_arrow, plan, columns)
             except Exception as exc:
                 if _is_content(exc):
                     raise
                 raise _error(plan.table, "inserting a batch", exc) from exc
+
+    def _insert_arrow(self, plan: _Plan, columns: list[list[Any]]) -> None:
+        """Build the Arrow table (in the worker thread) and insert it."""
+        names = [*plan.names, "__version", "__is_deleted"]
+        data = arrow_table(names, plan.kinds, list(plan.arrow), columns)
+        self.client.insert_arrow(f"{ch_ident(plan.database)}.{ch_ident(plan.name)}", data)
 
 
 def _compile(table: TableSpec, database: str, name: str) -> _Plan:
@@ -234,45 +256,70 @@ def _compile(table: TableSpec, database: str, name: str) -> _Plan:
         database=database,
         name=name,
         names=names,
-        types=tuple(ch_type(t, nullable=n not in keys) for n, t in table.columns.items()),
-        converters=tuple(ch_converter(n, t) for n, t in table.columns.items()),
+        converters=tuple(column_converter(n, t) for n, t in table.columns.items()),
         key_index=tuple(names.index(k) for k in table.key_columns),
+        value_index=tuple(i for i, n in enumerate(names) if n not in keys),
         raw=tuple(ch_raw_expr(n, t) for n, t in table.columns.items()),
         bytes_index=frozenset(
             i for i, t in enumerate(table.columns.values()) if t.kind is Kind.BYTES
         ),
+        kinds=(*(t.kind for t in table.columns.values()), Kind.INT, Kind.INT),
+        arrow=tuple(arrow_types(tuple(table.columns.values()))),
     )
 
 
-def _rows(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> list[_Item]:
-    """Rows in insert form (+ version, deleted flag); records with an unfit value are rejected."""
-    names, convs, width = plan.names, plan.converters, len(plan.names)
-    items: list[_Item] = []
-    for r in records:
-        try:
-            if r.deleted:
-                row: Row = [None] * width
-                for i, v in zip(plan.key_index, r.key, strict=True):
-                    row[i] = convs[i](v)
-            else:
-                get, unchanged = r.value.get, r.unchanged
-                row = []
-                for i, n in enumerate(names):
-                    v = get(n)
-                    row.append(None if v is None or n in unchanged else convs[i](v))
-                for i, v in zip(plan.key_index, r.key, strict=True):
-                    row[i] = convs[i](v)
-        except Unfit as exc:  # the key columns' converters name them too
+def _columns(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> _Batch:
+    """``records`` in insert form, column-oriented (see :class:`_Batch`); a record with a value
+    its column cannot hold goes to ``rejected`` instead, naming the first such column (value
+    columns in table order, then key columns).
+
+    Key columns take the record's ``key``; a delete keeps only its key (every other column
+    None); a column in a record's ``unchanged`` is None (``_fill_unchanged`` fills it).
+    """
+    names = plan.names
+    raw: list[list[Any]] = [[] for _ in names]
+    values = [r.value for r in records]
+    for i in plan.value_index:
+        name = names[i]
+        raw[i] = [v.get(name) for v in values]
+    keys = [r.key for r in records]
+    for k, i in enumerate(plan.key_index):
+        raw[i] = [key[k] for key in keys]
+    for j, r in enumerate(records):
+        if r.deleted:
+            for i in plan.value_index:
+                raw[i][j] = None
+        elif r.unchanged:
+            for i in plan.value_index:
+                if names[i] in r.unchanged:
+                    raw[i][j] = None
+    columns: list[list[Any]] = list(raw)
+    unfit: dict[int, Unfit] = {}
+    for i in (*plan.value_index, *plan.key_index):
+        columns[i], failed = plan.converters[i](raw[i])
+        for j, exc in failed.items():
+            unfit.setdefault(j, exc)
+    if unfit:
+        for j in sorted(unfit):
+            exc = unfit[j]
             msg = (
                 f"{plan.table.where}: column {exc.column!r} {exc.reason}; "
                 "fix the topology or the source"
             )
-            rejected.append(Rejected(r, SinkError(msg, field=exc.column)))
-            continue
-        row.append(r.version)
-        row.append(1 if r.deleted else 0)
-        items.append((r, row))
-    return items
+            rejected.append(Rejected(records[j], SinkError(msg, field=exc.column)))
+        keep = [j for j in range(len(records)) if j not in unfit]
+        records = [records[j] for j in keep]
+        columns = [[col[j] for j in keep] for col in columns]
+    columns.append([r.version for r in records])
+    columns.append([1 if r.deleted else 0 for r in records])
+    return _Batch(records, columns)
+
+
+def _rows(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> list[_Item]:
+    """Row-oriented view of :func:`_columns`: (record, row with version and deleted flag)."""
+    batch = _columns(plan, records, rejected)
+    rows = [list(row) for row in zip(*batch.columns, strict=True)]
+    return list(zip(batch.records, rows, strict=True))
 
 
 def _code(exc: BaseException) -> int | None:
