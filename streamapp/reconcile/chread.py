@@ -42,7 +42,7 @@ class ClickHouseRows:
 
     def open(self) -> None:
         """Connect and look the table up; SinkBusy or OpsError when it cannot be read."""
-        from streamapp.sinks.clickhouse import chdb_held
+        from streamapp.sinks.chconnect import chdb_held
 
         chdb = self.settings.clickhouse_chdb_path()
         if chdb is not None and chdb_held(Path(chdb)):

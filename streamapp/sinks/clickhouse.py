@@ -11,19 +11,15 @@ do the per-cell work in C, and chDB runs the insert without holding the GIL.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, NamedTuple
-from urllib.parse import urlparse
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
-from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
 from streamapp.sinks.chcolumns import ColumnConverter, arrow_table, arrow_types, column_converter
+from streamapp.sinks.chconnect import connect
 from streamapp.sinks.ddl import Unfit, ch_ident, ch_raw_expr, ch_type
 from streamapp.types import Kind
 
@@ -99,7 +95,7 @@ class ClickHouseSink(Sink):
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await asyncio.to_thread(_connect, self.dsn)
+                    self._client = await asyncio.to_thread(connect, self.dsn)
 
     async def healthy(self) -> bool:
         try:
@@ -359,59 +355,3 @@ def _content_error(table: TableSpec, exc: BaseException) -> SinkError:
         f"{table.where}: ClickHouse refused the record ({what}); "
         "fix the value upstream or widen the column"
     )
-
-
-def _connect(dsn: str) -> Any:
-    """A clickhouse-connect client; a chDB directory held by another process is a ConfigError."""
-    import clickhouse_connect
-
-    try:
-        return clickhouse_connect.get_client(dsn=dsn)
-    except Exception as exc:
-        chdb_dir = _chdb_dir(dsn)
-        if chdb_dir is not None and _held_elsewhere(chdb_dir / "status"):
-            raise ConfigError(
-                f"embedded ClickHouse data dir {chdb_dir} is in use by another process: chDB data "
-                "belongs to one process; point STREAMAPP_CLICKHOUSE_DSN at a ClickHouse server "
-                "(http://host:8123/db) for multi-replica deployments"
-            ) from exc
-        from clickhouse_connect.driver.exceptions import OperationalError
-
-        transient = isinstance(exc, OperationalError | OSError)
-        raise SinkError(
-            f"clickhouse sink: cannot connect to {redact_url(dsn)} ({type(exc).__name__}); "
-            "check that the server is up and STREAMAPP_CLICKHOUSE_DSN is right",
-            retriable=transient,
-        ) from exc
-
-
-def _chdb_dir(dsn: str) -> Path | None:
-    if not dsn.startswith("chdb:"):
-        return None
-    parsed = urlparse(dsn)
-    location = parsed.path if not parsed.netloc else parsed.netloc
-    return Path(location) if location not in ("", "memory", ":memory:") else None
-
-
-def chdb_held(chdb_dir: Path) -> bool:
-    """True when another process has the embedded chDB directory open (its ``status`` lock)."""
-    return _held_elsewhere(chdb_dir / "status")
-
-
-def _held_elsewhere(status: Path) -> bool:
-    """True when another process holds the flock chDB takes on ``<dir>/status``."""
-    try:
-        fd = os.open(status, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)

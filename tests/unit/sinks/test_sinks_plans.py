@@ -15,7 +15,7 @@ from psycopg import sql
 from streamapp.errors import ConfigError
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
-from streamapp.sinks import SINK_KINDS, create_sink
+from streamapp.sinks import SINK_KINDS, chconnect, create_sink
 from streamapp.sinks import clickhouse as ch
 from streamapp.sinks import postgres as pg
 from streamapp.sinks import redis as rs
@@ -237,14 +237,14 @@ def test_ch_error_classification(exc: BaseException, content: bool, retriable: b
     ],
 )
 def test_chdb_dir_of_a_dsn(dsn: str, path: str | None) -> None:
-    found = ch._chdb_dir(dsn)
+    found = chconnect.chdb_dir_of(dsn)
     assert (str(found) if found else None) == path
 
 
 def test_held_elsewhere_is_false_for_a_missing_or_free_status_file(tmp_path: Any) -> None:
-    assert not ch._held_elsewhere(tmp_path / "status")
+    assert not chconnect._held_elsewhere(tmp_path / "status")
     (tmp_path / "status").write_text("pid")
-    assert not ch._held_elsewhere(tmp_path / "status")
+    assert not chconnect._held_elsewhere(tmp_path / "status")
 
 
 # -- factory -------------------------------------------------------------------------------------

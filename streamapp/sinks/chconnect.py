@@ -1,0 +1,69 @@
+"""Connecting to ClickHouse: a clickhouse-connect client, and who holds an embedded chDB dir."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from streamapp.errors import ConfigError, SinkError
+from streamapp.settings import redact_url
+
+
+def connect(dsn: str) -> Any:
+    """A clickhouse-connect client; a chDB directory held by another process is a ConfigError."""
+    import clickhouse_connect
+
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except Exception as exc:
+        chdb_dir = chdb_dir_of(dsn)
+        if chdb_dir is not None and _held_elsewhere(chdb_dir / "status"):
+            raise ConfigError(
+                f"embedded ClickHouse data dir {chdb_dir} is in use by another process: chDB data "
+                "belongs to one process; point STREAMAPP_CLICKHOUSE_DSN at a ClickHouse server "
+                "(http://host:8123/db) for multi-replica deployments"
+            ) from exc
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        transient = isinstance(exc, OperationalError | OSError)
+        raise SinkError(
+            f"clickhouse sink: cannot connect to {redact_url(dsn)} ({type(exc).__name__}); "
+            "check that the server is up and STREAMAPP_CLICKHOUSE_DSN is right",
+            retriable=transient,
+        ) from exc
+
+
+def chdb_dir_of(dsn: str) -> Path | None:
+    """The directory of a ``chdb://`` DSN; None for a server DSN or an in-memory chDB."""
+    if not dsn.startswith("chdb:"):
+        return None
+    parsed = urlparse(dsn)
+    location = parsed.path if not parsed.netloc else parsed.netloc
+    return Path(location) if location not in ("", "memory", ":memory:") else None
+
+
+def chdb_held(chdb_dir: Path) -> bool:
+    """True when another process has the embedded chDB directory open (its ``status`` lock)."""
+    return _held_elsewhere(chdb_dir / "status")
+
+
+def _held_elsewhere(status: Path) -> bool:
+    """True when another process holds the flock chDB takes on ``<dir>/status``."""
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
