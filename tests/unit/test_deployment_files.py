@@ -148,3 +148,20 @@ def test_no_registry_host_or_download_url() -> None:
         assert host in services, host
     for image in re.findall(r"^\s*(?:image:|FROM)\s+(\S+)", text, flags=re.M):
         assert "." not in image.split("/")[0] or "/" not in image, image  # no registry host
+
+
+def test_worker_image_builds_the_native_reader_and_ships_only_the_wheel() -> None:
+    """Every file the package build needs is copied into the build stage (setup.py declares the
+    C extension), a compiler is installed there, and the runtime stage installs the wheel."""
+    text = (REPO / "Dockerfile").read_text()
+    _, build, runtime = text.split("\nFROM ")  # comments, build stage, runtime stage
+    copied = " ".join(re.findall(r"^COPY (?!--from)(.+?) \S+$", build, re.M))
+    for needed in ("pyproject.toml", "setup.py", "README.md", "streamapp"):
+        assert needed in copied.split(), f"the build stage does not copy {needed}"
+    assert "gcc" in build and "pip wheel" in build
+    assert "COPY --from=build /wheels" in runtime and "gcc" not in runtime
+    sources = ast.parse((REPO / "setup.py").read_text())
+    named = {n.value for n in ast.walk(sources) if isinstance(n, ast.Constant)}
+    assert (
+        "streamapp/decode/_avrorows.c" in named and (REPO / "streamapp/decode/_avrorows.c").exists()
+    )
