@@ -213,6 +213,9 @@ def main() -> None:
         STREAMAPP_CLICKHOUSE_DSN=f"chdb://{tmp / 'chdb'}",
         STREAMAPP_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         STREAMAPP_WEB_PORT="0",
+        # the rate is read from committed offsets: commit often so that the commit interval
+        # (2.8 s by default) does not blur the first and last batch's time
+        STREAMAPP_COMMIT_INTERVAL="0.2",
     )
     log = tmp / "worker.log"
 
@@ -226,7 +229,7 @@ def main() -> None:
     first = done = None
     peak = 0
     while done is None:
-        time.sleep(0.5)
+        time.sleep(0.1)
         if proc.poll() is not None:
             raise SystemExit(f"worker exited early:\n{log.read_text()[-3000:]}")
         remaining = lag(settings, group, source.topic)

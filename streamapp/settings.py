@@ -83,6 +83,12 @@ class Settings:
     group_id: str = _setting(
         "STREAMAPP_GROUP_ID", "streamapp", "Kafka consumer group / Faust app id"
     )
+    commit_interval: str = _setting(
+        "STREAMAPP_COMMIT_INTERVAL",
+        "2.8",
+        "seconds between the worker's offset commits (only stored batches are committed; "
+        "shorter: less re-delivered after a crash, more commit requests)",
+    )
     web_port: str = _setting(
         "STREAMAPP_WEB_PORT",
         "6066",
@@ -116,6 +122,14 @@ class Settings:
             raise ConfigError(f"STREAMAPP_LOG_FORMAT={self.log_format!r}: use 'text' or 'json'")
         if not self.web_port.isdigit() or int(self.web_port) > 65535:
             raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
+        try:
+            interval = float(self.commit_interval)
+        except ValueError:
+            interval = -1.0
+        if not 0.05 <= interval <= 3600:
+            raise ConfigError(
+                f"STREAMAPP_COMMIT_INTERVAL={self.commit_interval!r}: use seconds, 0.05 to 3600"
+            )
         if not self.connect_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"STREAMAPP_CONNECT_URL={self.connect_url!r}: use an http:// or https:// URL"

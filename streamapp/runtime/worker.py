@@ -251,6 +251,7 @@ def run_worker(
         web_bind=settings.web_bind,
         on_startup=runtime.start,
         on_shutdown=runtime.close,
+        broker_commit_interval=float(settings.commit_interval),
     )
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
