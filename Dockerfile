@@ -1,6 +1,6 @@
 # streamapp worker image (used by docker-compose.yml and infra/k8s).
-# Build stage: compiles the optional native Avro row reader (streamapp/decode/_avrorows.c) into
-# a wheel; the runtime image gets the wheel only, no compiler.
+# Build stage: compiles the optional native Avro reader and writer (streamapp/decode/_avrorows.c,
+# streamapp/encode/_avrowrite.c) into a wheel; the runtime image gets the wheel only, no compiler.
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

@@ -11,7 +11,7 @@ PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c
+$(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c streamapp/encode/_avrowrite.c
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "streamapp needs Python >= 3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing streamapp and its dev tools into $(VENV) (log: $(VENV)/install.log)"

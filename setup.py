@@ -1,7 +1,7 @@
-"""Build the optional native Avro row reader; pyproject.toml holds everything else.
+"""Build the optional native Avro row reader and writer; pyproject.toml holds everything else.
 
 ``optional=True``: when the C compiler or Python headers are missing, the extension is skipped
-with a warning and streamapp installs and runs on its pure-Python reader.
+with a warning and streamapp installs and runs on its pure-Python reader and writer.
 """
 
 from setuptools import Extension, setup
@@ -12,6 +12,11 @@ setup(
             "streamapp.decode._avrorows",
             ["streamapp/decode/_avrorows.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "streamapp.encode._avrowrite",
+            ["streamapp/encode/_avrowrite.c"],
+            optional=True,
+        ),
     ]
 )

@@ -15,7 +15,6 @@ and the generated readers are pure Python.
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Sequence
 from types import ModuleType
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from streamapp.decode.avroskip import skip
 from streamapp.decode.schema import SType
 from streamapp.decode.semantic import CONVERSION_ERRORS, PLACEHOLDER_BYTES
+from streamapp.native import native_module
 from streamapp.records import UNCHANGED
 
 _KINDS = {
@@ -45,14 +45,9 @@ MAX_RUN = 65_535
 
 def load() -> ModuleType | None:
     """Import and configure the C extension; None when it is missing or STREAMAPP_NATIVE=0."""
-    if os.environ.get("STREAMAPP_NATIVE", "1").strip() == "0":
-        return None
-    try:
-        from streamapp.decode import _avrorows  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    module: ModuleType = _avrorows
-    module.configure(PLACEHOLDER_BYTES, UNCHANGED)
+    module = native_module("streamapp.decode._avrorows")
+    if module is not None:
+        module.configure(PLACEHOLDER_BYTES, UNCHANGED)
     return module
 
 

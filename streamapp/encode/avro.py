@@ -2,8 +2,10 @@
 
 The per-record path is one generated Python function per schema (built once with ``exec``): it
 reads each column, converts the ``streamapp.types`` value and appends the Avro bytes to a
-bytearray, with no intermediate dict. The bytes are exactly what fastavro writes for the same
-schema and datum (the unit tests compare them); fastavro reads them back in ``decode_value``.
+bytearray, with no intermediate dict; with the C extension built, ``encode/avronative.py`` wraps
+it so a record's values go to one C call (the pure function stays the fallback). The bytes are
+exactly what fastavro writes for the same schema and datum (the unit tests compare them);
+fastavro reads them back in ``decode_value``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import fastavro
 
+from streamapp.encode import avronative
 from streamapp.encode.avrowrite import (
     _BOOKKEEPING_TYPES,
     _EXPECTED,
@@ -83,7 +86,7 @@ class RecordEncoder:
                 )
         self._parsed = fastavro.parse_schema(dict(value_schema))
         self._value_header = frame(value_schema_id, b"")
-        self._write_value = self._compile_value(fields)
+        self._write_value = avronative.value_writer(fields, self._compile_value(fields), self._name)
         self._checks = [
             (f["name"], f["type"], _field_writer(f["type"], f["name"]))
             for f in fields
@@ -97,6 +100,11 @@ class RecordEncoder:
                 (f["name"], f["type"], _field_writer(f["type"], f["name"]))
                 for f in key_schema.get("fields", ())
             ]
+        self._write_key = avronative.key_writer(
+            key_schema.get("fields", ()) if key_schema is not None else (),
+            _key_writer([w for _, _, w in self._key_fields]),
+            f"{self._name} key",
+        )
         self._columns = [
             (str(f["name"]), field_type_of(f["type"], f["name"]))
             for f in fields
@@ -153,8 +161,7 @@ class RecordEncoder:
             )
         out = bytearray(self._key_header)
         try:
-            for (_, _, write), v in zip(self._key_fields, key, strict=True):
-                write(out, v)
+            self._write_key(out, key)
         except _WRITE_ERRORS as exc:
             by_name = dict(zip((f[0] for f in self._key_fields), key, strict=True))
             raise self._explain(self._key_fields, by_name.get, exc) from None
@@ -205,6 +212,18 @@ class RecordEncoder:
             f"output {self._name!r}: encoding failed with {type(exc).__name__}; "
             "this is a bug in streamapp's Avro writer, please report it"
         )
+
+
+def _key_writer(
+    writers: list[Callable[[bytearray, Any], None]],
+) -> Callable[[bytearray, Any], None]:
+    """The pure key writer: each key value (in key-schema field order) by its field's writer."""
+
+    def write_key(out: bytearray, key: Any) -> None:
+        for write, v in zip(writers, key, strict=True):
+            write(out, v)
+
+    return write_key
 
 
 def _reason(name: str, t: Any, v: Any, err: Exception) -> str:
