@@ -15,7 +15,7 @@ ORDER = 30
 def run_check() -> int:
     s = settings()
     checks = check_all(s)
-    connect = _connect_checks(s.connect_url)
+    connect = _connect_checks(s.connect_url, _source_topics(s))
     failed = [c.service for c in checks if not c.ok]
     failed += [c.service for c, counts in connect if counts and not c.ok]
     width = max(len(c.service) for c in [*checks, *(c for c, _ in connect)])
@@ -31,14 +31,26 @@ def run_check() -> int:
     return 0
 
 
-def _connect_checks(url: str) -> list[tuple[Check, bool]]:
+def _source_topics(s: Any) -> list[str] | None:
+    """The topologies' source topics; None when the modules do not load (then every connector
+    counts: `topology validate` reports the modules' problems)."""
+    try:
+        from streamapp.commands import load
+
+        return [topic for t in load(s) for topic in t.source_topics]
+    except Exception:  # noqa: BLE001 - any loading problem only widens what counts
+        return None
+
+
+def _connect_checks(url: str, topics: list[str] | None = None) -> list[tuple[Check, bool]]:
     """Kafka Connect's lines, each with whether a failure of it fails `check`.
 
     Connect is required when STREAMAPP_CONNECT_URL is set. Unset, the default URL is probed,
     and when nothing answers there one informational line is printed instead of a failure
     (users who do not run Connect). When Connect answers, a missing PostgreSQL plugin and a
-    FAILED connector or task fail `check`; a PAUSED, STOPPED, UNASSIGNED or RESTARTING
-    connector is shown but does not (an operator's choice, or a rebalance passing by).
+    FAILED connector or task fail `check` (unless it feeds none of ``topics``, the topologies'
+    source topics); a PAUSED, STOPPED, UNASSIGNED or RESTARTING connector is shown but does not
+    (an operator's choice, or a rebalance passing by).
     """
     from streamapp.ops import OpsError
     from streamapp.ops.connect import ConnectClient, probe
@@ -48,7 +60,7 @@ def _connect_checks(url: str) -> list[tuple[Check, bool]]:
     shown = redact_url(url)
     start = time.perf_counter()
     try:
-        lines = probe(ConnectClient(url, timeout=5))
+        lines = probe(ConnectClient(url, timeout=5), topics)
     except OpsError as exc:
         millis = (time.perf_counter() - start) * 1000
         if required:

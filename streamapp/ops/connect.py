@@ -8,7 +8,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,11 +169,16 @@ def describe_state(state: str, tasks: list[str]) -> str:
     return state if running(state, tasks) else f"{state} (tasks: {', '.join(tasks) or 'none'})"
 
 
-def probe(client: ConnectClient) -> list[tuple[str, str, bool | None]]:
+def probe(
+    client: ConnectClient, topics: Sequence[str] | None = None
+) -> list[tuple[str, str, bool | None]]:
     """(what, detail, ok) lines for `streamapp check`: Debezium's PostgreSQL plugin is
     installed, then one line per connector: ok (True) when it and its tasks run, False when
     it or a task FAILED, None (informational) for a deliberate or passing state (PAUSED,
-    STOPPED, UNASSIGNED, RESTARTING). Raises OpsError when Connect does not answer."""
+    STOPPED, UNASSIGNED, RESTARTING). With ``topics`` (the topologies' source topics), a FAILED
+    connector whose ``topic.prefix`` feeds none of them is only informational (None): on a
+    shared Connect cluster someone else's broken connector is not this worker's problem.
+    Raises OpsError when Connect does not answer."""
     plugins = client.plugins()
     version = plugins.get(POSTGRES_CONNECTOR)
     lines: list[tuple[str, str, bool | None]] = [
@@ -191,6 +196,19 @@ def probe(client: ConnectClient) -> list[tuple[str, str, bool | None]]:
         detail = describe_state(state, tasks)
         if not running(state, tasks):
             ok = False if "FAILED" in (state, *tasks) else None
+            if ok is False and topics is not None and not _feeds(client, name, topics):
+                ok = None
+                detail += "; it feeds none of the topologies here"
             detail += f"; see `curl {redact_url(client.url)}/connectors/{name}/status`"
         lines.append((f"connector {name}", detail, ok))
     return lines
+
+
+def _feeds(client: ConnectClient, name: str, topics: Sequence[str]) -> bool:
+    """Whether connector ``name`` writes one of ``topics`` (``<topic.prefix>.<schema>.<table>``);
+    True when its config cannot be read (then it counts, to be safe)."""
+    try:
+        prefix = client.config(name).topic_prefix
+    except OpsError:
+        return True
+    return not prefix or any(t.startswith(f"{prefix}.") for t in topics)

@@ -95,7 +95,7 @@ def no_services(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STREAMAPP_CONNECT_URL", raising=False)
 
 
-def _probe_raises(client: ConnectClient) -> Any:
+def _probe_raises(client: ConnectClient, topics: Any = None) -> Any:
     raise OpsError(f"Kafka Connect at {client.url} is unreachable (refused)")
 
 
@@ -104,10 +104,10 @@ def _probe_raises(client: ConnectClient) -> Any:
     [
         ("", _probe_raises, 0, "-    connect"),  # not set, nothing answers: not required
         ("http://c:8083", _probe_raises, 1, "FAIL connect"),  # set: required
-        ("", lambda c: [("connect", "ok", True), ("connector a", "PAUSED", None)], 0, "-   "),
-        ("", lambda c: [("connect", "ok", True), ("connector a", "FAILED", False)], 1, "FAIL"),
-        ("", lambda c: [("connect", "no plugin", False)], 1, "FAIL connect"),
-        ("http://c:8083", lambda c: [("connect", "ok", True)], 0, "ok   connect"),
+        ("", lambda c, t: [("connect", "ok", True), ("connector a", "PAUSED", None)], 0, "-   "),
+        ("", lambda c, t: [("connect", "ok", True), ("connector a", "FAILED", False)], 1, "FAIL"),
+        ("", lambda c, t: [("connect", "no plugin", False)], 1, "FAIL connect"),
+        ("http://c:8083", lambda c, t: [("connect", "ok", True)], 0, "ok   connect"),
     ],
 )
 def test_check_requires_connect_only_when_asked(
@@ -205,3 +205,21 @@ def test_wait_stops_when_the_connector_fails() -> None:
     failing = FakeConnect({"shop": _status("RUNNING", "FAILED")}, [RUNNING_OFFSET])
     with pytest.raises(OpsError, match="became RUNNING \\(tasks: FAILED\\) during the snapshot"):
         _follow([], [{"public.orders": 5}], client=failing)
+
+
+@pytest.mark.parametrize(
+    ("topics", "ok", "note"),
+    [
+        (None, False, False),  # topologies unknown: every connector counts
+        (["shop.public.orders"], False, False),  # it feeds a topology here
+        (["other.public.orders", "shopping.public.x"], None, True),  # someone else's
+    ],
+)
+def test_a_failed_connector_counts_only_when_it_feeds_a_topology(
+    topics: list[str] | None, ok: bool | None, note: bool
+) -> None:
+    plugins = [{"class": POSTGRES_CONNECTOR, "version": "3.0.8.Final"}]
+    lines = probe(FakeConnect({"shop": _status("FAILED")}, plugins=plugins), topics)
+    _, detail, got = lines[1]
+    assert got is ok
+    assert ("feeds none of the topologies here" in detail) is note
