@@ -155,8 +155,7 @@ async def run(pipeline: Pipeline, work: list[Mapping[Any, Sequence[Msg]]], timin
             await timed(timings, f"write {w.name}", write)
 
         def produce(p: Prepared = p) -> None:
-            for key, value in p.messages:
-                pipeline.producer.produce(topic, key, value)
+            pipeline.producer.produce_many(topic, p.messages)
 
         await timed(timings, "produce", produce)
         await timed(timings, "store (whole, again)", functools.partial(pipeline.store, p))
