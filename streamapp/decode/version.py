@@ -70,6 +70,11 @@ def _last_commit_lsn(sequence: object) -> int | None:
     """First element of Debezium's ``sequence`` text ``["<lastCommitLsn>","<lsn>"]``."""
     if not isinstance(sequence, str) or sequence[:1] != "[":
         return None
+    end = sequence.find('",', 2)
+    if sequence[1:2] == '"' and end > 2:  # the usual ["123","456"]: digits up to the first '",'
+        first = sequence[2:end]
+        if first.isdigit():
+            return int(first)
     head, comma, _ = sequence.partition(",")
     first = (head[1:] if comma else sequence[1:-1]).strip().strip('"')
     return int(first) if first.isdigit() else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 # Buckets grow by ~6% (12 per doubling): a percentile is exact to within that factor (+-1 ms
 # from rounding the bound to whole milliseconds).
@@ -34,9 +35,15 @@ class LatencyHistogram:
             self.max_ms = ms
 
     def record_many(self, now_ms: int, source_ts: list[int]) -> None:
-        """Record ``now_ms - ts`` for each source timestamp of a batch."""
-        for ts in source_ts:
-            self.record(now_ms - ts)
+        """Record ``now_ms - ts`` for each source timestamp of a batch (equal timestamps, the
+        common case within one batch, are bucketed once)."""
+        counts = self.counts
+        for ts, n in Counter(source_ts).items():
+            ms = max(now_ms - ts, 0)
+            counts[self._bucket(ms)] += n
+            if ms > self.max_ms:
+                self.max_ms = ms
+        self.count += len(source_ts)
 
     def percentile(self, p: float) -> int | None:
         """The latency (ms) at percentile ``p`` (0-100), or None when nothing was recorded."""

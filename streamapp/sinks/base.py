@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import is_
 from typing import Any, ClassVar, Final, TypeVar
 
 from streamapp.errors import ConfigError, SinkError
@@ -110,6 +112,8 @@ def check_keys(
     even when the record forgot to list it, so the sentinel can never be written over a value.
     """
     arity = len(table.key_columns)
+    if _all_storable(records, arity):
+        return list(records), []
     good: list[OutputRecord] = []
     bad: list[Rejected] = []
     for r in records:
@@ -132,6 +136,21 @@ def check_keys(
         else:
             good.append(r)
     return good, bad
+
+
+def _all_storable(records: Sequence[OutputRecord], arity: int) -> bool:
+    """True when ``check_keys`` would keep every record as it is: the same tests, run per test
+    over the whole batch in C-level loops (a third of the per-record loop's cost)."""
+    if not records:
+        return True
+    keys = [r.key for r in records]
+    if set(map(len, keys)) != {arity} or any(map(is_, chain.from_iterable(keys), repeat(None))):
+        return False
+    versions = [r.version for r in records]
+    if set(map(type, versions)) != {int} or min(versions) < 0 or max(versions) >= MAX_VERSION:
+        return False
+    values = chain.from_iterable(r.value.values() for r in records if not r.deleted)
+    return not any(map(is_, values, repeat(UNCHANGED)))
 
 
 def _merge(prev: OutputRecord, nxt: OutputRecord) -> OutputRecord:

@@ -11,8 +11,9 @@ do the per-cell work in C, and chDB runs the insert without holding the GIL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from streamapp.errors import ConfigError, SinkError
@@ -275,9 +276,8 @@ def _columns(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected])
     names = plan.names
     raw: list[list[Any]] = [[] for _ in names]
     values = [r.value for r in records]
-    for i in plan.value_index:
-        name = names[i]
-        raw[i] = [v.get(name) for v in values]
+    for i, column in zip(plan.value_index, _value_columns(plan, values), strict=True):
+        raw[i] = column
     keys = [r.key for r in records]
     for k, i in enumerate(plan.key_index):
         raw[i] = [key[k] for key in keys]
@@ -309,6 +309,18 @@ def _columns(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected])
     columns.append([r.version for r in records])
     columns.append([1 if r.deleted else 0 for r in records])
     return _Batch(records, columns)
+
+
+def _value_columns(plan: _Plan, values: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """The value columns of ``values`` (None where a record lacks one): when every record has
+    every column, one C-level pick per record and one transposition."""
+    names = [plan.names[i] for i in plan.value_index]
+    if len(names) > 1 and values:
+        try:
+            return [list(column) for column in zip(*map(itemgetter(*names), values), strict=True)]
+        except KeyError:  # some record lacks a column (e.g. a delete known by its key only)
+            pass
+    return [[v.get(name) for v in values] for name in names]
 
 
 def _rows(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> list[_Item]:

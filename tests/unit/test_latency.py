@@ -54,3 +54,15 @@ def test_single_value_percentiles_are_that_value(ms: int) -> None:
     hist = LatencyHistogram()
     hist.record(ms)
     assert hist.percentile(50) == ms
+
+
+@given(
+    st.integers(min_value=0, max_value=10**7),
+    st.lists(st.integers(min_value=0, max_value=10**7), max_size=200),
+)
+def test_record_many_equals_recording_one_by_one(now: int, stamps: list[int]) -> None:
+    many, one = LatencyHistogram(), LatencyHistogram()
+    many.record_many(now, stamps)
+    for ts in stamps:
+        one.record(now - ts)
+    assert (many.counts, many.count, many.max_ms) == (one.counts, one.count, one.max_ms)

@@ -86,6 +86,37 @@ def test_check_keys_lists_a_sentinel_the_record_forgot() -> None:
     assert good.unchanged == {"a"}
 
 
+_RECORDS = st.builds(
+    lambda key, version, deleted, a, listed: OutputRecord(
+        "t",
+        key,
+        {"id": 1, "a": a},
+        version,
+        Op.DELETE if deleted else Op.UPDATE,
+        deleted,
+        frozenset({"a"}) if listed else frozenset(),
+        None,
+    ),
+    st.sampled_from([(1,), (2,), (), (None,), (1, 2)]),
+    st.sampled_from([1, 7, -1, 1 << 63, (1 << 63) - 1, True, 2.0]),
+    st.booleans(),
+    st.sampled_from(["x", None, UNCHANGED]),
+    st.booleans(),
+)
+
+
+@given(st.lists(_RECORDS, max_size=12))
+def test_check_keys_on_a_batch_equals_check_keys_on_each_record(
+    batch: list[OutputRecord],
+) -> None:
+    good, bad = check_keys(TABLE, batch)
+    singles = [check_keys(TABLE, [r]) for r in batch]
+    assert good == [r for g, _ in singles for r in g]
+    assert [(b.record, str(b.error)) for b in bad] == [
+        (b.record, str(b.error)) for _, bs in singles for b in bs
+    ]
+
+
 @pytest.mark.parametrize(
     ("batch", "expected"),
     [
