@@ -89,6 +89,12 @@ class Settings:
         "seconds between the worker's offset commits (only stored batches are committed; "
         "shorter: less re-delivered after a crash, more commit requests)",
     )
+    gc_threshold: str = _setting(
+        "STREAMAPP_GC_THRESHOLD",
+        "50000",
+        "allocations between the worker's young-generation garbage collections (700..1000000; "
+        "CPython's default is 700; the start-up heap is frozen either way: README, Performance)",
+    )
     web_port: str = _setting(
         "STREAMAPP_WEB_PORT",
         "6066",
@@ -129,6 +135,10 @@ class Settings:
         if not 0.05 <= interval <= 3600:
             raise ConfigError(
                 f"STREAMAPP_COMMIT_INTERVAL={self.commit_interval!r}: use seconds, 0.05 to 3600"
+            )
+        if not self.gc_threshold.isdigit() or not 700 <= int(self.gc_threshold) <= 1_000_000:
+            raise ConfigError(
+                f"STREAMAPP_GC_THRESHOLD={self.gc_threshold!r}: use a count, 700 to 1000000"
             )
         if not self.connect_url.startswith(("http://", "https://")):
             raise ConfigError(

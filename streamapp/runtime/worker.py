@@ -31,6 +31,7 @@ from streamapp.observability.web import ensure_port_free, install
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
+from streamapp.runtime import gctune
 from streamapp.runtime.evolve import Evolver
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
@@ -279,6 +280,7 @@ def run_worker(
         app.task(stop_after)
 
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    gctune.tune(int(settings.gc_threshold))
     code = 0
     try:
         worker.execute_from_commandline()
