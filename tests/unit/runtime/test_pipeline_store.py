@@ -1,0 +1,134 @@
+"""Pipeline.store: the output topic's flush runs while the sinks write; DLQ records after them.
+
+The sink writers and the producer are plain recorders here (what they are asked, in which
+order); the real ones are covered on the real stack in tests/integration/runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from streamapp.errors import SinkError
+from streamapp.pipeline import Pipeline, Prepared
+from streamapp.producer import DeliveryError
+from streamapp.records import Op, OutputRecord
+from streamapp.sinks.base import Rejected
+
+
+@dataclass(frozen=True)
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+    headers: tuple[()] = ()
+
+
+class Producer:
+    def __init__(self, log: list[str], fail_first_flush: bool = False) -> None:
+        self.log = log
+        self.fail_first_flush = fail_first_flush
+        self.flushes = 0
+
+    def produce_many(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+        self.log.append(f"produce {topic} x{len(messages)}")
+
+    def produce(self, topic: str, key: Any, value: Any, headers: Any = None) -> None:
+        self.log.append(f"produce {topic} {key!r}")
+
+    async def flush(self, timeout: float = 60.0) -> None:
+        self.flushes += 1
+        self.log.append("flush start")
+        await asyncio.sleep(0)
+        self.log.append("flush done")
+        if self.fail_first_flush and self.flushes == 1:
+            raise DeliveryError("1 record(s) rejected by Kafka, first: MSG_SIZE_TOO_LARGE")
+
+
+class Writer:
+    def __init__(self, log: list[str], reject: set[int]) -> None:
+        self.log = log
+        self.reject = reject
+
+    async def write(self, records: list[OutputRecord], stopping: asyncio.Event) -> list[Rejected]:
+        self.log.append("sink start")
+        for _ in range(3):  # a sink that takes a few turns of the event loop
+            await asyncio.sleep(0)
+        self.log.append("sink done")
+        return [
+            Rejected(r, SinkError(f"value out of range in row {r.key[0]}"))
+            for r in records
+            if r.key[0] in self.reject
+        ]
+
+
+class Topology:
+    name = "things"
+    output_topic = "things.out"
+    dlq_topic = "things.dlq"
+
+    def __init__(self, on_error: str = "dlq") -> None:
+        self.on_error = on_error
+
+
+def prepared(count: int) -> Prepared:
+    recs = [Rec("src", 0, n, b"k%d" % n, b"v%d" % n) for n in range(count)]
+    outputs = [
+        OutputRecord("things", (n,), {"id": n}, n + 1, Op.UPDATE, False, frozenset(), None)
+        for n in range(count)
+    ]
+    messages = [(b"k%d" % n, b"o%d" % n) for n in range(count)]
+    return Prepared({0: recs}, outputs, list(recs), messages, [], 0.0)
+
+
+def pipeline(producer: Producer, writer: Writer, on_error: str = "dlq") -> Pipeline:
+    return Pipeline(
+        Topology(on_error),  # type: ignore[arg-type]
+        decoder=None,  # type: ignore[arg-type]
+        encoder=None,
+        writers=[writer],  # type: ignore[list-item]
+        producer=producer,  # type: ignore[arg-type]
+        budget=None,  # type: ignore[arg-type]
+    )
+
+
+def test_output_flush_overlaps_the_sinks_and_the_dlq_follows_them() -> None:
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject={2}))
+    asyncio.run(p.store(prepared(4)))
+    at = {line: i for i, line in reversed(list(enumerate(log)))}  # first occurrence
+    assert log[0] == "produce things.out x4"  # queued before any sink write
+    assert at["flush start"] < at["sink done"] and at["flush done"] < at["sink done"]
+    # the rejected record's original key goes to the DLQ after the sinks, then a second flush
+    assert log[at["sink done"] + 1 :] == ["produce things.dlq b'k2'", "flush start", "flush done"]
+    assert p.counters.events_in == 4 and p.counters.failed == 1
+
+
+def test_without_failures_there_is_one_flush() -> None:
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject=set()))
+    asyncio.run(p.store(prepared(3)))
+    assert log.count("flush start") == 1 and log[-1] == "sink done"
+    assert p.counters.records_out == 3
+
+
+def test_a_failed_output_delivery_fails_the_store() -> None:
+    log: list[str] = []
+    p = pipeline(Producer(log, fail_first_flush=True), Writer(log, reject=set()))
+    with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
+        asyncio.run(p.store(prepared(2)))
+    assert p.counters.events_in == 0  # not counted: the batch is not committed
+
+
+def test_on_error_fail_raises_the_sink_rejection_and_writes_no_dlq_record() -> None:
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject={1}), on_error="fail")
+    with pytest.raises(SinkError, match="value out of range in row 1"):
+        asyncio.run(p.store(prepared(3)))
+    assert not any("things.dlq" in line for line in log)
