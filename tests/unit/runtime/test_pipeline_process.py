@@ -6,24 +6,15 @@ that the order of outputs, messages and failures across stages and run boundarie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pipeline_stubs import Rec
 
 from streamapp.decode.drift import SchemaEvolution
 from streamapp.errors import DecodeError, EncodeError, StageError, TransformError
 from streamapp.pipeline import PHASE, Pipeline, Prepared
 from streamapp.types import parse_type
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class Decoder:

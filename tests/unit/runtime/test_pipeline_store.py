@@ -7,27 +7,16 @@ order); the real ones are covered on the real stack in tests/integration/runtime
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pipeline_stubs import Rec
 
 from streamapp.errors import SinkError
 from streamapp.pipeline import Pipeline, Prepared
 from streamapp.producer import DeliveryError
 from streamapp.records import Op, OutputRecord
 from streamapp.sinks.base import Rejected
-
-
-@dataclass(frozen=True)
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: int = 0
-    headers: tuple[()] = ()
 
 
 class Producer:
