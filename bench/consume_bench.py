@@ -97,6 +97,7 @@ def faust_fastpath(bootstrap: str, topic: str, n: int) -> float:
         os.kill(os.getpid(), signal.SIGTERM)  # the graceful-shutdown path users take
 
     worker = faust.Worker(app, loglevel="WARNING", quiet=True, override_logging=False)
+    worker.spinner = None  # no cursor control codes in the printed figures
     with contextlib.suppress(SystemExit):
         worker.execute_from_commandline()
     return n / (marks["end"] - marks["start"])

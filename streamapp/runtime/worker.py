@@ -280,6 +280,7 @@ def run_worker(
         app.task(stop_after)
 
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.spinner = None  # its cursor hide/show codes would land between the log lines
     gctune.tune(int(settings.gc_threshold))
     code = 0
     try:

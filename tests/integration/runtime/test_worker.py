@@ -240,6 +240,8 @@ def test_graceful_stop_commits_and_exits_zero(
     assert harness.stop(sig) == 0, harness.log_tail()
     # Offsets were committed on the way out: the group has nothing left to read.
     assert committed_lag(harness) == 0
+    # The output is log lines only: no terminal control codes (Faust's spinner) in between.
+    assert "\x1b" not in harness.log.read_text(errors="replace")
 
 
 def test_metrics_health_and_readiness_endpoints(harness: WorkerHarness, pg_warehouse: Any) -> None:
