@@ -321,29 +321,22 @@ class Pipeline:
                         results[i] = process(event)
                     except StageError as exc:
                         results[i] = exc
+            pairs: list[Any] = [()] * len(results)  # per record: its encoded messages
             if encode is not None:
-                encoded: list[Any] = []
-                for produced in results:
-                    if isinstance(produced, StageError):
-                        encoded.append(None)
-                        continue
-                    try:
-                        encoded.append([encode(out) for out in produced])
-                    except StageError as exc:
-                        encoded.append(exc)
-            for i, produced in enumerate(results):
-                rec = run[i]
-                if encode is not None and isinstance(encoded[i], StageError):
-                    produced = encoded[i]
+                for i, produced in enumerate(results):
+                    if not isinstance(produced, StageError):
+                        try:
+                            pairs[i] = [m for out in produced for m in encode(out)]
+                        except StageError as exc:
+                            results[i] = exc
+            for rec, produced, encoded in zip(run, results, pairs, strict=False):
                 if isinstance(produced, StageError):
                     failures.append((rec, produced))
                     continue
                 for out in produced:
                     outputs.append(out)
                     origins.append(rec)
-                if encode is not None:
-                    for pairs in encoded[i]:
-                        messages.extend(pairs)
+                messages.extend(encoded)
             if evolution is not None:
                 return start + len(results), evolution
         return len(records), None
