@@ -1,14 +1,17 @@
 """Retry with exponential backoff and full jitter, and a circuit breaker per sink.
 
 Only ``SinkError(retriable=True)`` is retried or counted against the breaker: a content or
-configuration failure says nothing about the health of the service. Clocks, sleeps and the
-random source are injectable so tests run on a fake clock without sleeping.
+configuration failure says nothing about the health of the service. The breaker's cool-down
+starts short and doubles with every failed probe, so a brief outage (a restart) costs seconds
+and a long one is not hammered. Clocks, sleeps and the random source are injectable so tests
+run on a fake clock without sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +21,8 @@ from typing import TypeVar
 from streamapp.errors import ConfigError, SinkError
 
 T = TypeVar("T")
+
+log = logging.getLogger("streamapp.sinks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +53,32 @@ class BreakerState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    """Open after ``failure_threshold`` consecutive failures; probe after ``cooldown`` seconds."""
+    """Open after ``failure_threshold`` consecutive failures; probe after a cool-down of
+    ``cooldown`` seconds that doubles with every failed probe, up to ``max_cooldown``."""
 
     failure_threshold: int = 5
-    cooldown: float = 30.0
+    cooldown: float = 1.0
+    max_cooldown: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.failure_threshold < 1 or self.cooldown < 0:
-            raise ConfigError("BreakerPolicy needs failure_threshold >= 1 and cooldown >= 0")
+        if self.failure_threshold < 1 or self.cooldown < 0 or self.max_cooldown < self.cooldown:
+            raise ConfigError(
+                "BreakerPolicy needs failure_threshold >= 1 and 0 <= cooldown <= max_cooldown"
+            )
+
+    def cooldown_after(self, openings: int) -> float:
+        """The cool-down after the ``openings``-th opening in a row (1 for the first)."""
+        doubled = self.cooldown * (1 << min(max(openings - 1, 0), 62))
+        return min(self.max_cooldown, doubled)
 
 
 class CircuitBreaker:
     """The health of one sink as the worker sees it: it pauses consumption while not CLOSED.
 
-    closed --(threshold consecutive failures)--> open --(cooldown elapsed)--> half_open;
-    half_open lets exactly one call through: success closes, failure re-opens (new cool-down).
-    Not thread-safe; one event loop owns it.
+    closed --(threshold consecutive failures)--> open --(cool-down elapsed)--> half_open;
+    half_open lets exactly one call through: success closes, failure re-opens with twice the
+    cool-down (``BreakerPolicy.cooldown_after``). Closing after an opening logs one line saying
+    the sink is back and how long it was unavailable. Not thread-safe; one event loop owns it.
     """
 
     def __init__(
@@ -78,6 +93,8 @@ class CircuitBreaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
+        self._openings = 0  # openings since the breaker last closed
+        self._failing_since = 0.0  # when the first of the consecutive failures happened
         self._probing = False
 
     @property
@@ -85,9 +102,14 @@ class CircuitBreaker:
         """The current state (OPEN turns HALF_OPEN by itself once the cool-down is over)."""
         if self._opened_at is None:
             return BreakerState.CLOSED
-        if self._probing or self._clock() - self._opened_at >= self.policy.cooldown:
+        if self._probing or self._clock() - self._opened_at >= self.cooldown:
             return BreakerState.HALF_OPEN
         return BreakerState.OPEN
+
+    @property
+    def cooldown(self) -> float:
+        """The current cool-down: 0 while closed, else the one the last opening started."""
+        return self.policy.cooldown_after(self._openings) if self._openings else 0.0
 
     @property
     def consecutive_failures(self) -> int:
@@ -98,7 +120,7 @@ class CircuitBreaker:
         """Seconds until a call may be tried (0 when one may be tried now)."""
         if self._opened_at is None or self._probing:
             return 0.0
-        return max(0.0, self.policy.cooldown - (self._clock() - self._opened_at))
+        return max(0.0, self.cooldown - (self._clock() - self._opened_at))
 
     def allow(self) -> bool:
         """May a call go through now? In HALF_OPEN only the first caller gets True (the probe)."""
@@ -111,16 +133,29 @@ class CircuitBreaker:
         return True
 
     def record_success(self) -> None:
-        """The service answered: close the breaker and forget past failures."""
+        """The service answered: close the breaker, forget past failures and the cool-down."""
+        if self._opened_at is not None:
+            log.info(
+                "sink %s is available again after %.1fs (%d failed attempt(s)); writing resumes",
+                self.name,
+                self._clock() - self._failing_since,
+                self._failures,
+            )
         self._failures = 0
         self._opened_at = None
+        self._openings = 0
         self._probing = False
 
     def record_failure(self) -> None:
-        """A transient failure: count it; open at the threshold, re-open after a failed probe."""
+        """A transient failure: count it; open at the threshold, re-open after a failed probe
+        (a failure reported while already open, by a call let through earlier, changes nothing)."""
         self._failures += 1
-        if self._probing or self._failures >= self.policy.failure_threshold:
+        if self._failures == 1:
+            self._failing_since = self._clock()
+        closed = self._opened_at is None
+        if self._probing or (closed and self._failures >= self.policy.failure_threshold):
             self._opened_at = self._clock()
+            self._openings += 1
             self._probing = False
 
     def abandon_probe(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -124,7 +125,7 @@ def test_retry_outcomes(
 def test_breaker_full_cycle_on_a_fake_clock() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(
-        "redis", BreakerPolicy(failure_threshold=3, cooldown=10.0), clock=clock
+        "redis", BreakerPolicy(failure_threshold=3, cooldown=10.0, max_cooldown=60.0), clock=clock
     )
     assert state(breaker) is BreakerState.CLOSED
     for _ in range(2):
@@ -141,12 +142,90 @@ def test_breaker_full_cycle_on_a_fake_clock() -> None:
     assert state(breaker) is BreakerState.HALF_OPEN
     assert breaker.allow()  # the probe
     assert not breaker.allow()  # only one probe at a time
-    breaker.record_failure()  # failed probe: open again, new cool-down
-    assert state(breaker) is BreakerState.OPEN and breaker.retry_after() == 10.0
-    clock.now = 20.0
+    breaker.record_failure()  # failed probe: open again, twice the cool-down
+    assert state(breaker) is BreakerState.OPEN and breaker.retry_after() == 20.0
+    clock.now = 30.0
     assert breaker.allow()
     breaker.record_success()
     assert state(breaker) is BreakerState.CLOSED and breaker.consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "schedule"),
+    [
+        # the default: first probe after 1 s, doubling with every failed probe, capped at 30 s
+        (BreakerPolicy(), [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]),
+        (BreakerPolicy(cooldown=0.5, max_cooldown=3.0), [0.5, 1.0, 2.0, 3.0, 3.0]),
+        (BreakerPolicy(cooldown=5.0, max_cooldown=5.0), [5.0, 5.0, 5.0]),
+        (BreakerPolicy(cooldown=0.0, max_cooldown=0.0), [0.0, 0.0]),
+    ],
+)
+def test_breaker_cooldown_doubles_per_failed_probe_up_to_the_max(
+    policy: BreakerPolicy, schedule: list[float]
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("pg", policy, clock=clock)
+    for _ in range(policy.failure_threshold):
+        breaker.record_failure()
+    waits = []
+    for _ in schedule:
+        assert state(breaker) in (BreakerState.OPEN, BreakerState.HALF_OPEN)
+        waits.append(breaker.retry_after())
+        clock.now += breaker.retry_after()
+        assert breaker.allow()  # the cool-down is over: the probe goes through
+        breaker.record_failure()  # ... and fails
+    assert waits == schedule
+    assert [policy.cooldown_after(n) for n in range(1, len(schedule) + 1)] == schedule
+
+
+def test_a_success_resets_the_cooldown_to_the_first_step() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("pg", BreakerPolicy(failure_threshold=1), clock=clock)
+    breaker.record_failure()
+    for _ in range(4):  # four failed probes: 1 -> 2 -> 4 -> 8 -> 16 s
+        clock.now += breaker.retry_after()
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.retry_after() == 16.0
+    clock.now += 16.0
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.cooldown == 0.0 and breaker.retry_after() == 0.0
+    breaker.record_failure()  # the next outage starts from the short cool-down again
+    assert breaker.retry_after() == 1.0
+
+
+def test_a_failure_reported_while_open_does_not_extend_the_cooldown() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("pg", BreakerPolicy(failure_threshold=1, cooldown=4.0), clock=clock)
+    breaker.record_failure()
+    clock.now = 3.0
+    breaker.record_failure()  # a call let through before the breaker opened
+    assert breaker.retry_after() == 1.0 and breaker.cooldown == 4.0
+
+
+def test_recovery_after_an_outage_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("redis:t:{id}", BreakerPolicy(failure_threshold=2), clock=clock)
+    caplog.set_level(logging.INFO, logger="streamapp.sinks")
+    breaker.record_failure()
+    breaker.record_success()  # a blip below the threshold: the sink was never unavailable
+    assert not caplog.records
+    clock.now = 100.0
+    breaker.record_failure()
+    clock.now = 100.5
+    breaker.record_failure()  # open
+    clock.now = 101.5
+    assert breaker.allow()
+    breaker.record_failure()  # failed probe
+    clock.now = 103.5
+    assert breaker.allow()
+    breaker.record_success()
+    breaker.record_success()  # already closed: nothing more to say
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "sink redis:t:{id} is available again after 3.5s (3 failed attempt(s)); writing resumes"
+    ]
 
 
 def test_success_resets_the_consecutive_count() -> None:
@@ -197,7 +276,14 @@ def test_a_cancelled_probe_frees_the_half_open_slot() -> None:
     assert breaker.allow()
 
 
-@pytest.mark.parametrize("kwargs", [{"failure_threshold": 0}, {"cooldown": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"failure_threshold": 0},
+        {"cooldown": -1.0},
+        {"cooldown": 10.0, "max_cooldown": 5.0},
+    ],
+)
 def test_breaker_policy_validation(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         BreakerPolicy(**kwargs)
