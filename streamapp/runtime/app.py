@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from streamapp.runtime import watchdog
 from streamapp.runtime.fastpath import BatchConsumer, BatchProcessor, BatchTransport
 
 Hook = Callable[[], Awaitable[None]]
@@ -24,6 +25,12 @@ class StreamApp(faust.App):
 
     startup_hook: Hook | None = None
     shutdown_hook: Hook | None = None
+    #: seconds a crashed app gets to stop before the process is ended (see runtime/watchdog.py)
+    crash_exit_bound: float = 60.0
+
+    def _crash(self, reason: BaseException) -> None:
+        super()._crash(reason)
+        watchdog.arm(self.crash_exit_bound, code=1, reason=f"a crash ({type(reason).__name__})")
 
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)
@@ -92,6 +99,7 @@ def build_app(
     assert isinstance(consumer, BatchConsumer)
     consumer.batch_size = batch_size
     consumer.batch_max_wait = batch_max_wait
+    app.crash_exit_bound = consumer.shutdown_grace + 30.0
     for _name, topics, handler in routes:
         consumer.set_handler(topics, handler)
     return app
