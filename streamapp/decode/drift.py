@@ -16,13 +16,18 @@ once (the verdict is cached on the compiled plan, so the hot path pays nothing) 
   it is not carried, warned once per schema; with ``"propagate"`` the Decoder raises
   :class:`SchemaEvolution` so the pipeline can add it (output schema, sink tables) before the
   event is processed, then calls :meth:`DriftGuard.accept`.
+- a propagated column (accepted while running) the writer does not have: history, not a
+  drop. Events of the older writer schema are still in flight on other partitions after the
+  first event of the new one brought the column; they say nothing about it, so the Decoder
+  sets it to UNCHANGED (``Verdict.unchanged``) and every sink keeps what it has stored. A later
+  schema that dropped the column is treated alike: it is no longer carried, as after a restart.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
 from streamapp.decode.schema import SType
@@ -160,11 +165,16 @@ class SchemaEvolution(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What to do with every data event of one writer schema (``generation`` of the guard)."""
+    """What to do with every data event of one writer schema (``generation`` of the guard).
+
+    ``unchanged`` names propagated columns the writer schema lacks: its rows carry them as
+    UNCHANGED (sinks keep the stored value).
+    """
 
     generation: int
     error: str | None = None
     added: tuple[tuple[str, FieldType], ...] = ()
+    unchanged: tuple[str, ...] = ()
 
 
 class DriftGuard:
@@ -188,6 +198,7 @@ class DriftGuard:
         self.module = module or f"topology {topology!r}"
         self.generation = 0
         self.refused: dict[str, str] = {}
+        self.propagated: set[str] = set()
 
     def refuse(self, added: Mapping[str, FieldType], reason: str) -> None:
         """``added`` cannot be propagated: events that bring them fail with ``reason``."""
@@ -195,8 +206,10 @@ class DriftGuard:
         self.generation += 1
 
     def accept(self, added: Mapping[str, FieldType]) -> None:
-        """The pipeline now carries ``added``: later verdicts treat them as declared."""
+        """The pipeline now carries ``added``: later verdicts treat them as declared, except
+        that a writer schema without them is history (see ``Verdict.unchanged``)."""
         self.declared.update(added)
+        self.propagated.update(added)
         self.generation += 1
 
     def judge(self, row: SType | None, where: str) -> Verdict:
@@ -208,7 +221,9 @@ class DriftGuard:
             return Verdict(self.generation)
         fields = dict(row.fields)
         fix = f"then `streamapp dlq replay {self.topology}`"
-        missing = [n for n in self.declared if n not in fields]
+        absent = [n for n in self.declared if n not in fields]
+        history = tuple(n for n in absent if n in self.propagated)
+        missing = [n for n in absent if n not in self.propagated]
         missing_keys = [n for n in missing if n in self.key_columns]
         if missing_keys or (missing and self.missing_columns == "dlq"):
             names = ", ".join(repr(n) for n in (missing_keys or missing))
@@ -249,7 +264,16 @@ class DriftGuard:
                     wide,
                     extra={"topology": self.topology},
                 )
-        return self._added(fields, where)
+        if history:
+            log.info(
+                "%s: propagated column(s) %s are not in this writer schema (an older one still "
+                "in flight, or dropped at the source): its events leave them as stored",
+                where,
+                ", ".join(history),
+                extra={"topology": self.topology},
+            )
+        verdict = self._added(fields, where)
+        return replace(verdict, unchanged=history) if history else verdict
 
     def _added(self, fields: Mapping[str, SType], where: str) -> Verdict:
         added: list[tuple[str, FieldType]] = []

@@ -18,6 +18,7 @@ from streamapp.decode.drift import (
     writer_type,
 )
 from streamapp.decode.schema import SType
+from streamapp.records import UNCHANGED
 from streamapp.synth import Table
 from streamapp.types import FieldType, Kind, parse_type
 
@@ -214,3 +215,68 @@ def test_decoder_ignores_new_columns_by_default_and_keeps_tombstones_working() -
     event = decoder.decode(None, _message(grown, 9, {"id": 1}), topic="t")
     assert event.after is not None and event.after["id"] == 1
     assert decoder.decode(None, None, topic="t").after is None
+
+
+# --- a propagated column and older writer schemas (history, not a drop) --------------------
+
+LOYALTY = FieldType(Kind.STRING)
+NO_NAME = {k: v for k, v in BASE.items() if k != "name"}
+NO_ID = {k: v for k, v in BASE.items() if k != "id"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "fields", "error", "unchanged"),
+    [
+        # the older schema still in flight on another partition: the column is left as stored
+        ("dlq", BASE, None, ("loyalty",)),
+        ("null", BASE, None, ("loyalty",)),
+        # the schema that brought the column: carried
+        ("dlq", {**BASE, "loyalty": TEXT}, None, ()),
+        # a declared column missing is still refused; the propagated one is not named
+        ("dlq", NO_NAME, "'name'", ()),
+        ("null", NO_NAME, None, ("loyalty",)),
+        ("null", NO_ID, "'id'", ()),
+        # a schema with the column at another type is still a type change
+        ("dlq", {**BASE, "loyalty": LONG}, "'loyalty' changed type", ()),
+    ],
+)
+def test_writer_schema_without_a_propagated_column_is_history(
+    policy: str, fields: dict[str, SType], error: str | None, unchanged: tuple[str, ...]
+) -> None:
+    guard = _guard(new_columns="propagate", missing_columns=policy)
+    guard.accept({"loyalty": LOYALTY})
+    verdict = guard.judge(_struct(**fields), "writer schema id 3")
+    if error is None:
+        assert verdict.error is None and verdict.unchanged == unchanged
+    else:
+        assert verdict.error is not None and error in verdict.error
+        assert "'loyalty' are no longer" not in verdict.error
+    assert verdict.added == ()
+
+
+def test_a_declared_column_missing_is_still_a_drop() -> None:
+    """Only columns accepted while running are history; declared ones follow the policy."""
+    guard = _guard(new_columns="propagate")
+    verdict = guard.judge(_struct(**NO_NAME), "writer schema id 4")
+    assert verdict.error is not None and verdict.unchanged == ()
+
+
+def test_decoder_reads_a_propagated_column_of_an_older_schema_as_unchanged() -> None:
+    old = _table(DECLARED)
+    grown = _table({**DECLARED, "loyalty": "string"})
+    decoder = _decoder({1: old.value_schema, 2: grown.value_schema}, new_columns="propagate")
+    before = decoder.decode(None, _message(old, 1, {"id": 1}), topic="t", offset=1)
+    assert before.after is not None and "loyalty" not in before.after  # not propagated yet
+    with pytest.raises(SchemaEvolution) as info:
+        decoder.decode(None, _message(grown, 2, {"id": 2, "loyalty": "gold"}), topic="t")
+    assert decoder.drift is not None
+    decoder.drift.accept(info.value.added)
+    # the older schema's events, still in flight on another partition, are not refused
+    update = decoder.decode(None, _message(old, 1, {"id": 1, "name": "Ann"}), topic="t")
+    assert update.after is not None
+    assert update.after["loyalty"] is UNCHANGED and update.after["name"] == "Ann"
+    delete = avro_message(1, old.value_schema, old.event("d", before={"id": 1}, lsn=11))
+    deleted = decoder.decode(None, delete, topic="t")
+    assert deleted.before is not None and deleted.before["loyalty"] is UNCHANGED
+    grown_event = decoder.decode(None, _message(grown, 2, {"id": 3, "loyalty": "tin"}), topic="t")
+    assert grown_event.after is not None and grown_event.after["loyalty"] == "tin"
