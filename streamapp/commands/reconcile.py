@@ -18,7 +18,9 @@ STREAMAPP_MASK_SECRET, as the worker) apply exactly as in the stream; rows filte
 expected. ClickHouse (FINAL, not deleted) and PostgreSQL (no tombstones) are merge-joined by key;
 Redis keys are read in pipelined chunks and counted with SCAN. Per key a checksum over the
 mapped columns is compared, each value in one canonical text per declared type; metadata
-columns (__op, __lsn, __source_ts_ms, ...) and sink bookkeeping are left out. Printed per sink:
+columns (__op, __lsn, __source_ts_ms, ...) and sink bookkeeping are left out; columns the
+worker propagated (new_columns="propagate") are read from the latest registered output schema
+(STREAMAPP_REGISTRY_URL) and compared too. Printed per sink:
 rows expected and in the sink, missing, extra and differing keys (samples name keys and
 columns, never values), null rates per column that differ by more than the tolerance, and
 freshness: the source's current WAL position (pg_current_wal_lsn) against the newest change

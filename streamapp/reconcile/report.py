@@ -115,6 +115,16 @@ def render(
         lines.append(
             f"  note: declared column(s) not in the table (null): {result.missing_columns}"
         )
+    if result.propagated:
+        lines.append(
+            "  note: column(s) propagated by the worker (from the registered output schema), "
+            f"compared too: {', '.join(result.propagated)}"
+        )
+    if result.gone:
+        lines.append(
+            "  note: propagated column(s) no longer in the source table, not compared: "
+            f"{', '.join(result.gone)}"
+        )
     if result.sorted_on_disk:
         lines.append("  note: the output key does not follow the source order; sorted on disk")
     for tally in result.tallies:

@@ -2,7 +2,9 @@
 
 The source is read once, ordered by the output key's source columns (or its primary key);
 the expected rows are fed to one join per sink: a merge-join with the key-ordered live rows
-of ClickHouse and PostgreSQL, pipelined chunk reads for Redis. When the topology's output key
+of ClickHouse and PostgreSQL, pipelined chunk reads for Redis. Columns a worker propagated
+(``new_columns="propagate"``) are learned from the registered output schema and compared
+too, when the source table still has them (``reconcile.propagated``). When the topology's output key
 does not follow the source order (e.g. a masked or derived key), the pass restarts once with
 the expected rows sorted on disk (``extsort``). A sink that cannot be read is marked busy or
 failed and the others are still compared.
@@ -27,11 +29,13 @@ from streamapp.reconcile.freshness import SourcePosition, source_position
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import OrderedJoin, Tally
 from streamapp.reconcile.pgread import PostgresRows
+from streamapp.reconcile.propagated import propagated, with_columns
 from streamapp.reconcile.redisread import RedisJoin, RedisTarget
 from streamapp.reconcile.source import CHUNK_ROWS, SourceReader, SourceTable
 from streamapp.settings import Settings
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import ClickHouseSink, PostgresSink, RedisSink, SinkSpec
+from streamapp.types import FieldType
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +51,11 @@ class Options:
 
 @dataclass(slots=True)
 class Result:
-    """The source side of a run and one tally per sink, in the topology's sink order."""
+    """The source side of a run and one tally per sink, in the topology's sink order.
+
+    ``propagated``: columns a worker propagated, compared; ``gone``: propagated columns the
+    source table no longer has, not compared.
+    """
 
     topology: str
     table: SourceTable
@@ -56,6 +64,8 @@ class Result:
     missing_columns: tuple[str, ...]
     sorted_on_disk: bool
     tallies: list[Tally] = field(default_factory=list)
+    propagated: tuple[str, ...] = ()
+    gone: tuple[str, ...] = ()
 
 
 class _Join(Protocol):
@@ -152,17 +162,24 @@ def _joins(
 
 
 def _pass(
-    settings: Settings, topology: CompiledTopology, options: Options, *, on_disk: bool
+    settings: Settings,
+    topology: CompiledTopology,
+    options: Options,
+    *,
+    on_disk: bool,
+    extra: dict[str, FieldType],
 ) -> Result:
-    layout = Layout.of(topology)
     src = topology.topology.source
     table = SourceTable.parse(options.table) if options.table else SourceTable.of_topic(src.topic)
     reader = SourceReader(
-        settings.source_dsn, table, dict(src.columns), chunk_rows=options.chunk_rows
+        settings.source_dsn, table, {**src.columns, **extra}, chunk_rows=options.chunk_rows
     )
     closers: list[Any] = [reader]
     try:
         reader.open()
+        kept = {n: t for n, t in extra.items() if n in reader.present}
+        topology = with_columns(settings, topology, kept)
+        layout = Layout.of(topology)
         assert reader.conn is not None
         position = source_position(reader.conn, options.slot)
         sinks = _selected(topology, options.kinds)
@@ -203,7 +220,11 @@ def _pass(
                     join.tally.newest_version = rdr.newest_version()
             except Exception as exc:  # noqa: BLE001 - as above
                 join.tally.fail("error", _failure(exc))
-        return Result(topology.name, table, position, counts, reader.missing, on_disk, tallies)
+        missing = tuple(n for n in reader.missing if n not in extra)
+        gone = tuple(n for n in extra if n not in kept)
+        return Result(
+            topology.name, table, position, counts, missing, on_disk, tallies, tuple(kept), gone
+        )
     finally:
         for closer in reversed(closers):
             with contextlib.suppress(Exception):
@@ -213,13 +234,15 @@ def _pass(
 def reconcile(settings: Settings, topology: CompiledTopology, options: Options) -> Result:
     """Compare the source table with every selected sink of ``topology`` (see module doc).
 
-    Raises OpsError when the source cannot be read; sink failures are in their tallies.
+    Raises OpsError when the source cannot be read, RegistryError when the output schema of
+    a propagating topology cannot be read; sink failures are in their tallies.
     """
     try:
         Layout.of(topology)
     except ValueError as exc:
         raise OpsError(str(exc)) from None
+    extra = propagated(settings, topology)
     try:
-        return _pass(settings, topology, options, on_disk=False)
+        return _pass(settings, topology, options, on_disk=False, extra=extra)
     except OutOfOrder:
-        return _pass(settings, topology, options, on_disk=True)
+        return _pass(settings, topology, options, on_disk=True, extra=extra)

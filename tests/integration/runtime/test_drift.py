@@ -7,7 +7,8 @@ DLQ; a restart with the unchanged topology module converges to the same schema v
 
 Events of the *older* writer schema still in flight on other partitions after the column was
 propagated are history, not a drop: they are stored (the column left as stored), never sent to
-the DLQ.
+the DLQ. `streamapp reconcile` compares propagated columns too (it learns them from the output
+schema the worker registered).
 """
 
 from __future__ import annotations
@@ -189,3 +190,62 @@ def test_older_writer_schema_in_flight_after_a_propagation_is_history_not_a_drop
     assert {i: (r["qty"], r.get("tier")) for i, r in redis.items()} == want
     assert h.stop() == 0
     assert _clickhouse(h) == [[1, None], [2, "gold"], [3, None], [5, "bronze"]]
+
+
+def test_reconcile_compares_propagated_columns(
+    harness: WorkerHarness, registry_client: Any, pg_warehouse: Any, pg_source: Any
+) -> None:
+    h = harness
+    _propagating(h)
+    h.start()
+    rows = [
+        {"id": 1, "email": "a@x.io", "amount": "1.50", "qty": "1", "tier": None},
+        {"id": 2, "email": "b@x.io", "amount": "2.50", "qty": "2", "tier": "gold"},
+        {"id": 3, "email": "c@x.io", "amount": "3.50", "qty": "3", "tier": "silver"},
+    ]
+    old, grown = _old(h), _grown(h, registry_client)
+    _produce(h, old, rows[0], lsn=10, partition=0)
+    for i, row in enumerate(rows[1:]):
+        _produce(h, grown, row, lsn=20 + i, partition=0)
+    h.flush()
+    wait_until(
+        lambda: _pg(h, pg_warehouse) == {1: (1, None), 2: (2, "gold"), 3: (3, "silver")},
+        what="the rows with tier in PostgreSQL",
+        harness=h,
+    )
+    assert h.stop() == 0
+
+    pg_source.execute(
+        f"CREATE TABLE public.{h.table} (id bigint PRIMARY KEY, email text, "
+        "amount numeric(10,2), qty text, note text, updated_at timestamp, "
+        "score double precision, tier text)"
+    )
+    try:
+        for row in rows:
+            pg_source.execute(
+                f"INSERT INTO public.{h.table} (id, email, amount, qty, tier) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [row["id"], row["email"], row["amount"], row["qty"], row["tier"]],
+            )
+
+        def reconcile() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "streamapp", "reconcile", h.unique],
+                env=h.env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+
+        matching = reconcile()
+        assert matching.returncode == 0, matching.stdout + matching.stderr
+        pg_warehouse.execute(f"UPDATE \"{h.table}\" SET tier = 'platinum' WHERE id = 3")
+        differing = reconcile()
+        assert differing.returncode == 1, differing.stdout + differing.stderr
+        assert "id=3 (tier)" in differing.stdout, differing.stdout
+        assert (
+            "propagated by the worker (from the registered output schema), compared too: tier"
+            in matching.stdout
+        )
+    finally:
+        pg_source.execute(f"DROP TABLE IF EXISTS public.{h.table}")
