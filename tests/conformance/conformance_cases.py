@@ -12,9 +12,10 @@ until a known decoder fault is fixed (see SOURCES.md). A case is a JSON object:
   key, value     the Kafka message key and value as published: a JSON value is sent as its
                  compact JSON text, ``{"$text": "..."}`` as that exact text, null as no bytes
   repairs        optional: what had to be changed to make a documentation example valid JSON
-  decoder        optional: Decoder options: ``hints`` (column -> type spec, or
-                 ``{"type": spec, "precision": n}`` for a time precision; a record spec is
-                 wrapped as ``{"type": {...}}``), ``decimal_handling``, ``time_precision``
+  decoder        optional: ``hints`` (column -> type spec, or ``{"type": spec, "precision":
+                 n}`` for a time precision; a record spec is wrapped as ``{"type": {...}}``)
+                 and ``handling``: the connector's handling modes by their Debezium property
+                 names (``decimal.handling.mode``, ``time.precision.mode``, ...)
   expect         the decoded event as that project states it: any of kind, op, key, before,
                  after, ts_ms, transaction, and source (a subset of SourceInfo's fields);
                  or ``{"error": "<text the DecodeError must contain>"}``
@@ -30,6 +31,7 @@ the text has an offset), {"$date": ISO}, {"$time": ISO}, {"$uuid": ...}, {"$byte
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import struct
 import uuid
@@ -98,10 +100,29 @@ def _hint(spec: Any) -> FieldType:
 
 
 def decoder_for(case: Case) -> Decoder:
-    """The Decoder configured as the case says (hints and handling modes)."""
+    """The Decoder configured as the case says: hints, and the connector's handling modes."""
     options = dict(case.data.get("decoder", {}))
     hints = {name: _hint(spec) for name, spec in options.pop("hints", {}).items()}
-    return Decoder(hints=hints, **options)
+    handling: dict[str, str] = options.pop("handling", {})
+    assert not options, f"{case.name}: unknown decoder options {sorted(options)}"
+    if "handling" in inspect.signature(Decoder).parameters:
+        return Decoder(hints=hints, **{"handling": handling})
+    # Decoders before handling modes were settable take two of them, under other names.
+    old: dict[str, str] = {}
+    if "decimal.handling.mode" in handling:
+        old["decimal_handling"] = handling["decimal.handling.mode"]
+    if "time.precision.mode" in handling:
+        mode = handling["time.precision.mode"]
+        old["time_precision"] = _OLD_TIME_MODES.get(mode, mode)
+    return Decoder(hints=hints, **old)  # type: ignore[arg-type]
+
+
+_OLD_TIME_MODES = {
+    "adaptive_time_microseconds": "adaptive",
+    "microseconds": "micro",
+    "nanoseconds": "nano",
+    "connect": "milli",
+}
 
 
 def decode(case: Case) -> ChangeEvent:
