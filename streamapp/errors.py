@@ -69,12 +69,31 @@ class SinkError(StageError):
 
 
 class RegistryError(StreamappError):
-    """The schema registry could not be reached or answered with an error."""
+    """The schema registry could not be reached or answered with an error.
+
+    ``retriable`` is True for a transient failure (RegistryUnavailableError): hold the batch
+    and retry; False for an answer that retrying will not change (e.g. HTTP 401).
+    """
+
+    retriable: ClassVar[bool] = False
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry did not answer (connection refused, timeout, HTTP 408/429/5xx): transient,
+    never a property of a record, so never a DLQ record; the batch waits and is retried."""
+
+    retriable = True
 
 
 class UnknownSchemaError(RegistryError, LookupError):
     """The registry answered that a schema id does not exist (404): a property of the record
     that carries the id, not a registry outage; decode turns it into a DecodeError."""
+
+
+class UnusableSchemaError(RegistryError):
+    """The registry has the schema id but streamapp cannot read its schema (a PROTOBUF or JSON
+    schema, or text that is not valid Avro): a property of the records carrying the id;
+    decode turns it into a DecodeError."""
 
 
 class IncompatibleSchemaError(ConfigError):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import fastavro
@@ -16,13 +17,20 @@ from streamapp.errors import (
     ConfigError,
     IncompatibleSchemaError,
     RegistryError,
+    RegistryUnavailableError,
     UnknownSchemaError,
+    UnusableSchemaError,
 )
 
 DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
 DEFAULT_LEVEL: Final = "BACKWARD"
 # What a client call raises when the registry answers with an error or cannot be reached.
 _CLIENT_ERRORS: Final = (SchemaRegistryError, httpx.HTTPError, OSError, ValueError, KeyError)
+# Transient failures (after the client's own retries): the registry may answer later.
+_TRANSIENT_ERRORS: Final = (httpx.TransportError, OSError)
+_TRANSIENT_STATUS: Final = frozenset({408, 429})
+NEGATIVE_TTL: Final = 60.0
+"""Seconds a schema id the registry does not know (404) is remembered before it is asked again."""
 
 
 def subject_name(topic: str, *, key: bool = False) -> str:
@@ -33,10 +41,14 @@ def subject_name(topic: str, *, key: bool = False) -> str:
 class SchemaRegistry:
     """Schemas by id (cached for the process: an id never changes) and checked registration.
 
-    Guarantees: ``schema``/``parsed_schema`` call the registry at most once per id; every
+    Guarantees: ``schema``/``parsed_schema`` call the registry at most once per id that resolves
+    or whose schema is unusable (UnusableSchemaError: not Avro, not valid), and at most once per
+    ``negative_ttl`` seconds for an id the registry does not know (UnknownSchemaError); every
     registry failure raises RegistryError with one line naming the URL, the subject or id, and
-    what to check; ``register`` never registers a schema that is incompatible with the subject's
-    registered versions at the subject's (else the global, else BACKWARD) compatibility level.
+    what to check; a transient one (connection refused, timeout, HTTP 408/429/5xx) is a
+    RegistryUnavailableError (``retriable``) and is not cached; ``register`` never registers
+    a schema that is incompatible with the subject's registered versions at the subject's
+    (else the global, else BACKWARD) compatibility level.
 
     When ``register`` creates a subject it also sets the subject's level to ``compatibility``:
     Apicurio's Confluent-compatible API reports (and enforces) ``NONE`` for a subject without a
@@ -45,7 +57,13 @@ class SchemaRegistry:
     """
 
     def __init__(
-        self, url: str | None = None, *, client: Any | None = None, compatibility: str = "BACKWARD"
+        self,
+        url: str | None = None,
+        *,
+        client: Any | None = None,
+        compatibility: str = "BACKWARD",
+        negative_ttl: float = NEGATIVE_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url or DEFAULT_URL
         if compatibility.upper() not in LEVELS:
@@ -59,6 +77,10 @@ class SchemaRegistry:
         self._raw: dict[int, dict[str, Any]] = {}
         self._parsed: dict[int, Any] = {}
         self._refs: dict[int, list[Any]] = {}
+        # ids that cannot be used: (monotonic expiry, error); unusable ones never expire
+        self._refused: dict[int, tuple[float, RegistryError]] = {}
+        self._negative_ttl = negative_ttl
+        self._clock = clock
 
     def close(self) -> None:
         """Release the HTTP session of a client this object created (a no-op for fakes)."""
@@ -67,24 +89,59 @@ class SchemaRegistry:
             close()
 
     def schema(self, schema_id: int) -> dict[str, Any]:
-        """The Avro schema (JSON as a dict) registered under ``schema_id``; cached."""
+        """The Avro schema (JSON as a dict) registered under ``schema_id``; cached.
+
+        Raises UnknownSchemaError (404, remembered ``negative_ttl`` seconds), UnusableSchemaError
+        (not an Avro schema; remembered), RegistryUnavailableError or RegistryError.
+        """
         cached = self._raw.get(schema_id)
         if cached is None:
-            found = self._call(f"fetch schema id {schema_id}", self._client.get_schema, schema_id)
-            cached = self._raw[schema_id] = self._avro_json(found, f"schema id {schema_id}")
+            self._check_refused(schema_id)
+            try:
+                found = self._call(
+                    f"fetch schema id {schema_id}", self._client.get_schema, schema_id
+                )
+                cached = self._avro_json(found, f"schema id {schema_id}")
+            except (UnknownSchemaError, UnusableSchemaError) as exc:
+                raise self._refuse(schema_id, exc) from None
+            self._raw[schema_id] = cached
             self._refs[schema_id] = list(getattr(found, "references", None) or ())
         return cached
 
     def parsed_schema(self, schema_id: int) -> Any:
-        """``schema(schema_id)`` parsed by fastavro, with its references resolved; cached."""
+        """``schema(schema_id)`` parsed by fastavro, with its references resolved; cached.
+
+        Raises what ``schema`` raises, and UnusableSchemaError (remembered) when the schema or
+        one of its references is not valid Avro.
+        """
         parsed = self._parsed.get(schema_id)
         if parsed is None:
+            self._check_refused(schema_id)
             raw = self.schema(schema_id)
             named: dict[str, Any] = {}
             where = f"schema id {schema_id}"
-            self._parse_references(self._refs.get(schema_id, ()), named, where)
-            parsed = self._parsed[schema_id] = self._parse(raw, named, where)
+            try:
+                self._parse_references(self._refs.get(schema_id, ()), named, where)
+                parsed = self._parse(raw, named, where)
+            except ConfigError as exc:
+                raise self._refuse(schema_id, UnusableSchemaError(str(exc))) from None
+            except (UnknownSchemaError, UnusableSchemaError) as exc:
+                raise self._refuse(schema_id, exc) from None
+            self._parsed[schema_id] = parsed
         return parsed
+
+    def _check_refused(self, schema_id: int) -> None:
+        """Raise the remembered error of an id found unknown (until it expires) or unusable."""
+        refused = self._refused.get(schema_id)
+        if refused is not None:
+            if refused[0] > self._clock():
+                raise refused[1]
+            self._refused.pop(schema_id, None)  # expired (pop: threads may race here)
+
+    def _refuse(self, schema_id: int, exc: RegistryError) -> RegistryError:
+        ttl = self._negative_ttl if isinstance(exc, UnknownSchemaError) else float("inf")
+        self._refused[schema_id] = (self._clock() + ttl, exc)
+        return exc
 
     def latest(self, subject: str) -> tuple[int, dict[str, Any]] | None:
         """``(id, schema)`` of the subject's latest version, or None when it has none."""
@@ -201,13 +258,28 @@ class SchemaRegistry:
     def _error(self, what: str, exc: Exception) -> RegistryError:
         if isinstance(exc, SchemaRegistryError):
             detail = f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
-            if exc.http_status_code == 404 and what.startswith("fetch schema id"):
+            if exc.http_status_code == 404 and what.startswith(("fetch schema id", "fetch ref")):
+                missing = (
+                    "no schema with that id"
+                    if what.startswith("fetch schema id")
+                    else f"could not {what}"
+                )
                 return UnknownSchemaError(
-                    f"schema registry at {self.url}: no schema with that id ({detail}); the "
-                    "record was written against another registry or the schema was deleted"
+                    f"schema registry at {self.url}: {missing} ({detail}); the record was "
+                    "written against another registry or the schema was deleted"
+                )
+            if exc.http_status_code in _TRANSIENT_STATUS or exc.http_status_code >= 500:
+                return RegistryUnavailableError(
+                    f"schema registry at {self.url}: could not {what} ({detail}); the registry "
+                    "is failing or overloaded (transient: retry later)"
                 )
         else:
             detail = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, _TRANSIENT_ERRORS):
+                return RegistryUnavailableError(
+                    f"schema registry at {self.url}: could not {what} ({detail}); check that "
+                    "the registry is running and reachable at that URL (transient: retry later)"
+                )
         return RegistryError(
             f"schema registry at {self.url}: could not {what} ({detail}); check that the "
             "registry is running, the URL points at its Confluent-compatible API, and the "
@@ -217,16 +289,13 @@ class SchemaRegistry:
     def _avro_json(self, schema: Any, where: str) -> dict[str, Any]:
         kind = getattr(schema, "schema_type", None) or "AVRO"
         if kind != "AVRO":
-            raise RegistryError(
-                f"schema registry at {self.url}: {where} is a {kind} schema, not Avro; "
-                "streamapp reads and writes Avro only"
+            raise UnusableSchemaError(
+                f"{where} is a {kind} schema, not Avro; streamapp reads and writes Avro only"
             )
         try:
             loaded = json.loads(schema.schema_str)
         except (TypeError, ValueError) as exc:
-            raise RegistryError(
-                f"schema registry at {self.url}: {where} is not valid JSON ({exc})"
-            ) from None
+            raise UnusableSchemaError(f"{where} is not valid JSON ({exc})") from None
         return loaded if isinstance(loaded, dict) else {"type": loaded}
 
     def _parse(self, schema: Any, named: dict[str, Any], where: str) -> Any:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streamapp.decode import mongo
-from streamapp.decode.avro import AvroPlan, SchemaResolver, compile_plan
-from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution, Verdict
+from streamapp.decode.avro import AvroPlan, SchemaResolver
+from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
 from streamapp.decode.envelope import classify, make_event
 from streamapp.decode.hints import DECIMAL_MODES, TIME_MODES, hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
+from streamapp.decode.writers import WriterPlans
 from streamapp.errors import ConfigError, DecodeError, RegistryError
-from streamapp.records import UNCHANGED, ChangeEvent, EventKind, Op
+from streamapp.records import ChangeEvent, EventKind, Op
 from streamapp.types import FieldType
-from streamapp.wire import HEADER_SIZE, unframe
 
 
 class Decoder:
@@ -40,12 +40,17 @@ class Decoder:
     ``drift`` checks every writer schema of a change envelope once against the topology's
     declared columns (see ``decode.drift``): a data event whose schema no longer fits raises
     SchemaDriftError (a DecodeError); one whose schema brings columns to propagate raises
-    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``;
-    a propagated column its schema lacks (an older schema still in flight) reads as UNCHANGED.
+    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``.
 
     ``decode`` raises DecodeError for every input it cannot read, with topic, partition and
-    offset in the message and never a record value. ``RegistryError`` from the resolver
-    propagates unchanged: an unreachable registry is not a bad record.
+    offset in the message and never a record value. A schema id the registry does not know
+    (remembered 60 s) or whose schema is not Avro (remembered) is a DecodeError of each record
+    that carries it. ``RegistryError`` from the resolver propagates unchanged: an unreachable
+    registry is not a bad record (RegistryUnavailableError: ``retriable``, hold the batch).
+
+    ``await prefetch(records)`` resolves the writer schemas of a batch off the event loop
+    (one worker thread); ``decode`` of those records then makes no registry call. See
+    ``decode.writers.WriterPlans``.
     """
 
     def __init__(
@@ -66,17 +71,21 @@ class Decoder:
             raise ConfigError(
                 f"time_precision {time_precision!r} is not one of {', '.join(TIME_MODES)}"
             )
-        self._resolver = resolver
         self._hints: dict[str, FieldType] = dict(hints or {})
         modes = {"decimal_handling": decimal_handling, "time_precision": time_precision}
         self._row_hints = _hint_converters(self._hints, documents=False, **modes)
         self._doc_hints = _hint_converters(self._hints, documents=True, **modes)
         self._lazy_before = not needs_before
         self._json = JsonFormat(self._row_hints, lazy_before=self._lazy_before)
-        # by wire-format header (magic byte + schema id); str: why it cannot be compiled
-        self._plans: dict[bytes, AvroPlan | str] = {}
+        self._writers = WriterPlans(resolver, lazy_before=self._lazy_before)
         self._mongo_topics: set[str] = set()
         self.drift = drift
+
+    async def prefetch(self, records: Sequence[Any]) -> None:
+        """Resolve, in one worker thread, the writer schemas of ``records`` (aiokafka
+        ConsumerRecords: ``.key``/``.value``) that are not cached yet. Raises RegistryError
+        (RegistryUnavailableError when transient) when the registry cannot answer."""
+        await self._writers.prefetch(records)
 
     def decode(
         self,
@@ -111,7 +120,7 @@ class Decoder:
         if value is None:
             payload, shape = None, "tombstone"
         elif value[:1] == b"\x00":
-            plan = checked = self._plan(value)
+            plan = checked = self._writers.plan(value)
             payload, shape = plan.decode(value), plan.shape
         else:
             payload, shape = self._value(value)
@@ -140,21 +149,17 @@ class Decoder:
             else:
                 before, after = payload.get("before"), payload.get("after")
                 if self.drift is not None and checked is not None:
-                    for name in self._check_drift(checked, plan):  # history: keep the stored
-                        for row in (before, after):
-                            if row is not None:
-                                row[name] = UNCHANGED
+                    self._check_drift(checked, plan)
             if self._lazy_before and op is not Op.DELETE:
                 before = None
         source = plan.source_info(raw_source) if plan is not None else None
         return make_event(kind, op, payload, key_map, before, after, offset, source)
 
-    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> tuple[str, ...]:
-        """Act on the (cached) drift verdict of this event's writer schema; returns the
-        propagated columns it lacks (the event carries them as UNCHANGED)."""
+    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> None:
+        """Act on the (cached) drift verdict of this event's writer schema."""
         guard = self.drift
         assert guard is not None
-        verdict: Verdict | None = checked.verdict
+        verdict = checked.verdict
         where = f"writer schema id {plan.schema_id}" if plan else "the message's Connect schema"
         if verdict is None or verdict.generation != guard.generation:
             verdict = checked.verdict = guard.judge(checked.row, where)
@@ -162,7 +167,6 @@ class Decoder:
             raise SchemaDriftError(verdict.error)
         if verdict.added:
             raise SchemaEvolution(dict(verdict.added), where)
-        return verdict.unchanged
 
     def _value(self, value: bytes) -> tuple[Any, str]:
         """A value that is not Avro: JSON, or an error saying what it is."""
@@ -179,7 +183,7 @@ class Decoder:
         if key is None:
             return None
         if key[:1] == b"\x00":
-            decoded = self._plan(key).decode(key)
+            decoded = self._writers.plan(key).decode(key)
         else:
             try:
                 decoded = self._json.key(key)
@@ -192,35 +196,6 @@ class Decoder:
             decoded if isinstance(decoded, dict) else {"key": decoded}
         )
         return mongo.document_key(result, strict=mongo_strict)
-
-    def _plan(self, data: bytes) -> AvroPlan:
-        """The compiled plan for a wire-format message (cached by its 5-byte header)."""
-        plan = self._plans.get(data[:HEADER_SIZE])
-        if plan is None:
-            schema_id, _ = unframe(data)
-            plan = self._compile(schema_id)
-            self._plans[data[:HEADER_SIZE]] = plan
-        if isinstance(plan, str):
-            raise DecodeError(plan)
-        return plan
-
-    def _compile(self, schema_id: int) -> AvroPlan | str:
-        if self._resolver is None:
-            raise DecodeError(
-                f"message is Avro (schema id {schema_id}) but the decoder has no schema "
-                "resolver; configure the schema registry"
-            )
-        try:
-            schema = self._resolver.parsed_schema(schema_id)
-        except LookupError:
-            raise DecodeError(
-                f"schema id {schema_id} is unknown to the schema registry; "
-                "is the consumer pointed at the producer's registry?"
-            ) from None
-        try:
-            return compile_plan(schema_id, schema, lazy_before=self._lazy_before)
-        except DecodeError as exc:
-            return f"writer schema id {schema_id} cannot be read: {exc}"
 
 
 def _hint_converters(
