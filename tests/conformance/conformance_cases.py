@@ -10,7 +10,10 @@ until a known decoder fault is fixed (see SOURCES.md). A case is a JSON object:
   connector      postgresql | mysql | mongodb | sqlserver | oracle | db2 | connect
   topic          the Kafka topic the event is decoded as coming from
   key, value     the Kafka message key and value as published: a JSON value is sent as its
-                 compact JSON text, ``{"$text": "..."}`` as that exact text, null as no bytes
+                 compact JSON text, ``{"$text": "..."}`` as that exact text, null as no bytes;
+                 in an Avro case ``{"$avro": "<datum in Avro's JSON encoding>"}``, written in
+                 the Confluent wire format with the schema in ``avro``
+  avro           Avro cases only: ``key_schema`` and ``value_schema``, the writer schemas
   repairs        optional: what had to be changed to make a documentation example valid JSON
   decoder        optional: ``hints`` (column -> type spec, or ``{"type": spec, "precision":
                  n}`` for a time precision; a record spec is wrapped as ``{"type": {...}}``)
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import io
 import json
 import struct
 import uuid
@@ -42,9 +46,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import fastavro
+
 from streamapp.decode import Decoder
 from streamapp.records import UNCHANGED, ChangeEvent
 from streamapp.types import FieldType, parse_type
+from streamapp.wire import frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PENDING = FIXTURES / "pending"
@@ -99,14 +106,14 @@ def _hint(spec: Any) -> FieldType:
     return parse_type(spec)
 
 
-def decoder_for(case: Case) -> Decoder:
+def decoder_for(case: Case, resolver: Any = None) -> Decoder:
     """The Decoder configured as the case says: hints, and the connector's handling modes."""
     options = dict(case.data.get("decoder", {}))
     hints = {name: _hint(spec) for name, spec in options.pop("hints", {}).items()}
     handling: dict[str, str] = options.pop("handling", {})
     assert not options, f"{case.name}: unknown decoder options {sorted(options)}"
     if "handling" in inspect.signature(Decoder).parameters:
-        return Decoder(hints=hints, **{"handling": handling})
+        return Decoder(resolver=resolver, hints=hints, **{"handling": handling})
     # Decoders before handling modes were settable take two of them, under other names.
     old: dict[str, str] = {}
     if "decimal.handling.mode" in handling:
@@ -114,7 +121,7 @@ def decoder_for(case: Case) -> Decoder:
     if "time.precision.mode" in handling:
         mode = handling["time.precision.mode"]
         old["time_precision"] = _OLD_TIME_MODES.get(mode, mode)
-    return Decoder(hints=hints, **old)  # type: ignore[arg-type]
+    return Decoder(resolver=resolver, hints=hints, **old)  # type: ignore[arg-type]
 
 
 _OLD_TIME_MODES = {
@@ -125,11 +132,40 @@ _OLD_TIME_MODES = {
 }
 
 
+class _Resolver:
+    """In-memory schema registry for Avro cases: key schema id 1, value schema id 2."""
+
+    def __init__(self, schemas: dict[int, Any]) -> None:
+        self._schemas = {i: fastavro.parse_schema(s) for i, s in schemas.items()}
+
+    def parsed_schema(self, schema_id: int) -> Any:
+        return self._schemas[schema_id]
+
+
+_AVRO_IDS = {"key_schema": 1, "value_schema": 2}
+
+
+def _avro(part: Any, schema: Any, schema_id: int) -> bytes | None:
+    """An Avro-JSON-encoded datum as the Confluent wire-format message a converter writes."""
+    if part is None:
+        return None
+    parsed = fastavro.parse_schema(schema)
+    datum = next(iter(fastavro.json_reader(io.StringIO(part["$avro"]), parsed)))
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, parsed, datum)
+    return frame(schema_id, out.getvalue())
+
+
 def decode(case: Case) -> ChangeEvent:
-    """Decode the case's key and value through a fresh Decoder."""
-    return decoder_for(case).decode(
-        message(case.data["key"]), message(case.data["value"]), topic=case.data["topic"]
-    )
+    """Decode the case's key and value with a fresh Decoder (Avro: framed, in-memory registry)."""
+    avro = case.data.get("avro")
+    if avro is None:
+        key, value = message(case.data["key"]), message(case.data["value"])
+        return decoder_for(case).decode(key, value, topic=case.data["topic"])
+    schemas = {_AVRO_IDS[name]: schema for name, schema in avro.items()}
+    key = _avro(case.data["key"], avro["key_schema"], 1)
+    value = _avro(case.data["value"], avro["value_schema"], 2)
+    return decoder_for(case, _Resolver(schemas)).decode(key, value, topic=case.data["topic"])
 
 
 def _float32(x: float) -> float:
