@@ -1,4 +1,9 @@
-"""Health of the services streamapp talks to, each checked with a real round trip."""
+"""Health of the services streamapp talks to, each checked with a real round trip.
+
+Every probe opens a connection of its own and closes it: ``streamapp check`` runs them all, and
+a worker's readiness runs the ones behind its sinks (:func:`sink_probe`) without ever touching
+a sink's connection or waiting for its writes.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ def _postgres(dsn: str) -> Callable[[Settings], str]:
 def _redis(settings: Settings) -> str:
     import redis
 
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     try:
         client.ping()
         return f"Redis {client.info('server')['redis_version']}"
@@ -65,6 +70,20 @@ def _clickhouse(settings: Settings) -> str:
         return f"ClickHouse {client.command('SELECT version()')}"
     finally:
         client.close()
+
+
+def sink_probe(kind: str, settings: Settings) -> Callable[[], str] | None:
+    """A blocking round trip to the service behind sink ``kind`` on its own connection (what
+    answered, or an exception); None for embedded chDB, which runs in this process (nothing to
+    reach; its circuit breaker tells its health) and for an unknown kind."""
+    if kind == "postgres":
+        dsn = settings.warehouse_dsn
+        return lambda: _postgres(dsn)(settings)
+    if kind == "redis":
+        return lambda: _redis(settings)
+    if kind == "clickhouse" and not settings.clickhouse_dsn.startswith("chdb:"):
+        return lambda: _clickhouse(settings)
+    return None
 
 
 def check_all(settings: Settings) -> list[Check]:

@@ -1,23 +1,27 @@
-"""The worker's HTTP endpoints on Faust's web server: /metrics, /healthz, /readyz.
+"""The worker's HTTP endpoints on Faust's web server: /metrics, /healthz, /readyz, nothing else.
 
-``/healthz`` (liveness) answers 200 while the worker's event loop runs. ``/readyz`` (readiness)
-answers 200 only when the worker has partitions assigned and every sink answers a real round
-trip with its circuit breaker closed; 503 otherwise, with the reasons as JSON either way.
+``/healthz`` (liveness) answers 200 while the consumer and its batch loop are alive, 503 with
+the reason once the consumer crashed or the loop stopped making progress (a restart helps).
+``/readyz`` (readiness) answers 200 only when the worker has partitions assigned and every
+sink's service answered its last round trip with the sink's circuit breaker closed; 503
+otherwise, with the reasons as JSON either way. It answers from a cache (``readiness.py``), so
+it never waits for a sink, and never for a write in progress.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamapp.errors import ConfigError
+from streamapp.observability.health import sink_probe
 from streamapp.observability.metrics import Metrics
+from streamapp.observability.readiness import Readiness
+from streamapp.settings import Settings
 from streamapp.sinks.base import Sink
-from streamapp.sinks.resilience import BreakerState
 
 
 def ensure_port_free(bind: str, port: int) -> None:
@@ -34,28 +38,29 @@ def ensure_port_free(bind: str, port: int) -> None:
             ) from None
 
 
-async def readiness(app: Any, sinks: Sequence[Sink], writers: Sequence[Any]) -> dict[str, Any]:
-    """What /readyz reports: assignment, each sink's round trip and breaker state."""
-    try:
-        assigned = len(app.consumer.assignment())
-    except Exception:  # noqa: BLE001 - not started yet
-        assigned = 0
-    sink_state: dict[str, str] = {}
-    for sink in sinks:
-        try:
-            ok = await asyncio.wait_for(sink.healthy(), 3.0)
-        except Exception:  # noqa: BLE001 - a failed probe is an unhealthy sink
-            ok = False
-        sink_state[sink.kind] = "ok" if ok else "unreachable"
-    for writer in writers:
-        if writer.breaker.state is not BreakerState.CLOSED:
-            sink_state[writer.name] = f"breaker {writer.breaker.state.value}"
-    ready = assigned > 0 and all(v == "ok" for v in sink_state.values())
-    return {"ready": ready, "partitions_assigned": assigned, "sinks": sink_state}
+Liveness = Callable[[], tuple[bool, str]]  # (alive, why not) of the consumer and batch loop
 
 
-def install(app: Any, metrics: Metrics, sinks: Sequence[Sink], writers: Sequence[Any]) -> None:
-    """Add the three endpoints to the Faust app's web server."""
+def install(
+    app: Any,
+    metrics: Metrics,
+    sinks: Sequence[Sink],
+    writers: Sequence[Any],
+    liveness: Liveness | None = None,
+    *,
+    settings: Settings,
+) -> Readiness:
+    """Serve the worker's endpoints, and only those, on the Faust app's web server.
+
+    Faust's own views (``/router``, ``/table``, its index, statistics and graph pages) are
+    removed: they expose internals streamapp does not use. ``/healthz`` asks ``liveness``;
+    ``/readyz`` answers from the returned :class:`Readiness`, which an app task refreshes.
+    """
+    from faust.web.base import BlueprintManager
+
+    app.web.blueprints = BlueprintManager()  # no built-in blueprint: our pages only
+    readiness = Readiness(app, {s.kind: sink_probe(s.kind, settings) for s in sinks}, writers)
+    app.task(readiness.run)
 
     async def metrics_view(view: Any, request: Any) -> Any:
         try:
@@ -66,12 +71,14 @@ def install(app: Any, metrics: Metrics, sinks: Sequence[Sink], writers: Sequence
         return view.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     async def healthz(view: Any, request: Any) -> Any:
-        return view.json({"alive": True})
+        alive, reason = liveness() if liveness is not None else (True, "ok")
+        return view.json({"alive": alive, "reason": reason}, status=200 if alive else 503)
 
     async def readyz(view: Any, request: Any) -> Any:
-        report = await readiness(app, sinks, writers)
+        report = readiness.report()
         return view.json(report, status=200 if report["ready"] else 503)
 
     app.page("/metrics")(metrics_view)
     app.page("/healthz")(healthz)
     app.page("/readyz")(readyz)
+    return readiness

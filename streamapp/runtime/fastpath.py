@@ -75,6 +75,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     batch_size: int = 5000
     batch_max_wait: float = 0.2
     shutdown_grace: float = 30.0
+    stall_after: float = 30.0  # seconds without a loop pass before liveness() says stalled
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,12 +83,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._processed: dict[TP, int] = {}
         self._storing: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
+        self._drain_task: asyncio.Future[Any] | None = None  # for liveness()
+        self._loop_at = time.monotonic()  # when the drain loop last completed a pass
 
     def set_handler(self, topics: Sequence[str], processor: BatchProcessor) -> None:
         """Route records of ``topics`` to ``processor``, batched together (one topology)."""
         buffer = _Buffer()
         for topic in topics:
             self._handlers[topic] = (processor, buffer)
+
+    @property
+    def storing(self) -> bool:
+        """True while a store is in flight."""
+        return self._storing is not None and not self._storing.done()
 
     # -- commit bookkeeping -------------------------------------------------------------------
     def _new_offset(self, tp: TP) -> int | None:
@@ -133,12 +141,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs in Faust
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
+        self._drain_task, self._loop_at = asyncio.current_task(), time.monotonic()
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 records, _active = await self._wait_next_records(self._poll_timeout())
                 if records and not self.should_stop:
                     self._buffer(records)
                 await self._flush_due(force=not self.flow_active or self.should_stop)
+                self._loop_at = time.monotonic()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return
@@ -147,6 +157,34 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if self.transport.app.should_stop:
                 return
             raise
+
+    def resume_flow(self) -> None:
+        self._loop_at = time.monotonic()  # the loop was waiting for this, not stalled
+        super().resume_flow()
+
+    def liveness(self) -> tuple[bool, str]:
+        """(alive, reason) for /healthz. Not alive: the consumer or app crashed, the drain loop
+        ended with an error, or it completed no pass for ``stall_after`` seconds although it
+        waits neither for a store (a sink holding a batch is readiness's concern) nor for a
+        rebalance. Reads state only; safe to call at any time."""
+        app = self.transport.app
+        for service in (self, app):
+            if service.crashed:
+                reason = service.crash_reason
+                return False, f"consumer crashed: {type(reason).__name__}: {reason}"
+        task = self._drain_task
+        if task is None:
+            return True, "starting"
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            return False, f"batch loop failed: {type(exc).__name__}: {exc}"
+        if app.should_stop or app.rebalancing or not self.flow_active:
+            return True, "rebalancing or stopping"
+        idle = time.monotonic() - self._loop_at
+        if self.storing or idle <= self.stall_after:
+            return True, "ok"
+        state = "not running" if task.done() else "stuck"
+        return False, f"batch loop {state}: no pass for {idle:.0f}s (limit {self.stall_after:.0f}s)"
 
     def _poll_timeout(self) -> float:
         pending = [buf.since for _, buf in self._handlers.values() if buf.count]

@@ -259,7 +259,8 @@ def run_worker(
     consumer.metrics = runtime.metrics
     if port:
         writers = [w for p in runtime.pipelines for w in p.writers]
-        install(app, runtime.metrics, list(runtime.sinks.values()), writers)
+        sinks = list(runtime.sinks.values())
+        install(app, runtime.metrics, sinks, writers, consumer.liveness, settings=settings)
     for p in runtime.pipelines:
         runtime.metrics.freshness.labels(p.topology.name).set_function(_freshness(p.counters))
     progress = Progress([(p.topology.name, p.counters) for p in runtime.pipelines])
