@@ -83,6 +83,19 @@ class Settings:
     group_id: str = _setting(
         "STREAMAPP_GROUP_ID", "streamapp", "Kafka consumer group / Faust app id"
     )
+    session_timeout: str = _setting(
+        "STREAMAPP_SESSION_TIMEOUT",
+        "10",
+        "seconds Kafka waits for a silent worker (crashed, kill -9) before its partitions move "
+        "on, and a restarted one may wait in '(Re-)joining group' (6..90)",
+    )
+    group_instance_id: str = _setting(
+        "STREAMAPP_GROUP_INSTANCE_ID",
+        "",
+        "static group membership: an id unique to this worker and kept across its restarts "
+        "(e.g. a StatefulSet pod name); a restart then rejoins at once, but a stopped worker's "
+        "partitions move only after the session timeout; unset: dynamic membership",
+    )
     commit_interval: str = _setting(
         "STREAMAPP_COMMIT_INTERVAL",
         "2.8",
@@ -135,6 +148,15 @@ class Settings:
         if not 0.05 <= interval <= 3600:
             raise ConfigError(
                 f"STREAMAPP_COMMIT_INTERVAL={self.commit_interval!r}: use seconds, 0.05 to 3600"
+            )
+        try:
+            session = float(self.session_timeout)
+        except ValueError:
+            session = -1.0
+        if not 6 <= session <= 90:
+            raise ConfigError(
+                f"STREAMAPP_SESSION_TIMEOUT={self.session_timeout!r}: use seconds, 6 to 90 "
+                "(Kafka's default group.min.session.timeout.ms to the worker's request timeout)"
             )
         if not self.gc_threshold.isdigit() or not 700 <= int(self.gc_threshold) <= 1_000_000:
             raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +15,8 @@ from streamapp.runtime import watchdog
 from streamapp.runtime.fastpath import BatchConsumer, BatchProcessor, BatchTransport
 
 Hook = Callable[[], Awaitable[None]]
+
+log = logging.getLogger("streamapp.worker")
 
 
 class StreamApp(faust.App):
@@ -46,6 +49,29 @@ class StreamApp(faust.App):
             await self.shutdown_hook()
 
 
+def log_membership(group: str, session_timeout: float, instance_id: str | None) -> None:
+    """Say at start-up how long a rejoin after a crash can take, and why."""
+    if instance_id:
+        log.info(
+            "consumer group %s: static member %r (STREAMAPP_GROUP_INSTANCE_ID); a restart with "
+            "this id gets its partitions back at once, but those of a worker that stops (even "
+            "cleanly) move to others only after the session timeout, %.0fs "
+            "(STREAMAPP_SESSION_TIMEOUT)",
+            group,
+            instance_id,
+            session_timeout,
+        )
+    else:
+        log.info(
+            "consumer group %s: session timeout %.0fs (STREAMAPP_SESSION_TIMEOUT); a worker "
+            "restarted after a crash (kill -9, OOM) may wait that long in '(Re-)joining group' "
+            "until Kafka expires its previous member; STREAMAPP_GROUP_INSTANCE_ID makes it a "
+            "static member that rejoins at once",
+            group,
+            session_timeout,
+        )
+
+
 def build_app(
     *,
     app_id: str,
@@ -57,12 +83,17 @@ def build_app(
     web_bind: str = "127.0.0.1",
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
+    session_timeout: float = 10.0,
+    group_instance_id: str | None = None,
     **conf: Any,
 ) -> StreamApp:
     """A Faust app consuming ``routes``: (agent name, topics, batch processor) triples.
 
     Each route becomes a Faust agent subscribed to its topics (so group membership, assignment
     and rebalancing are Faust's); records reach the processor through the batch fast path.
+    ``session_timeout`` is how long Kafka waits for a silent member (a crashed worker) before
+    it hands its partitions on; ``group_instance_id`` makes this worker a static member (KIP-345),
+    which a restart with the same id rejoins at once. One log line says which applies.
     """
     datadir = Path(tempfile.gettempdir()) / "streamapp-faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +113,12 @@ def build_app(
         web_enabled=web_port is not None,
         web_port=web_port or 6066,
         web_bind=web_bind,
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=min(3.0, session_timeout / 3),
+        consumer_group_instance_id=group_instance_id,
         **conf,
     )
+    log_membership(app_id, session_timeout, group_instance_id)
     app.startup_hook = on_startup
     app.shutdown_hook = on_shutdown
     for name, topics, _handler in routes:

@@ -253,6 +253,8 @@ def run_worker(
         on_startup=runtime.start,
         on_shutdown=runtime.close,
         broker_commit_interval=float(settings.commit_interval),
+        session_timeout=float(settings.session_timeout),
+        group_instance_id=settings.group_instance_id or None,
     )
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)

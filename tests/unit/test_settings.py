@@ -12,6 +12,7 @@ def test_defaults_are_the_local_stack() -> None:
     s = Settings.from_env({})
     assert s.kafka_bootstrap == "127.0.0.1:19092"
     assert float(s.commit_interval) == 2.8
+    assert float(s.session_timeout) == 10 and s.group_instance_id == ""
 
 
 @pytest.mark.parametrize(
@@ -20,6 +21,9 @@ def test_defaults_are_the_local_stack() -> None:
         ("STREAMAPP_COMMIT_INTERVAL", "soon", "use seconds, 0.05 to 3600"),
         ("STREAMAPP_COMMIT_INTERVAL", "0", "use seconds, 0.05 to 3600"),
         ("STREAMAPP_COMMIT_INTERVAL", "7200", "use seconds, 0.05 to 3600"),
+        ("STREAMAPP_SESSION_TIMEOUT", "short", "use seconds, 6 to 90"),
+        ("STREAMAPP_SESSION_TIMEOUT", "3", "use seconds, 6 to 90"),
+        ("STREAMAPP_SESSION_TIMEOUT", "120", "use seconds, 6 to 90"),
         ("STREAMAPP_WEB_PORT", "http", "use a port number, 0 for off"),
         ("STREAMAPP_GC_THRESHOLD", "0", "use a count, 700 to 1000000"),
         ("STREAMAPP_GC_THRESHOLD", "many", "use a count, 700 to 1000000"),
