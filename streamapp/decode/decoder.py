@@ -7,13 +7,13 @@ from typing import Any
 
 from streamapp.decode import mongo
 from streamapp.decode.avro import AvroPlan, SchemaResolver
-from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
+from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution, Verdict
 from streamapp.decode.envelope import classify, make_event
 from streamapp.decode.hints import DECIMAL_MODES, TIME_MODES, hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
 from streamapp.decode.writers import WriterPlans
 from streamapp.errors import ConfigError, DecodeError, RegistryError
-from streamapp.records import ChangeEvent, EventKind, Op
+from streamapp.records import UNCHANGED, ChangeEvent, EventKind, Op
 from streamapp.types import FieldType
 
 
@@ -40,7 +40,8 @@ class Decoder:
     ``drift`` checks every writer schema of a change envelope once against the topology's
     declared columns (see ``decode.drift``): a data event whose schema no longer fits raises
     SchemaDriftError (a DecodeError); one whose schema brings columns to propagate raises
-    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``.
+    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``;
+    a propagated column its schema lacks (an older schema still in flight) reads as UNCHANGED.
 
     ``decode`` raises DecodeError for every input it cannot read, with topic, partition and
     offset in the message and never a record value. A schema id the registry does not know
@@ -149,17 +150,21 @@ class Decoder:
             else:
                 before, after = payload.get("before"), payload.get("after")
                 if self.drift is not None and checked is not None:
-                    self._check_drift(checked, plan)
+                    for name in self._check_drift(checked, plan):  # history: keep the stored
+                        for row in (before, after):
+                            if row is not None:
+                                row[name] = UNCHANGED
             if self._lazy_before and op is not Op.DELETE:
                 before = None
         source = plan.source_info(raw_source) if plan is not None else None
         return make_event(kind, op, payload, key_map, before, after, offset, source)
 
-    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> None:
-        """Act on the (cached) drift verdict of this event's writer schema."""
+    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> tuple[str, ...]:
+        """Act on the (cached) drift verdict of this event's writer schema; returns the
+        propagated columns it lacks (the event carries them as UNCHANGED)."""
         guard = self.drift
         assert guard is not None
-        verdict = checked.verdict
+        verdict: Verdict | None = checked.verdict
         where = f"writer schema id {plan.schema_id}" if plan else "the message's Connect schema"
         if verdict is None or verdict.generation != guard.generation:
             verdict = checked.verdict = guard.judge(checked.row, where)
@@ -167,6 +172,7 @@ class Decoder:
             raise SchemaDriftError(verdict.error)
         if verdict.added:
             raise SchemaEvolution(dict(verdict.added), where)
+        return verdict.unchanged
 
     def _value(self, value: bytes) -> tuple[Any, str]:
         """A value that is not Avro: JSON, or an error saying what it is."""
