@@ -46,6 +46,12 @@ class DecodeError(StageError):
     stage = "decode"
 
 
+class DecodeBug(DecodeError):
+    """Decoding failed inside streamapp (an unexpected exception), not because of the input: a
+    bug to report. Still a DecodeError, so the record goes to the DLQ like bad input; tell the
+    two apart by type (``isinstance(exc, DecodeBug)``), never by message text."""
+
+
 class TransformError(StageError):
     """A topology transform rejected the record (e.g. a value that cannot be cast)."""
 

@@ -13,9 +13,9 @@ float          float                                       double
 bool           bool                                        boolean
 decimal(p,s)   decimal.Decimal                             bytes, logicalType decimal
 date           datetime.date                               int, logicalType date
-time           datetime.time (naive, microseconds)         long, logicalType time-micros
-timestamp      datetime.datetime (naive, microseconds)     long, local-timestamp-micros
-timestamptz    datetime.datetime (aware, UTC)              long, timestamp-micros
+time(p)        datetime.time (naive, microseconds)         long, logicalType time-micros
+timestamp(p)   datetime.datetime (naive, microseconds)     long, local-timestamp-micros
+timestamptz(p) datetime.datetime (aware, UTC)              long, timestamp-micros
 duration       datetime.timedelta                          long (microseconds)
 bytes          bytes                                       bytes
 uuid           uuid.UUID                                   string, logicalType uuid
@@ -26,8 +26,17 @@ map<T>         dict[str, value]                            map
 =============  ==========================================  ===============================
 
 Every column is nullable (CDC rows may carry NULL anywhere) unless it is a key column.
-Spec strings: ``"string"``, ``"int"``, ``"decimal(12,2)"``, ``"array<string>"``,
-``"map<int>"``; a dict spec is a record: ``{"city": "string", "geo": {"lat": "float"}}``.
+Spec strings: ``"string"``, ``"int"``, ``"decimal(12,2)"``, ``"timestamp(3)"``,
+``"array<string>"``, ``"map<int>"``; a dict spec is a record:
+``{"city": "string", "geo": {"lat": "float"}}``.
+
+Time semantics: ``time`` and ``timestamp`` are always naive (wall-clock) values; a source value
+with a UTC offset (PostgreSQL ``timetz`` arrives as Debezium ``ZonedTime`` text such as
+``10:34:56Z``) is converted to UTC and its offset dropped. ``timestamptz`` is always aware UTC.
+The optional precision ``p`` (0-9 fractional digits) of ``time(p)``, ``timestamp(p)`` and
+``timestamptz(p)`` is the source column's; it only tells the decoder the unit of schemaless
+JSON integers under ``time.precision.mode=adaptive`` (0-3: milliseconds, 4-6: microseconds,
+7-9: nanoseconds; none given: microseconds). Values are held at microsecond precision.
 """
 
 from __future__ import annotations
@@ -62,7 +71,11 @@ SCALAR_KINDS = frozenset(k for k in Kind if k not in (Kind.RECORD, Kind.ARRAY, K
 
 @dataclass(frozen=True, slots=True)
 class FieldType:
-    """A column type. ``fields`` for RECORD, ``items`` for ARRAY items and MAP values."""
+    """A column type. ``fields`` for RECORD, ``items`` for ARRAY items and MAP values.
+
+    ``precision`` is a decimal's digits, or the fractional-second digits of a time, timestamp
+    or timestamptz column when declared (``timestamp(3)``); ``scale`` is a decimal's.
+    """
 
     kind: Kind
     precision: int | None = None
@@ -73,6 +86,8 @@ class FieldType:
     def __str__(self) -> str:
         if self.kind is Kind.DECIMAL:
             return f"decimal({self.precision},{self.scale})"
+        if self.precision is not None:
+            return f"{self.kind.value}({self.precision})"
         if self.kind is Kind.ARRAY:
             return f"array<{self.items}>"
         if self.kind is Kind.MAP:
@@ -89,6 +104,8 @@ class FieldType:
 TypeSpec = Union[str, FieldType, dict[str, Any]]  # noqa: UP007 - a runtime alias
 
 _DECIMAL_RE = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(-?\d+)\s*\)$")
+_PRECISION_RE = re.compile(r"^(time|timestamp|timestamptz)\(\s*(\d+)\s*\)$")
+TEMPORAL_PRECISION_KINDS = frozenset({Kind.TIME, Kind.TIMESTAMP, Kind.TIMESTAMPTZ})
 _GENERIC_RE = re.compile(r"^(array|map)<(.+)>$")
 _ALIASES = {
     "str": Kind.STRING,
@@ -118,6 +135,11 @@ def parse_type(spec: TypeSpec) -> FieldType:
         if precision < 1 or scale < 0 or scale > precision:
             raise ValueError(f"{spec!r}: decimal needs 1 <= precision and 0 <= scale <= precision")
         return FieldType(Kind.DECIMAL, precision=precision, scale=scale)
+    if m := _PRECISION_RE.match(text):
+        digits = int(m.group(2))
+        if digits > 9:
+            raise ValueError(f"{spec!r}: the precision is 0-9 fractional second digits")
+        return FieldType(Kind(m.group(1)), precision=digits)
     if m := _GENERIC_RE.match(text):
         inner = parse_type(spec.strip()[len(m.group(1)) + 1 : -1])
         return FieldType(Kind.ARRAY if m.group(1) == "array" else Kind.MAP, items=inner)

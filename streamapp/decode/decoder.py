@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streamapp.decode import mongo
 from streamapp.decode.avro import AvroPlan, SchemaResolver
-from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution, Verdict
+from streamapp.decode.declared import NOTHING, RowFit, fit_row
+from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
 from streamapp.decode.envelope import classify, make_event
-from streamapp.decode.hints import DECIMAL_MODES, TIME_MODES, hint_converter
+from streamapp.decode.hints import hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
+from streamapp.decode.modes import HandlingModes
 from streamapp.decode.writers import WriterPlans
-from streamapp.errors import ConfigError, DecodeError, RegistryError
-from streamapp.records import UNCHANGED, ChangeEvent, EventKind, Op
+from streamapp.errors import ConfigError, DecodeBug, DecodeError, RegistryError
+from streamapp.records import ChangeEvent, EventKind, Op
 from streamapp.types import FieldType
 
 
@@ -26,9 +29,13 @@ class Decoder:
     schema (``{"schema", "payload"}``) or schemaless. Keys are decoded the same way into a
     mapping column -> value; a key that is not a record becomes ``{"key": value}``.
 
-    ``hints`` (the topology's declared source column types) only type values that arrive
-    without a schema: schemaless JSON rows and keys, and MongoDB documents; ``decimal_handling``
-    and ``time_precision`` say how the connector wrote those values (see ``decode.hints``).
+    ``hints`` (the topology's declared source column types) type values that arrive without a
+    schema (schemaless JSON rows and keys, MongoDB documents; see ``decode.hints``), and a
+    value whose schema says another type is converted to the declared one when that is exact,
+    else refused (see ``decode.declared``). ``handling`` holds the connector's handling modes
+    (Debezium property names, e.g. ``{"decimal.handling.mode": "string"}``; Debezium's
+    defaults when omitted; see ``decode.modes``): how it wrote those values.
+    A Connect JSON value is checked against its schema (``decode.jsoncheck``).
 
     ``needs_before=False`` says the caller never reads the before-image of a create, update
     or read event: such events then have ``before`` None, and an Avro reader skips the
@@ -40,11 +47,17 @@ class Decoder:
     ``drift`` checks every writer schema of a change envelope once against the topology's
     declared columns (see ``decode.drift``): a data event whose schema no longer fits raises
     SchemaDriftError (a DecodeError); one whose schema brings columns to propagate raises
-    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``;
-    a propagated column its schema lacks (an older schema still in flight) reads as UNCHANGED.
+    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``.
 
-    ``decode`` raises DecodeError for every input it cannot read, with topic, partition and
-    offset in the message and never a record value. A schema id the registry does not know
+    ``strict_versions`` (the worker) refuses a PostgreSQL/MySQL/MongoDB data event without
+    its log position (``version.MissingPosition``); without it (the default, for library use
+    and ``topology test``) such an event gets the ts_ms/offset fallback version and
+    ``version.version_note(event)`` says so.
+
+    ``decode`` takes the key and value as bytes, JSON text or parsed JSON (a dict), and raises
+    DecodeError for every input it cannot read, with topic, partition and offset in the
+    message and never a record value; a failure inside streamapp itself is a DecodeBug (a
+    DecodeError subclass: the record still goes to the DLQ). A schema id the registry does not know
     (remembered 60 s) or whose schema is not Avro (remembered) is a DecodeError of each record
     that carries it. ``RegistryError`` from the resolver propagates unchanged: an unreachable
     registry is not a bad record (RegistryUnavailableError: ``retriable``, hold the batch).
@@ -59,23 +72,24 @@ class Decoder:
         *,
         resolver: SchemaResolver | None = None,
         hints: Mapping[str, FieldType] | None = None,
-        decimal_handling: str = "precise",
-        time_precision: str = "adaptive",
+        handling: Mapping[str, str] | HandlingModes | None = None,
         needs_before: bool = True,
         drift: DriftGuard | None = None,
+        strict_versions: bool = False,
     ) -> None:
-        if decimal_handling not in DECIMAL_MODES:
-            raise ConfigError(
-                f"decimal_handling {decimal_handling!r} is not one of {', '.join(DECIMAL_MODES)}"
-            )
-        if time_precision not in TIME_MODES:
-            raise ConfigError(
-                f"time_precision {time_precision!r} is not one of {', '.join(TIME_MODES)}"
-            )
+        if isinstance(handling, HandlingModes):
+            modes = handling
+        else:
+            try:
+                modes = HandlingModes.parse(handling)
+            except ValueError as exc:
+                raise ConfigError(f"Decoder handling modes: {exc}") from None
+        self.modes = modes
+        self._strict = strict_versions
         self._hints: dict[str, FieldType] = dict(hints or {})
-        modes = {"decimal_handling": decimal_handling, "time_precision": time_precision}
-        self._row_hints = _hint_converters(self._hints, documents=False, **modes)
-        self._doc_hints = _hint_converters(self._hints, documents=True, **modes)
+        self._row_hints = _hint_converters(self._hints, modes, documents=False)
+        self._doc_hints = _hint_converters(self._hints, modes, documents=True)
+        self._fits: dict[int, RowFit] = {}  # by writer schema id (JSON plans carry their own)
         self._lazy_before = not needs_before
         self._json = JsonFormat(self._row_hints, lazy_before=self._lazy_before)
         self._writers = WriterPlans(resolver, lazy_before=self._lazy_before)
@@ -90,14 +104,21 @@ class Decoder:
 
     def decode(
         self,
-        key: bytes | None,
-        value: bytes | None,
+        key: bytes | str | Mapping[str, Any] | None,
+        value: bytes | str | Mapping[str, Any] | None,
         *,
-        topic: str,
+        topic: str = "",
         partition: int = 0,
         offset: int = 0,
     ) -> ChangeEvent:
-        """Decode one Kafka record into a ChangeEvent (see the class docstring)."""
+        """Decode one Kafka record into a ChangeEvent (see the class docstring).
+
+        ``topic`` only matters for heartbeat topics (``__debezium-heartbeat.*``), MongoDB
+        tombstone keys and error messages; the worker always passes it."""
+        if type(value) is not bytes and value is not None:
+            value = _as_bytes(value)
+        if type(key) is not bytes and key is not None:
+            key = _as_bytes(key)
         try:
             return self._decode(key, value, topic, offset)
         except DecodeError as exc:
@@ -107,7 +128,7 @@ class Decoder:
         except (RegistryError, SchemaEvolution):
             raise
         except Exception as exc:  # noqa: BLE001 - the contract: bad input only ever gives DecodeError
-            raise DecodeError(
+            raise DecodeBug(
                 f"topic {topic!r} partition {partition} offset {offset}: unexpected "
                 f"{type(exc).__name__} while decoding; the original record is in the DLQ, "
                 "report it to the streamapp maintainers"
@@ -150,21 +171,37 @@ class Decoder:
             else:
                 before, after = payload.get("before"), payload.get("after")
                 if self.drift is not None and checked is not None:
-                    for name in self._check_drift(checked, plan):  # history: keep the stored
-                        for row in (before, after):
-                            if row is not None:
-                                row[name] = UNCHANGED
+                    self._check_drift(checked, plan)
+                if checked is not None and self._hints:
+                    fit = self._fit(checked, plan)
+                    if fit is not NOTHING:
+                        fit.apply(before, "before")
+                        fit.apply(after, "after")
             if self._lazy_before and op is not Op.DELETE:
                 before = None
         source = plan.source_info(raw_source) if plan is not None else None
-        return make_event(kind, op, payload, key_map, before, after, offset, source)
+        return make_event(kind, op, payload, key_map, before, after, offset, source, self._strict)
 
-    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> tuple[str, ...]:
-        """Act on the (cached) drift verdict of this event's writer schema; returns the
-        propagated columns it lacks (the event carries them as UNCHANGED)."""
+    def _fit(self, checked: Any, plan: AvroPlan | None) -> RowFit:
+        """The cached RowFit of this event's writer schema (``decode.declared``)."""
+        if plan is None:
+            fit: RowFit | None = checked.fit
+            if fit is None:
+                fit = checked.fit = fit_row(
+                    checked.row, self._hints, self.modes, "the message's Connect schema"
+                )
+            return fit
+        fit = self._fits.get(plan.schema_id)
+        if fit is None:
+            where = f"writer schema id {plan.schema_id}"
+            fit = self._fits[plan.schema_id] = fit_row(plan.row, self._hints, self.modes, where)
+        return fit
+
+    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> None:
+        """Act on the (cached) drift verdict of this event's writer schema."""
         guard = self.drift
         assert guard is not None
-        verdict: Verdict | None = checked.verdict
+        verdict = checked.verdict
         where = f"writer schema id {plan.schema_id}" if plan else "the message's Connect schema"
         if verdict is None or verdict.generation != guard.generation:
             verdict = checked.verdict = guard.judge(checked.row, where)
@@ -172,7 +209,6 @@ class Decoder:
             raise SchemaDriftError(verdict.error)
         if verdict.added:
             raise SchemaEvolution(dict(verdict.added), where)
-        return verdict.unchanged
 
     def _value(self, value: bytes) -> tuple[Any, str]:
         """A value that is not Avro: JSON, or an error saying what it is."""
@@ -204,17 +240,21 @@ class Decoder:
         return mongo.document_key(result, strict=mongo_strict)
 
 
+def _as_bytes(part: str | Mapping[str, Any] | Any) -> bytes:
+    """A key or value given as JSON text or parsed JSON -> the message bytes."""
+    if isinstance(part, str):
+        return part.encode()
+    if isinstance(part, (bytearray, memoryview)):
+        return bytes(part)
+    return json.dumps(part).encode()
+
+
 def _hint_converters(
-    hints: Mapping[str, FieldType], *, decimal_handling: str, time_precision: str, documents: bool
+    hints: Mapping[str, FieldType], modes: HandlingModes, *, documents: bool
 ) -> Hints:
     converters: dict[str, Any] = {}
     for name, ftype in hints.items():
-        conv = hint_converter(
-            ftype,
-            decimal_handling=decimal_handling,
-            time_precision=time_precision,
-            documents=documents,
-        )
+        conv = hint_converter(ftype, modes=modes, documents=documents)
         if conv is not None:
             converters[name] = (conv, str(ftype))
     return converters

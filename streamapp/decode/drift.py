@@ -51,6 +51,9 @@ _SEMANTIC_KINDS: Final = {
     _T + "MicroTime": Kind.TIME,
     _T + "NanoTime": Kind.TIME,
     _T + "ZonedTime": Kind.TIME,
+    _T + "IsoTime": Kind.TIME,
+    _T + "IsoDate": Kind.DATE,
+    _T + "IsoTimestamp": Kind.TIMESTAMP,
     _C + "Time": Kind.TIME,
     "avro:time-millis": Kind.TIME,
     "avro:time-micros": Kind.TIME,
@@ -102,6 +105,11 @@ _ACCEPTS: Final = {
     Kind.TIMESTAMP: frozenset({Kind.TIMESTAMP, Kind.TIMESTAMPTZ}),
     Kind.TIMESTAMPTZ: frozenset({Kind.TIMESTAMPTZ, Kind.TIMESTAMP}),
     Kind.JSON: frozenset({Kind.JSON, Kind.STRING}),
+    # converted exactly per value by decode.declared (MySQL BOOLEAN is int16; binary and
+    # interval handling modes write text)
+    Kind.BOOL: frozenset({Kind.BOOL, Kind.INT}),
+    Kind.BYTES: frozenset({Kind.BYTES, Kind.STRING}),
+    Kind.DURATION: frozenset({Kind.DURATION, Kind.STRING}),
 }
 _NESTED: Final = frozenset({Kind.JSON, Kind.RECORD, Kind.ARRAY, Kind.MAP})
 

@@ -156,12 +156,14 @@ def make_event(
     after: dict[str, Any] | None,
     offset: int,
     source: SourceInfo | None = None,
+    strict: bool = True,
 ) -> ChangeEvent:
     """Assemble the ChangeEvent (rows already converted) and compute its version.
 
     Only DATA events carry rows; every other kind gets ``before``/``after`` None. ``source``
     is the normalised source block when the caller already built it. A tombstone (payload
-    None) has version 0: it has no log position and never reaches a sink.
+    None) has version 0: it has no log position and never reaches a sink. ``strict``: see
+    ``version.event_version``.
     """
     if payload is None:
         return ChangeEvent(EventKind.TOMBSTONE, None, key, None, None, None, None, None, 0)
@@ -177,7 +179,7 @@ def make_event(
         before = after = None
     tx = payload.get("transaction")
     transaction = tx if isinstance(tx, dict) else None
-    version = event_version(source, ts_ms, offset, data=data)
+    version = event_version(source, ts_ms, offset, data=data, strict=strict)
     # tuple.__new__ is ChangeEvent(...) without the NamedTuple's Python-level __new__ call
     return _new(ChangeEvent, (kind, op, key, before, after, source, ts_ms, transaction, version))
 

@@ -1,20 +1,27 @@
 """Declared column types (topology hints) -> converters for values that arrive without a schema.
 
 Used for schemaless JSON rows and MongoDB documents only; a message with a schema is typed by
-its schema. Each converter accepts the raw JSON shapes Debezium writes for that kind and also a
-value that already has the kind's Python type (so applying it twice is harmless):
+its schema. Each converter accepts the raw JSON shapes Debezium writes for that kind under the
+source's handling modes (``decode.modes.HandlingModes``) and also a value that already has the
+kind's Python type (so applying it twice is harmless):
 
 - date: int days since epoch, or ISO text.
-- time / timestamp / timestamptz: int in the unit of ``time_precision`` (``adaptive`` uses the
-  hint's ``precision``: 0-3 milli, 4-6 micro, 7-9 nano; micro when absent), or ISO text.
-  ``timestamp`` is naive (an ISO text with an offset is converted to UTC, then made naive);
+- time / timestamp / timestamptz: ISO text, or an int whose unit ``time.precision.mode``
+  decides: ``adaptive`` by the declared precision (``timestamp(3)``: 0-3 milli, 4-6 micro, 7-9
+  nano; micro when none is declared), ``adaptive_time_microseconds`` likewise except that a
+  time is always micro, ``connect`` milli, ``microseconds`` micro, ``nanoseconds`` nano,
+  ``isostring`` text only. ``time`` and ``timestamp`` are naive (text with an offset, e.g.
+  PostgreSQL ``timetz`` as ``10:34:56Z``, is converted to UTC, then made naive);
   ``timestamptz`` is aware UTC (text without offset is read as UTC).
-- decimal: ``decimal_handling`` ``precise`` reads base64 two's-complement bytes with the hint's
-  scale, or a ``{"scale", "value"}`` VariableScaleDecimal; ``double`` reads a JSON number via
-  ``repr`` (``0.1`` -> ``Decimal('0.1')``); ``string`` reads decimal text. Numbers are accepted
-  in every mode (they cannot be base64).
+- int: a JSON integer; with ``bigint.unsigned.handling.mode=precise`` also base64 unscaled bytes.
+- float: a JSON number, or the texts ``NaN``, ``Infinity``, ``-Infinity`` (as Jackson writes them).
+- decimal: ``decimal.handling.mode`` ``precise`` reads base64 two's-complement bytes with the
+  hint's scale, or a ``{"scale", "value"}`` VariableScaleDecimal; ``double`` reads a JSON number
+  via ``repr`` (``0.1`` -> ``Decimal('0.1')``); ``string`` reads decimal text. Numbers are
+  accepted in every mode (they cannot be base64).
 - duration: int microseconds, or ISO-8601 text without year/month parts.
-- bytes: base64 text. uuid: text. json: JSON text (other values pass as parsed JSON).
+- bytes: text in ``binary.handling.mode``'s form (bytes/base64: base64, base64-url-safe, hex).
+- uuid: text. json: JSON text (other values pass as parsed JSON).
 - record / array / map: objects/arrays, or JSON text of them; their members are converted by
   the nested declared types.
 A value of the wrong JSON shape raises TypeError/ValueError; the decoder reports the field,
@@ -23,6 +30,8 @@ its declared type and the value's Python type (never the value).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import uuid
@@ -32,13 +41,12 @@ from decimal import Decimal
 from typing import Any
 
 from streamapp.decode import semantic
+from streamapp.decode.modes import HandlingModes
 from streamapp.records import UNCHANGED
 from streamapp.types import FieldType, Kind
 
 Converter = Callable[[Any], Any]
 
-DECIMAL_MODES = ("precise", "double", "string")
-TIME_MODES = ("adaptive", "micro", "milli", "nano")
 _DURATION = re.compile(
     r"^(-)?P(?:0+Y)?(?:0+M)?(?:(\d+)W)?(?:(-?\d+)D)?"
     r"(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?\d+(?:\.\d+)?)S)?)?$"
@@ -53,9 +61,18 @@ def _mismatch(kind: str, value: Any) -> HintMismatch:
     return HintMismatch(f"expected {kind}, got {type(value).__name__}")
 
 
-def _unit(ft: FieldType, time_precision: str) -> str:
-    if time_precision != "adaptive":
-        return time_precision
+def _unit(ft: FieldType, time_precision: str) -> str | None:
+    """The unit of a temporal integer of ``ft`` under ``time.precision.mode`` (None: text only)."""
+    if time_precision == "isostring":
+        return None
+    if time_precision == "connect":
+        return "milli"
+    if time_precision == "microseconds":
+        return "micro"
+    if time_precision == "nanoseconds":
+        return "nano"
+    if time_precision == "adaptive_time_microseconds" and ft.kind is Kind.TIME:
+        return "micro"
     p = ft.precision
     if p is None:
         return "micro"
@@ -95,27 +112,29 @@ def duration_from_iso(text: str) -> timedelta:
     return -total if sign else total
 
 
-def _scalar(
-    ft: FieldType, decimal_handling: str, time_precision: str, documents: bool
-) -> Converter | None:
+def _scalar(ft: FieldType, modes: HandlingModes, documents: bool) -> Converter | None:
     kind = ft.kind
-    unit = _unit(ft, time_precision)
+    unit = _unit(ft, modes.time_precision)
     if kind is Kind.STRING:
         return _expect(str, "string")
     if kind is Kind.INT:
+        unsigned = modes.bigint_unsigned == "precise"
 
         def to_int(v: Any) -> int:
             if type(v) is int:
                 return v
+            if unsigned and type(v) is str:  # BIGINT UNSIGNED as a decimal of scale 0
+                return int.from_bytes(semantic.b64decode(v), "big", signed=True)
             raise _mismatch("an integer", v)
 
         return to_int
     if kind is Kind.FLOAT:
 
         def to_float(v: Any) -> float:
-            if type(v) in (float, int):
-                return float(v)
-            raise _mismatch("a number", v)
+            try:
+                return semantic.float_value(v)
+            except TypeError:
+                raise _mismatch("a number", v) from None
 
         return to_float
     if kind is Kind.BOOL:
@@ -129,17 +148,19 @@ def _scalar(
 
         return to_bool
     if kind is Kind.DECIMAL:
-        return _decimal(ft.scale or 0, decimal_handling)
+        return _decimal(ft.scale or 0, modes.decimal)
     if kind is Kind.DATE:
         return _typed(
-            "days or ISO date", date, semantic.date_from_days, date.fromisoformat, _to_date
+            "days or ISO date", date, semantic.date_from_days, semantic.iso_date, _to_date
         )
+    what = "ISO text" if unit is None else "an integer or ISO text"
     if kind is Kind.TIME:
-        return _typed("an integer or ISO time", time, _TIME_FROM[unit], time.fromisoformat)
+        time_from = _TIME_FROM[unit] if unit else None
+        return _typed(what, time, time_from, semantic.zoned_time, None, semantic.naive_time)
     if kind is Kind.TIMESTAMP:
-        return _typed("an integer or ISO timestamp", None, _TS_FROM[unit], _naive_iso, _naive)
+        return _typed(what, None, _TS_FROM[unit] if unit else None, _naive_iso, _naive)
     if kind is Kind.TIMESTAMPTZ:
-        return _typed("an integer or ISO timestamp", None, _TSTZ_FROM[unit], _aware_iso, _aware)
+        return _typed(what, None, _TSTZ_FROM[unit] if unit else None, _aware_iso, _aware)
     if kind is Kind.DURATION:
         return _typed(
             "microseconds or ISO duration",
@@ -148,12 +169,28 @@ def _scalar(
             duration_from_iso,
         )
     if kind is Kind.BYTES:
-        return _typed("base64 text", bytes, None, semantic.b64decode)
+        return _typed(f"{modes.binary} text", bytes, None, binary_text(modes.binary))
     if kind is Kind.UUID:
         return _typed("UUID text", uuid.UUID, None, uuid.UUID)
     if kind is Kind.JSON:
         return None if documents else (lambda v: json.loads(v) if type(v) is str else v)
     return None
+
+
+def binary_text(mode: str) -> Callable[[str], bytes]:
+    """The reader of bytes written as text under ``binary.handling.mode`` ``mode``."""
+    if mode == "hex":
+        return bytes.fromhex
+    if mode == "base64-url-safe":
+
+        def urlsafe(text: str) -> bytes:
+            try:
+                return base64.urlsafe_b64decode(text)
+            except (binascii.Error, ValueError):
+                raise ValueError("not valid URL-safe base64") from None
+
+        return urlsafe
+    return semantic.b64decode
 
 
 def _expect(cls: type, what: str) -> Converter:
@@ -171,11 +208,12 @@ def _typed(
     from_int: Callable[[int], Any] | None,
     from_str: Callable[[str], Any],
     from_datetime: Callable[[datetime], Any] | None = None,
+    from_same: Callable[[Any], Any] | None = None,
 ) -> Converter:
     def convert(v: Any) -> Any:
         t = type(v)
         if t is same:
-            return v
+            return v if from_same is None else from_same(v)
         if t is str:
             return from_str(v)
         if t is int and from_int is not None:
@@ -226,21 +264,18 @@ def _decimal(scale: int, mode: str) -> Converter:
 
 
 def hint_converter(
-    ft: FieldType, *, decimal_handling: str, time_precision: str, documents: bool = False
+    ft: FieldType, *, modes: HandlingModes | None = None, documents: bool = False
 ) -> Converter | None:
     """The converter turning a schemaless JSON value into ``ft``'s Python representation.
 
+    ``modes`` are the source connector's handling modes (Debezium's defaults when None).
     ``documents`` is for MongoDB documents, which arrive already parsed: a ``json`` column
     keeps its value as is and containers are not parsed from text.
     """
+    modes = modes or HandlingModes()
 
     def inner(sub: FieldType) -> Converter | None:
-        return hint_converter(
-            sub,
-            decimal_handling=decimal_handling,
-            time_precision=time_precision,
-            documents=documents,
-        )
+        return hint_converter(sub, modes=modes, documents=documents)
 
     if ft.kind is Kind.RECORD:
         fields = {name: conv for name, sub in ft.fields if (conv := inner(sub))}
@@ -261,7 +296,7 @@ def hint_converter(
             else None,
             documents,
         )
-    return _scalar(ft, decimal_handling, time_precision, documents)
+    return _scalar(ft, modes, documents)
 
 
 def _record(d: dict[str, Any], fields: Mapping[str, Converter]) -> dict[str, Any]:

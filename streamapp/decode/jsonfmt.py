@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamapp.decode import semantic
+from streamapp.decode import jsoncheck, semantic
 from streamapp.decode.hints import HintMismatch
 from streamapp.decode.schema import SType, from_connect
 from streamapp.errors import DecodeError
@@ -35,35 +35,79 @@ def _what(exc: Exception) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RowPlan:
-    """Per-field work for one row: TOAST sentinels to recognise and the converter to apply.
+    """Per-field work for one row: the JSON types the schema allows (see ``decode.jsoncheck``),
+    TOAST sentinels to recognise and the converter to apply.
 
-    Only fields that need something are listed, so the per-row loop is as short as possible.
+    Each field is (name, accepted Python types, integer bounds or None, fixer or None, deep
+    check or None, sentinels or None, converter or None, label).
     """
 
-    fields: tuple[tuple[str, tuple[Any, ...] | None, Converter | None, str], ...]
+    fields: tuple[
+        tuple[
+            str,
+            tuple[type, ...],
+            tuple[int, int] | None,
+            Converter | None,
+            Converter | None,
+            tuple[Any, ...] | None,
+            Converter | None,
+            str,
+        ],
+        ...,
+    ]
 
     @staticmethod
     def of(st: SType) -> RowPlan:
         """Plan the fields of the struct ``st`` (JSON representation: bytes are base64)."""
         fields = []
         for name, ftype in st.fields:
-            sentinels = _SENTINELS.get(ftype.kind)
-            conv = semantic.converter(ftype, b64=True)
-            if sentinels is not None or conv is not None:
-                fields.append((name, sentinels, conv, ftype.semantic or ftype.kind))
+            deep = (
+                jsoncheck.checker(ftype)
+                if ftype.kind in ("array", "map")
+                or (ftype.kind == "struct" and ftype.semantic not in semantic.STRUCT_SEMANTICS)
+                else None
+            )
+            fields.append(
+                (
+                    name,
+                    jsoncheck.accepted(ftype),
+                    jsoncheck.bounds(ftype),
+                    jsoncheck.fixer(ftype),
+                    deep,
+                    _SENTINELS.get(ftype.kind),
+                    semantic.converter(ftype, b64=True),
+                    jsoncheck.connect_name(ftype),
+                )
+            )
         return RowPlan(tuple(fields))
 
     def apply(self, row: Any, where: str) -> Any:
-        """Convert ``row`` in place; DecodeError names the field and its type, never the value."""
+        """Check and convert ``row`` in place; DecodeError names the field and both types,
+        never the value."""
         if not isinstance(row, dict):
             return row
-        for name, sentinels, conv, label in self.fields:
+        for name, types, limits, fix, deep, sentinels, conv, label in self.fields:
             v = row.get(name)
             if v is None:
                 continue
+            if type(v) not in types:
+                if fix is None:
+                    raise _mismatch(where, name, label, jsoncheck.json_name(v))
+                try:
+                    v = row[name] = fix(v)
+                except ValueError:
+                    raise _mismatch(where, name, label, jsoncheck.json_name(v)) from None
+            elif limits is not None and not limits[0] <= v <= limits[1]:
+                raise _mismatch(where, name, label, f"an integer outside the {label} range")
             if sentinels is not None and v in sentinels:
                 row[name] = UNCHANGED
-            elif conv is not None:
+                continue
+            if deep is not None:
+                try:
+                    v = row[name] = deep(v)
+                except jsoncheck.Mismatch as exc:
+                    raise _mismatch(where, name + exc.path, exc.expected, exc.got) from None
+            if conv is not None:
                 try:
                     row[name] = conv(v)
                 except semantic.CONVERSION_ERRORS as exc:
@@ -75,12 +119,21 @@ class RowPlan:
         return row
 
 
+def _mismatch(where: str, name: str, expected: str, got: str) -> DecodeError:
+    return DecodeError(
+        f"field '{where}.{name}' is {expected} in the message schema but the payload has "
+        f"{got}; the message does not match its own schema: check the producer and the "
+        "value.converter",
+        field=name.split(".")[0].split("[")[0],
+    )
+
+
 @dataclass(slots=True)
 class JsonPlan:
     """What one Connect schema means: the shape of the value and the plans for its rows.
 
     ``row`` is the envelope's row type (for schema-drift checks); ``verdict`` is the Decoder's
-    cached drift verdict for it.
+    cached drift verdict for it, ``fit`` its cached declared-type fit (``decode.declared``).
     """
 
     shape: str  # envelope | mongo | record | value
@@ -88,13 +141,14 @@ class JsonPlan:
     value: Converter | None  # shape "value": converter of the whole value
     row: SType | None = None
     verdict: Any = None
+    fit: Any = None
 
 
 def plan_for(schema: Any) -> JsonPlan:
     """Compile the plan for a Connect JSON ``schema`` object."""
     top = from_connect(schema)
     if top.kind != "struct":
-        return JsonPlan("value", {}, semantic.converter(top, b64=True))
+        return JsonPlan("value", {}, _top_value(top))
     if "op" in top.field_names():
         after = top.child("after") or top.child("before")
         if after is not None and after.kind == "string":
@@ -106,6 +160,32 @@ def plan_for(schema: Any) -> JsonPlan:
         }
         return JsonPlan("envelope", rows, None, row=after)
     return JsonPlan("record", {"": RowPlan.of(top)}, None)
+
+
+def _top_value(top: SType) -> Converter:
+    """Check, then convert, a value whose schema is not a struct (e.g. a primitive key)."""
+    check = jsoncheck.checker(top)
+    conv = semantic.converter(top, b64=True)
+    label = jsoncheck.connect_name(top)
+
+    def value(v: Any) -> Any:
+        if v is None:
+            return None
+        try:
+            v = check(v)
+        except jsoncheck.Mismatch as exc:
+            raise _mismatch("value", f"(top){exc.path}", exc.expected, exc.got) from None
+        if conv is None:
+            return v
+        try:
+            return conv(v)
+        except semantic.CONVERSION_ERRORS as exc:
+            raise DecodeError(
+                f"the message value ({label}) cannot be converted from a {type(v).__name__} "
+                f"({_what(exc)}); check the connector's converters"
+            ) from None
+
+    return value
 
 
 Hints = Mapping[str, tuple[Converter, str]]  # column -> (converter, declared type text)

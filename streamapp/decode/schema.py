@@ -14,17 +14,20 @@ from streamapp.errors import DecodeError
 _AVRO_PRIMITIVES = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 )
+# Kafka Connect's JsonConverter type names (org.apache.kafka.connect.json.JsonSchema): FLOAT32
+# and FLOAT64 are written "float" and "double". Value: (physical kind, integer width in bits).
 _CONNECT_KINDS = {
-    "int8": "int",
-    "int16": "int",
-    "int32": "int",
-    "int64": "long",
-    "float32": "float",
-    "float64": "double",
-    "boolean": "boolean",
-    "string": "string",
-    "bytes": "bytes",
+    "int8": ("int", 8),
+    "int16": ("int", 16),
+    "int32": ("int", 32),
+    "int64": ("long", 64),
+    "float": ("float", 0),
+    "double": ("double", 0),
+    "boolean": ("boolean", 0),
+    "string": ("string", 0),
+    "bytes": ("bytes", 0),
 }
+CONNECT_TYPE_NAMES = (*_CONNECT_KINDS, "array", "map", "struct")
 MAX_DEPTH = 24
 
 
@@ -33,9 +36,11 @@ class SType:
     """A node of a writer schema: the physical ``kind`` plus Connect's ``semantic`` name.
 
     ``kind`` is one of null, boolean, int, long, float, double, bytes, string, fixed, enum,
-    struct, array, map, union. ``semantic`` is the Connect/Debezium schema name
-    (``connect.name``), or ``avro:<logicalType>`` for a plain Avro logical type. ``optional``
-    with ``null_index`` describes an Avro ``["null", T]`` union (or a Connect optional field).
+    struct, array, map, union. ``width`` is set for Connect JSON integers (8, 16, 32, 64), whose
+    values are range-checked; Avro ints are 32 and longs 64 bits by their encoding.
+    ``semantic`` is the Connect/Debezium schema name (``connect.name``), or
+    ``avro:<logicalType>`` for a plain Avro logical type. ``optional`` with ``null_index``
+    describes an Avro ``["null", T]`` union (or a Connect optional field).
     Guarantees: finite (recursive schemas are rejected), immutable, hashable.
     """
 
@@ -50,6 +55,9 @@ class SType:
     optional: bool = False
     null_index: int = 0
     name: str | None = field(default=None, compare=False)
+    # Connect int8/int16/int32/int64: the integer's width in bits (0: unknown); not compared, so
+    # a Connect and an Avro schema of the same shape stay equal
+    width: int = field(default=0, compare=False)
 
     def param(self, key: str) -> str | None:
         """The schema parameter ``key`` (Connect ``parameters``/``connect.parameters``)."""
@@ -190,6 +198,8 @@ def _params(schema: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 def from_connect(schema: Any, depth: int = 0) -> SType:
     """Build the SType of a Kafka Connect JSON schema (JsonConverter ``schemas.enable=true``).
 
+    Type names are JsonConverter's (``CONNECT_TYPE_NAMES``); a map must have string keys.
+
     Raises DecodeError when ``schema`` is not a Connect schema object.
     """
     if depth > MAX_DEPTH:
@@ -206,7 +216,8 @@ def from_connect(schema: Any, depth: int = 0) -> SType:
     )
     optional = bool(schema.get("optional", False))
     if ctype in _CONNECT_KINDS:
-        return SType(_CONNECT_KINDS[ctype], semantic=name, params=params, optional=optional)
+        kind, width = _CONNECT_KINDS[ctype]
+        return SType(kind, semantic=name, params=params, optional=optional, width=width)
     if ctype == "struct":
         fields = schema.get("fields")
         if not isinstance(fields, list):
@@ -219,6 +230,15 @@ def from_connect(schema: Any, depth: int = 0) -> SType:
         items = from_connect(schema.get("items"), depth + 1)
         return SType("array", semantic=name, params=params, items=items, optional=optional)
     if ctype == "map":
+        keys = schema.get("keys")
+        if isinstance(keys, dict) and keys.get("type") != "string":
+            raise DecodeError(
+                f"message schema has a map with {keys.get('type')!r} keys (JsonConverter writes "
+                "those as arrays of pairs); streamapp reads maps with string keys only"
+            )
         values = from_connect(schema.get("values"), depth + 1)
         return SType("map", semantic=name, params=params, items=values, optional=optional)
-    raise DecodeError(f"message schema has unknown Connect type {ctype!r}")
+    raise DecodeError(
+        f"message schema has unknown Connect type {ctype!r} (JsonConverter writes one of "
+        f"{', '.join(CONNECT_TYPE_NAMES)}); is the value.converter Kafka Connect's JsonConverter?"
+    )

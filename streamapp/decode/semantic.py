@@ -6,8 +6,13 @@ Documented choices:
 - Nanosecond values (``NanoTime``, ``NanoTimestamp``, 7-9 fraction digits in ISO strings) are
   truncated (floored) to microseconds, the precision of ``datetime``.
 - ``Timestamp``/``MicroTimestamp``/``NanoTimestamp`` and Connect ``Timestamp`` are wall-clock
-  values without a zone: naive ``datetime``. ``ZonedTimestamp`` is aware UTC. ``ZonedTime`` is
-  an aware ``time`` keeping the offset Debezium wrote (always GMT in practice).
+  values without a zone: naive ``datetime``. ``ZonedTimestamp`` is aware UTC. ``ZonedTime``
+  (PostgreSQL ``timetz``, written in GMT, e.g. ``10:34:56Z``) is converted to UTC and made naive:
+  a ``time`` is always naive (see ``streamapp.types``).
+- ``time.precision.mode=isostring``: ``IsoDate`` (``2026-03-01Z``) -> date, ``IsoTime`` ->
+  naive UTC time, ``IsoTimestamp`` -> naive UTC datetime (the connector writes them in UTC).
+- JSON doubles: Jackson writes NaN and the infinities as the strings ``"NaN"``,
+  ``"Infinity"`` and ``"-Infinity"``; :func:`float_value` reads them.
 - ``Interval`` (``interval.handling.mode=string``) stays the ISO-8601 ``str``: months and years
   have no fixed length, so no ``timedelta`` is exact. ``MicroDuration`` -> ``timedelta``.
 - ``Bits`` stays ``bytes`` (Debezium's little-endian bit order, ``length`` bits).
@@ -24,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import struct
 import uuid
 from collections.abc import Callable
@@ -68,7 +74,8 @@ _GEOMETRY_PLACEHOLDERS = (
 )
 _POINT_PLACEHOLDER = -99999999.0
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH_DATE = date(1970, 1, 1)
+_EPOCH_ORDINAL = _EPOCH_DATE.toordinal()
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US = 86_400_000_000
@@ -154,10 +161,53 @@ def zoned_timestamp(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def naive_time(value: time) -> time:
+    """A time of day with a UTC offset -> the naive time of day in UTC (naive: unchanged)."""
+    offset = value.utcoffset()
+    if offset is None:
+        return value
+    moved = datetime.combine(_EPOCH_DATE, value.replace(tzinfo=None)) - offset
+    return moved.time()
+
+
 def zoned_time(text: str) -> time:
-    """ISO-8601 time with zone -> aware time (offset kept as written)."""
-    parsed = time.fromisoformat(text)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    """ISO-8601 time with zone (``ZonedTime``) -> naive time of day in UTC."""
+    return naive_time(time.fromisoformat(text))
+
+
+def iso_date(text: str) -> date:
+    """``IsoDate`` text (ISO date, optionally with a ``Z``/offset suffix) -> date."""
+    for suffix in ("Z", "+00:00"):
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+            break
+    return date.fromisoformat(text)
+
+
+def iso_timestamp(text: str) -> datetime:
+    """``IsoTimestamp`` text -> naive datetime in UTC (text without zone is taken as is)."""
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo is None else parsed.astimezone(UTC).replace(tzinfo=None)
+
+
+SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def float_value(value: Any) -> float:
+    """A JSON double -> float: numbers, and the NaN/Infinity strings Jackson writes.
+
+    TypeError for anything else (a bool, other text, a container).
+    """
+    t = type(value)
+    if t is float:
+        return value  # type: ignore[no-any-return]
+    if t is int:
+        return float(value)
+    if t is str and value in SPECIAL_FLOATS:
+        return SPECIAL_FLOATS[value]
+    raise TypeError(f"expected a number, got {t.__name__}")
+
+
 
 
 def duration_from_micros(micros: int) -> timedelta:
@@ -276,6 +326,9 @@ _SEMANTICS: dict[str, tuple[tuple[str, ...], Callable[[SType, bool], Converter]]
     _T + "NanoTimestamp": (_INTS, _fixed(timestamp_from_nanos)),
     _T + "ZonedTimestamp": (_STR, _fixed(zoned_timestamp)),
     _T + "ZonedTime": (_STR, _fixed(zoned_time)),
+    _T + "IsoDate": (_STR, _fixed(iso_date)),
+    _T + "IsoTime": (_STR, _fixed(zoned_time)),
+    _T + "IsoTimestamp": (_STR, _fixed(iso_timestamp)),
     _T + "MicroDuration": (_INTS, _fixed(duration_from_micros)),
     _C + "Date": (_INTS, _fixed(date_from_days)),
     _C + "Time": (_INTS, _fixed(time_from_millis)),

@@ -39,14 +39,16 @@ MongoDB     ``seconds << 31 | ord``: ``source.ts_ms // 1000`` (32 bits) and the 
 Others      ``ts_ms << 21 | (offset & 0x1FFFFF)``: Debezium's processing time (42 bits, good
             until 2109) with the Kafka offset as tie-breaker (offsets of one key grow within a
             partition; a tie-breaker that wraps within one millisecond is the only failure).
-A DATA event of PostgreSQL/MySQL/MongoDB without its position fields raises DecodeError rather
-than mixing version schemes for one key.
+A DATA event of PostgreSQL/MySQL/MongoDB without its position fields raises MissingPosition (a
+DecodeError) rather than mixing version schemes for one key, when ``strict`` (the worker). Not
+strict (``streamapp topology test``, library use) such an event gets the ``ts_ms``/offset
+fallback version instead, and :func:`version_note` says so.
 """
 
 from __future__ import annotations
 
 from streamapp.errors import DecodeError
-from streamapp.records import SourceInfo
+from streamapp.records import ChangeEvent, EventKind, SourceInfo
 
 MAX_VERSION = 2**63
 BLOCKING_SNAPSHOT = frozenset(
@@ -120,8 +122,46 @@ def fallback_version(ts_ms: int | None, offset: int) -> int:
     return ts << 21 | (offset & _OFFSET_MASK)
 
 
-def event_version(source: SourceInfo | None, ts_ms: int | None, offset: int, *, data: bool) -> int:
-    """The version of one event (see the module docstring for each connector's layout)."""
+class MissingPosition(DecodeError):
+    """A PostgreSQL/MySQL/MongoDB data event without its log position: it cannot be ordered
+    against the same key's other events, so the worker refuses it."""
+
+
+def missing_position(source: SourceInfo | None) -> str | None:
+    """Why a data event with ``source`` has no log-position version; None when it has one."""
+    if source is None:
+        return None
+    connector = source.connector
+    if connector == "postgresql":
+        if source.lsn is None and not (
+            source.snapshot == "incremental" and _sequence_max(source.raw.get("sequence"))
+        ):
+            return "PostgreSQL event has no source.lsn"
+    elif connector == "mysql":
+        if not source.file or source.pos is None:
+            return "MySQL event has no source.file/pos"
+    elif connector == "mongodb" and source.ts_ms is None:
+        return "MongoDB event has no source.ts_ms"
+    return None
+
+
+def version_note(event: ChangeEvent) -> str | None:
+    """For a data event decoded with ``strict_versions=False``: why its version is only the
+    ts_ms/offset fallback (a sink must not mix it with log-position versions); else None."""
+    if event.kind is not EventKind.DATA:
+        return None
+    why = missing_position(event.source)
+    if why is None:
+        return None
+    return f"{why}; its version is derived from ts_ms and the Kafka offset (the worker refuses it)"
+
+
+def event_version(
+    source: SourceInfo | None, ts_ms: int | None, offset: int, *, data: bool, strict: bool = True
+) -> int:
+    """The version of one event (see the module docstring for each connector's layout).
+
+    ``strict=False``: a data event without its log position gets the fallback version."""
     if source is not None:
         connector = source.connector
         if connector == "postgresql":
@@ -130,18 +170,18 @@ def event_version(source: SourceInfo | None, ts_ms: int | None, offset: int, *, 
             position = _sequence_max(source.raw.get("sequence"))
             if source.snapshot == "incremental" and position is not None:
                 return postgres_version(position, None, "true")
-            if data:
-                raise DecodeError("PostgreSQL event has no source.lsn; cannot order it")
+            if data and strict:
+                raise MissingPosition("PostgreSQL event has no source.lsn; cannot order it")
         elif connector == "mysql":
             if source.file and source.pos is not None:
                 return mysql_version(source.file, source.pos, source.row)
-            if data:
-                raise DecodeError("MySQL event has no source.file/pos; cannot order it")
+            if data and strict:
+                raise MissingPosition("MySQL event has no source.file/pos; cannot order it")
         elif connector == "mongodb":
             if source.ts_ms is not None:
                 return mongo_version(source.ts_ms, source.ord)
-            if data:
-                raise DecodeError("MongoDB event has no source.ts_ms; cannot order it")
+            if data and strict:
+                raise MissingPosition("MongoDB event has no source.ts_ms; cannot order it")
     return fallback_version(
         ts_ms if ts_ms is not None else source.ts_ms if source else None, offset
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from streamapp.decode import Decoder
+from streamapp.decode.version import version_note
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
 from streamapp.errors import StageError
@@ -83,8 +84,9 @@ def run_lines(
 
     Every output record goes to ``out`` as one JSON line carrying its line number; every
     failure goes to ``err`` as one line ``line N: <stage>: <error>`` (error messages name
-    fields, never values); an event that yields no record is noted on ``err`` with why.
-    Lines starting with ``#`` are comments.
+    fields, never values); an event that yields no record is noted on ``err`` with why, and so
+    is an event whose version is only derived (``version.version_note``: the worker's strict
+    decoder refuses it). Lines starting with ``#`` are comments.
     """
     tally = Tally()
     topic = topology.source_topics[0]
@@ -97,6 +99,9 @@ def run_lines(
             event = decoder.decode(
                 event_bytes.key, event_bytes.value, topic=topic, partition=0, offset=number
             )
+            note = version_note(event)
+            if note is not None:
+                err(f"line {number}: note: {note}")
             produced = topology.process(event)
             if encoder is not None:
                 for rec in produced:

@@ -12,10 +12,23 @@ from streamapp.transform.jsonvalue import to_json
 from streamapp.types import parse_type
 
 
-def decoder_for(topology: CompiledTopology, resolver: SchemaResolver | None = None) -> Decoder:
-    """The Decoder a worker uses for ``topology`` (declared source types as hints)."""
-    hints = {name: parse_type(spec) for name, spec in topology.topology.source.columns.items()}
-    return Decoder(resolver=resolver, hints=hints)
+def decoder_for(
+    topology: CompiledTopology,
+    resolver: SchemaResolver | None = None,
+    *,
+    strict_versions: bool = True,
+) -> Decoder:
+    """The Decoder a worker uses for ``topology`` (declared source types as hints, the
+    source's handling modes); ``strict_versions=False`` decodes events without a log
+    position too (see ``Decoder``)."""
+    source = topology.topology.source
+    hints = {name: parse_type(spec) for name, spec in source.columns.items()}
+    return Decoder(
+        resolver=resolver,
+        hints=hints,
+        handling=source.handling_modes(),
+        strict_versions=strict_versions,
+    )
 
 
 def record_doc(topology: CompiledTopology, rec: OutputRecord) -> dict[str, Any]:

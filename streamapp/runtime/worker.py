@@ -160,8 +160,10 @@ def build_runtime(
                 decoder=Decoder(
                     resolver=registry,
                     hints=hints,
+                    handling=source.handling_modes(),
                     needs_before=topology.reads_before,
                     drift=drift,
+                    strict_versions=True,
                 ),
                 evolver=evolver,
                 encoder=make_encoder(topology, registry),

@@ -54,6 +54,10 @@ def declaration_problems(topology: Topology) -> list[str]:
             out.append(
                 f"source missing_columns={topology.source.missing_columns!r}: use 'dlq' or 'null'"
             )
+        try:
+            topology.source.handling_modes()
+        except ValueError as exc:
+            out.append(f"source handling: {exc}")
     if topology.output is not None and (
         not isinstance(topology.output, Output) or not topology.output.topic
     ):

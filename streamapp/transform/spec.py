@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeAlias
 
+from streamapp.decode.modes import HandlingModes
 from streamapp.types import TypeSpec
 
 if TYPE_CHECKING:
@@ -46,12 +47,25 @@ class Source:
     output, its schema and the sink tables while running (``"propagate"``); a declared column
     the writer schema no longer has sends the events to the DLQ (``missing_columns="dlq"``)
     or reads as NULL (``"null"``); a key column is never optional.
+
+    ``handling`` holds the Debezium handling modes the connector runs with, by their property
+    names (``{"decimal.handling.mode": "string", "time.precision.mode": "connect"}``); omitted
+    ones are Debezium's defaults (see ``streamapp.decode.modes``). They say how values without
+    a schema are written and how a value of another type converts to its declared column;
+    ``streamapp topology validate --connect`` compares them with the running connector.
     """
 
     topic: str
     columns: Mapping[str, TypeSpec]
     new_columns: NewColumns = "ignore"
     missing_columns: MissingColumns = "dlq"
+    handling: Mapping[str, str] | None = None
+
+    def handling_modes(self) -> HandlingModes:
+        """The parsed ``handling``; ValueError names each unknown property or value."""
+        if self.handling is not None and not isinstance(self.handling, Mapping):
+            raise ValueError("handling must be a dict of Debezium property -> value")
+        return HandlingModes.parse(self.handling)
 
 
 @dataclass(frozen=True, slots=True)

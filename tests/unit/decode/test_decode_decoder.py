@@ -283,7 +283,10 @@ def test_schemaless_json_with_hints() -> None:
         "at": parse_type("timestamp"),
         "doc": parse_type("json"),
     }
-    dec = Decoder(hints=hints, decimal_handling="string", time_precision="milli")
+    dec = Decoder(
+        hints=hints,
+        handling={"decimal.handling.mode": "string", "time.precision.mode": "connect"},
+    )
     payload = {
         "before": None,
         "after": {
@@ -310,10 +313,10 @@ def test_schemaless_json_with_hints() -> None:
 
 
 def test_invalid_modes_are_config_errors() -> None:
-    with pytest.raises(ConfigError):
-        Decoder(decimal_handling="exact")
-    with pytest.raises(ConfigError):
-        Decoder(time_precision="seconds")
+    with pytest.raises(ConfigError, match=r"decimal\.handling\.mode='exact' is not one of"):
+        Decoder(handling={"decimal.handling.mode": "exact"})
+    with pytest.raises(ConfigError, match=r"'time\.precision' is not a handling mode"):
+        Decoder(handling={"time.precision": "connect"})
 
 
 # "Qz7" never occurs in an error message, so a match can only be the value leaking (without it

@@ -77,7 +77,8 @@ def test_writer_type_maps_debezium_columns(st: SType, want: str) -> None:
         ("date", "timestamp", True),
         ("json", "string", False),
         ({"a": "int"}, "json", False),
-        ("bool", "int", True),
+        ("bool", "int", False),  # MySQL BOOLEAN is int16: 0/1 converted (decode.declared)
+        ("bool", "string", True),
     ],
 )
 def test_type_change_refuses_other_families(declared: Any, writer: str, refused: bool) -> None:

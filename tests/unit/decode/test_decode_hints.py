@@ -14,14 +14,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.decode.hints import HintMismatch, duration_from_iso, hint_converter
+from streamapp.decode.modes import HandlingModes
 from streamapp.types import FieldType, Kind, parse_type
 
 
 def convert(
-    spec: Any, raw: Any, *, decimals: str = "precise", times: str = "adaptive", docs: bool = False
+    spec: Any,
+    raw: Any,
+    *,
+    decimals: str = "precise",
+    times: str = "adaptive",
+    docs: bool = False,
+    **more: str,
 ) -> Any:
     ft = spec if isinstance(spec, FieldType) else parse_type(spec)
-    conv = hint_converter(ft, decimal_handling=decimals, time_precision=times, documents=docs)
+    modes = HandlingModes(decimal=decimals, time_precision=times, **more)
+    conv = hint_converter(ft, modes=modes, documents=docs)
     return raw if conv is None else conv(raw)
 
 
@@ -41,9 +49,10 @@ CASES: list[tuple[str, Any, Any, dict[str, Any], Any]] = [
     ("date-iso", "date", "2022-01-08", {}, date(2022, 1, 8)),
     ("date-from-mongo-date", "date", datetime(2022, 1, 8, 23, tzinfo=UTC), {}, date(2022, 1, 8)),
     ("time-adaptive-micro", "time", 1_000_001, {}, time(0, 0, 1, 1)),
-    ("time-milli", "time", 1001, {"times": "milli"}, time(0, 0, 1, 1000)),
-    ("time-nano", "time", 1_000_001_999, {"times": "nano"}, time(0, 0, 1, 1)),
-    ("time-iso-zoned", "time", "10:00:00Z", {}, time(10, tzinfo=UTC)),
+    ("time-milli", "time", 1001, {"times": "connect"}, time(0, 0, 1, 1000)),
+    ("time-nano", "time", 1_000_001_999, {"times": "nanoseconds"}, time(0, 0, 1, 1)),
+    ("time-iso-zoned-is-naive-utc", "time", "10:00:00Z", {}, time(10)),
+    ("time-iso-offset-to-utc", "time", "01:30:00+02:00", {}, time(23, 30)),
     (
         "ts-adaptive-default-micro",
         "timestamp",
@@ -69,7 +78,7 @@ CASES: list[tuple[str, Any, Any, dict[str, Any], Any]] = [
         "ts-milli-mode",
         "timestamp",
         1_700_000_000_001,
-        {"times": "milli"},
+        {"times": "connect"},
         datetime(2023, 11, 14, 22, 13, 20, 1000),
     ),
     ("ts-iso", "timestamp", "2023-11-14T22:13:20", {}, datetime(2023, 11, 14, 22, 13, 20)),
@@ -150,6 +159,64 @@ CASES: list[tuple[str, Any, Any, dict[str, Any], Any]] = [
     ("array-of-dates", "array<date>", [0, None], {}, [date(1970, 1, 1), None]),
     ("array-from-text", "array<int>", "[1, 2]", {}, [1, 2]),
     ("map-of-uuid", "map<uuid>", {"k": str(uuid.UUID(int=1))}, {}, {"k": uuid.UUID(int=1)}),
+    # issue 11: a precision in the spec decides the unit of schemaless temporal integers
+    (
+        "ts3-spec-adaptive-ms",
+        "timestamp(3)",
+        1_772_368_496_789,
+        {},
+        datetime(2026, 3, 1, 12, 34, 56, 789000),
+    ),
+    ("ts6-spec-adaptive-us", "timestamp(6)", 1_000_001, {}, datetime(1970, 1, 1, 0, 0, 1, 1)),
+    ("ts9-spec-adaptive-ns", "timestamp(9)", 1_000_001_999, {}, datetime(1970, 1, 1, 0, 0, 1, 1)),
+    ("time3-spec-adaptive-ms", "time(3)", 45_296_789, {}, time(12, 34, 56, 789000)),
+    (
+        "time3-adaptive-time-micros",
+        "time(3)",
+        45_296_789_000,
+        {"times": "adaptive_time_microseconds"},
+        time(12, 34, 56, 789000),
+    ),
+    (
+        "ts3-adaptive-time-micros-ms",
+        "timestamp(3)",
+        1_001,
+        {"times": "adaptive_time_microseconds"},
+        datetime(1970, 1, 1, 0, 0, 1, 1000),
+    ),
+    (
+        "ts3-microseconds-mode",
+        "timestamp(3)",
+        1_001,
+        {"times": "microseconds"},
+        datetime(1970, 1, 1, 0, 0, 0, 1001),
+    ),
+    (
+        "ts-connect-mode-ms",
+        "timestamp",
+        1_001,
+        {"times": "connect"},
+        datetime(1970, 1, 1, 0, 0, 1, 1000),
+    ),
+    (
+        "ts-isostring",
+        "timestamp",
+        "2026-03-01T10:00:00Z",
+        {"times": "isostring"},
+        datetime(2026, 3, 1, 10),
+    ),
+    ("date-isostring", "date", "2026-03-01Z", {"times": "isostring"}, date(2026, 3, 1)),
+    ("float-nan-text", "float", "Infinity", {}, float("inf")),
+    ("float-minus-inf-text", "float", "-Infinity", {}, float("-inf")),
+    ("bytes-hex", "bytes", "00ff", {"binary": "hex"}, b"\x00\xff"),
+    ("bytes-base64-url-safe", "bytes", "_-8=", {"binary": "base64-url-safe"}, b"\xff\xef"),
+    (
+        "bigint-unsigned-precise",
+        "int",
+        b64((2**63 - 1).to_bytes(9, "big")),
+        {"bigint_unsigned": "precise"},
+        2**63 - 1,
+    ),
 ]
 
 
@@ -164,6 +231,11 @@ def test_hint_conversions(spec: Any, raw: Any, opts: dict[str, Any], expected: A
         assert got.tzinfo == expected.tzinfo
 
 
+def test_isostring_mode_has_no_integer_form() -> None:
+    with pytest.raises(HintMismatch, match="ISO text"):
+        convert("timestamp", 1_000, times="isostring")
+
+
 @pytest.mark.parametrize(
     ("spec", "raw"),
     [
@@ -172,6 +244,8 @@ def test_hint_conversions(spec: Any, raw: Any, opts: dict[str, Any], expected: A
         ("int", 1.0),
         ("int", True),
         ("float", "1.0"),
+        ("float", "nan"),
+        ("float", True),
         ("bool", 2),
         ("date", 1.5),
         ("decimal(5,2)", [1]),

@@ -7,7 +7,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from streamapp.decode.schema import MAX_DEPTH, SType, from_avro, from_connect
+from streamapp.decode.schema import CONNECT_TYPE_NAMES, MAX_DEPTH, SType, from_avro, from_connect
 from streamapp.errors import DecodeError
 
 
@@ -100,22 +100,47 @@ def test_avro_depth_limit() -> None:
         from_avro({"type": "record", "name": "R", "fields": [{"name": "a", "type": schema}]})
 
 
+# The names JsonConverter writes (org.apache.kafka.connect.json.JsonSchema): FLOAT32 is
+# "float" and FLOAT64 is "double"; there is no "float32"/"float64".
 @pytest.mark.parametrize(
-    ("connect_type", "kind"),
+    ("connect_type", "kind", "width"),
     [
-        ("int8", "int"),
-        ("int16", "int"),
-        ("int32", "int"),
-        ("int64", "long"),
-        ("float32", "float"),
-        ("float64", "double"),
-        ("boolean", "boolean"),
-        ("string", "string"),
-        ("bytes", "bytes"),
+        ("int8", "int", 8),
+        ("int16", "int", 16),
+        ("int32", "int", 32),
+        ("int64", "long", 64),
+        ("float", "float", 0),
+        ("double", "double", 0),
+        ("boolean", "boolean", 0),
+        ("string", "string", 0),
+        ("bytes", "bytes", 0),
     ],
 )
-def test_connect_primitives(connect_type: str, kind: str) -> None:
-    assert from_connect({"type": connect_type, "optional": True}) == SType(kind, optional=True)
+def test_connect_primitives(connect_type: str, kind: str, width: int) -> None:
+    got = from_connect({"type": connect_type, "optional": True})
+    assert got == SType(kind, optional=True)
+    assert got.width == width
+
+
+def test_connect_type_names_are_jsonconverters() -> None:
+    assert set(CONNECT_TYPE_NAMES) == {
+        "boolean", "int8", "int16", "int32", "int64", "float", "double",
+        "bytes", "string", "array", "map", "struct",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["float32", "float64", "int", "long", "decimal"])
+def test_connect_names_it_never_writes_are_refused(name: str) -> None:
+    with pytest.raises(DecodeError, match=f"unknown Connect type '{name}'.*double"):
+        from_connect({"type": name})
+
+
+def test_connect_map_with_non_string_keys_is_refused() -> None:
+    schema = {"type": "map", "keys": {"type": "int32"}, "values": {"type": "string"}}
+    with pytest.raises(DecodeError, match="'int32' keys"):
+        from_connect(schema)
+    schema["keys"] = {"type": "string"}
+    assert from_connect(schema).items == SType("string")
 
 
 def test_connect_struct_array_map_and_semantics() -> None:
