@@ -9,14 +9,14 @@ from typing import Any
 from streamapp.decode import mongo
 from streamapp.decode.avro import AvroPlan, SchemaResolver
 from streamapp.decode.declared import NOTHING, RowFit, fit_row
-from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
+from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution, Verdict
 from streamapp.decode.envelope import classify, make_event
 from streamapp.decode.hints import hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
 from streamapp.decode.modes import HandlingModes
 from streamapp.decode.writers import WriterPlans
 from streamapp.errors import ConfigError, DecodeBug, DecodeError, RegistryError
-from streamapp.records import ChangeEvent, EventKind, Op
+from streamapp.records import UNCHANGED, ChangeEvent, EventKind, Op
 from streamapp.types import FieldType
 
 
@@ -47,7 +47,8 @@ class Decoder:
     ``drift`` checks every writer schema of a change envelope once against the topology's
     declared columns (see ``decode.drift``): a data event whose schema no longer fits raises
     SchemaDriftError (a DecodeError); one whose schema brings columns to propagate raises
-    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``.
+    SchemaEvolution, every time, until the caller has added them and called ``drift.accept``;
+    a propagated column its schema lacks (an older schema still in flight) reads as UNCHANGED.
 
     ``strict_versions`` (the worker) refuses a PostgreSQL/MySQL/MongoDB data event without
     its log position (``version.MissingPosition``); without it (the default, for library use
@@ -171,7 +172,10 @@ class Decoder:
             else:
                 before, after = payload.get("before"), payload.get("after")
                 if self.drift is not None and checked is not None:
-                    self._check_drift(checked, plan)
+                    for name in self._check_drift(checked, plan):  # history: keep the stored
+                        for row in (before, after):
+                            if row is not None:
+                                row[name] = UNCHANGED
                 if checked is not None and self._hints:
                     fit = self._fit(checked, plan)
                     if fit is not NOTHING:
@@ -197,11 +201,12 @@ class Decoder:
             fit = self._fits[plan.schema_id] = fit_row(plan.row, self._hints, self.modes, where)
         return fit
 
-    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> None:
-        """Act on the (cached) drift verdict of this event's writer schema."""
+    def _check_drift(self, checked: Any, plan: AvroPlan | None) -> tuple[str, ...]:
+        """Act on the (cached) drift verdict of this event's writer schema; returns the
+        propagated columns it lacks (the event carries them as UNCHANGED)."""
         guard = self.drift
         assert guard is not None
-        verdict = checked.verdict
+        verdict: Verdict | None = checked.verdict
         where = f"writer schema id {plan.schema_id}" if plan else "the message's Connect schema"
         if verdict is None or verdict.generation != guard.generation:
             verdict = checked.verdict = guard.judge(checked.row, where)
@@ -209,6 +214,7 @@ class Decoder:
             raise SchemaDriftError(verdict.error)
         if verdict.added:
             raise SchemaEvolution(dict(verdict.added), where)
+        return verdict.unchanged
 
     def _value(self, value: bytes) -> tuple[Any, str]:
         """A value that is not Avro: JSON, or an error saying what it is."""
