@@ -21,6 +21,7 @@ from streamapp.errors import (
     UnknownSchemaError,
     UnusableSchemaError,
 )
+from streamapp.redact import redact_url
 
 DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
 DEFAULT_LEVEL: Final = "BACKWARD"
@@ -187,8 +188,9 @@ class SchemaRegistry:
         except SchemaRegistryError as exc:
             if exc.http_status_code == 409:
                 raise IncompatibleSchemaError(
-                    f"subject {subject!r}: the registry at {self.url} refused the new schema as "
-                    f"incompatible ({exc.error_message}); keep the old shape or add defaults"
+                    f"subject {subject!r}: the registry at {redact_url(self.url)} refused the "
+                    f"new schema as incompatible ({exc.error_message}); keep the old shape or "
+                    "add defaults"
                 ) from None
             raise self._error(f"register a schema under subject {subject!r}", exc) from None
         except _CLIENT_ERRORS as exc:
@@ -226,9 +228,9 @@ class SchemaRegistry:
             raise self._error(f"test compatibility for subject {subject!r}", exc) from None
         if not ok:
             raise IncompatibleSchemaError(
-                f"subject {subject!r}: the registry at {self.url} reports the new schema "
-                f"incompatible ({level}) with the latest version; keep the old shape or add "
-                "defaults"
+                f"subject {subject!r}: the registry at {redact_url(self.url)} reports the new "
+                f"schema incompatible ({level}) with the latest version; keep the old shape or "
+                "add defaults"
             )
 
     def _versions(self, subject: str) -> list[int]:
@@ -256,8 +258,11 @@ class SchemaRegistry:
             raise self._error(what, exc) from None
 
     def _error(self, what: str, exc: Exception) -> RegistryError:
+        url = redact_url(self.url)
         if isinstance(exc, SchemaRegistryError):
-            detail = f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
+            detail = redact_url(
+                f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
+            )
             if exc.http_status_code == 404 and what.startswith(("fetch schema id", "fetch ref")):
                 missing = (
                     "no schema with that id"
@@ -265,23 +270,23 @@ class SchemaRegistry:
                     else f"could not {what}"
                 )
                 return UnknownSchemaError(
-                    f"schema registry at {self.url}: {missing} ({detail}); the record was "
+                    f"schema registry at {url}: {missing} ({detail}); the record was "
                     "written against another registry or the schema was deleted"
                 )
             if exc.http_status_code in _TRANSIENT_STATUS or exc.http_status_code >= 500:
                 return RegistryUnavailableError(
-                    f"schema registry at {self.url}: could not {what} ({detail}); the registry "
+                    f"schema registry at {url}: could not {what} ({detail}); the registry "
                     "is failing or overloaded (transient: retry later)"
                 )
         else:
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = redact_url(f"{type(exc).__name__}: {exc}")
             if isinstance(exc, _TRANSIENT_ERRORS):
                 return RegistryUnavailableError(
-                    f"schema registry at {self.url}: could not {what} ({detail}); check that "
+                    f"schema registry at {url}: could not {what} ({detail}); check that "
                     "the registry is running and reachable at that URL (transient: retry later)"
                 )
         return RegistryError(
-            f"schema registry at {self.url}: could not {what} ({detail}); check that the "
+            f"schema registry at {url}: could not {what} ({detail}); check that the "
             "registry is running, the URL points at its Confluent-compatible API, and the "
             "subject or id exists"
         )

@@ -7,12 +7,14 @@ in the README's configuration table (a test keeps the two in step).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from streamapp.errors import ConfigError
+from streamapp.redact import raw_in_password, redact_url
+
+__all__ = ["REPO_ROOT", "Settings", "redact_url"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_MASK_SECRET = "local-dev-secret-not-for-production"
@@ -162,14 +164,37 @@ class Settings:
             raise ConfigError(
                 f"STREAMAPP_GC_THRESHOLD={self.gc_threshold!r}: use a count, 700 to 1000000"
             )
-        if not self.connect_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"STREAMAPP_CONNECT_URL={self.connect_url!r}: use an http:// or https:// URL"
-            )
+        for env, url in (
+            ("STREAMAPP_CONNECT_URL", self.connect_url),
+            ("STREAMAPP_REGISTRY_URL", self.registry_url),
+        ):
+            if not url.startswith(("http://", "https://")):
+                shown = redact_url(url)
+                raise ConfigError(f"{env}={shown!r}: use an http:// or https:// URL")
+        self._check_url_passwords()
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
             )
+
+    def _check_url_passwords(self) -> None:
+        """Refuse a URL whose password holds characters its client would split it at (the
+        client would then misread it and quote a part of the password in its errors)."""
+        for f in fields(self):
+            if f.name in ("source_dsn", "warehouse_dsn"):
+                reserved = "@/?#"  # libpq ends the userinfo at the first @
+            elif f.name in ("registry_url", "redis_url", "clickhouse_dsn", "connect_url"):
+                reserved = "/?#"  # Python's URL parsers end it at the last @
+            else:
+                continue
+            raw = raw_in_password(getattr(self, f.name), reserved)
+            if raw:
+                shown = redact_url(getattr(self, f.name))
+                encoded = ", ".join(f"{c} as %{ord(c):02X}" for c in raw)
+                raise ConfigError(
+                    f"{f.metadata['env']}={shown!r}: the password holds a raw "
+                    f"{' '.join(raw)}; percent-encode it ({encoded})"
+                )
 
     def path(self, value: str) -> Path:
         """A configured path, relative ones resolved from the repository root."""
@@ -219,11 +244,3 @@ class Settings:
             value = redact_url(value)
             rows.append((f.metadata["env"], value, f.metadata["doc"]))
         return rows
-
-
-_URL_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
-
-
-def redact_url(value: str) -> str:
-    """Hide the password of a URL/DSN: ``postgresql://u:***@host``."""
-    return _URL_PASSWORD.sub(r"\1***@", value)

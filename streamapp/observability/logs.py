@@ -2,7 +2,9 @@
 
 Context comes from ``extra={"topology": ..., "partition": ..., "offset": ...}`` on a log call.
 streamapp never logs record values (a value may be PII that a mask hides downstream): messages
-name fields, types, topics and offsets only.
+name fields, types, topics and offsets only. Both formats pass every line (messages of other
+libraries and tracebacks included: httpx logs each request's URL) through ``redact_url``, so a
+password in a URL or DSN never reaches a log.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+
+from streamapp.redact import redact_url
 
 CONTEXT = ("topology", "topic", "partition", "offset", "stage", "sink")
 
@@ -23,14 +27,14 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_url(record.getMessage()),
         }
         for key in CONTEXT:
             value = getattr(record, key, None)
             if value is not None:
                 out[key] = value
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = redact_url(self.formatException(record.exc_info))
         return json.dumps(out, default=str)
 
 
@@ -41,7 +45,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = redact_url(super().format(record))
         parts = [str(getattr(record, "topology", "") or "")]
         partition, offset = getattr(record, "partition", None), getattr(record, "offset", None)
         if partition is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from streamapp.observability.logs import JsonFormatter, TextFormatter
 
@@ -32,3 +33,25 @@ def test_text_lines_append_context_only_when_present() -> None:
         .endswith("3 records to the DLQ [orders p2 @9]")
     )
     assert TextFormatter().format(record()).endswith("3 records to the DLQ")
+
+
+def test_no_log_line_carries_a_password() -> None:
+    """httpx logs each request's URL, userinfo included; tracebacks quote DSNs."""
+    rec = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        'HTTP Request: GET %s "HTTP/1.1 200 OK"',
+        ("http://u:S3ntinel-pw-7x@127.0.0.1:18081/apis/ccompat/v7/subjects",),
+        None,
+    )
+    try:
+        raise ConnectionError("cannot reach redis://:S3ntinel-pw-7x@127.0.0.1:1/0")
+    except ConnectionError:
+        rec.exc_info = sys.exc_info()
+    text = TextFormatter().format(rec)
+    data = json.loads(JsonFormatter().format(rec))
+    assert "http://u:***@127.0.0.1:18081/apis/ccompat/v7/subjects" in data["message"]
+    assert "redis://:***@127.0.0.1:1/0" in data["exc"] and "redis://:***@" in text
+    assert "S3ntinel" not in text and "S3ntinel" not in json.dumps(data)
