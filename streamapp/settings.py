@@ -6,22 +6,30 @@ in the README's configuration table (a test keeps the two in step).
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamapp.errors import ConfigError
 from streamapp.redact import raw_in_password, redact_url
 
+if TYPE_CHECKING:
+    from streamapp.dlq.seal import Sealer
+
 __all__ = ["REPO_ROOT", "Settings", "redact_url"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCAL_MASK_SECRET = "local-dev-secret-not-for-production"
+DEFAULT_DLQ_RETENTION_MS = "604800000"  # 7 days
+log = logging.getLogger("streamapp.settings")
+_warned: set[str] = set()
 
 
-def _setting(env: str, default: str, doc: str) -> str:
-    result: str = field(default=default, metadata={"env": env, "doc": doc})
+def _setting(env: str, default: str, doc: str, *, secret: bool = False) -> str:
+    result: str = field(default=default, metadata={"env": env, "doc": doc, "secret": secret})
     return result
 
 
@@ -74,7 +82,32 @@ class Settings:
         "STREAMAPP_MASK_SECRET",
         "",
         "key for hmac_sha256/tokenize masks (`STREAMAPP_MASK_SECRET_<NAME>` for named secrets); "
-        "the local profile falls back to a fixed dev key",
+        "unset, the local profile uses the local stack's generated dev key (a warning says so)",
+        secret=True,
+    )
+    mask_dev_key_file: str = _setting(
+        "STREAMAPP_MASK_DEV_KEY_FILE",
+        ".stack/mask-dev.key",
+        "local profile only: the random dev mask key `make up` generates once per stack "
+        "(64 hex digits), used when STREAMAPP_MASK_SECRET is unset",
+    )
+    dlq_key: str = _setting(
+        "STREAMAPP_DLQ_KEY",
+        "",
+        "seal DLQ records at rest (AES-256-GCM): 32 random bytes as 64 hex digits or base64; "
+        "comma-separated for rotation (the first seals, every one opens); unset: clear DLQ",
+        secret=True,
+    )
+    dlq_key_file: str = _setting(
+        "STREAMAPP_DLQ_KEY_FILE",
+        "",
+        "a file holding STREAMAPP_DLQ_KEY's value (e.g. a mounted secret); read when that is unset",
+    )
+    dlq_retention_ms: str = _setting(
+        "STREAMAPP_DLQ_RETENTION_MS",
+        DEFAULT_DLQ_RETENTION_MS,
+        "retention.ms of the DLQ topics streamapp creates (7 days; -1: forever): DLQ records "
+        "hold the original, unmasked bytes",
     )
     schema_compatibility: str = _setting(
         "STREAMAPP_SCHEMA_COMPATIBILITY",
@@ -176,6 +209,14 @@ class Settings:
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
             )
+        retention = self.dlq_retention_ms
+        if not (retention == "-1" or (retention.isdigit() and int(retention) >= 1000)):
+            raise ConfigError(
+                f"STREAMAPP_DLQ_RETENTION_MS={retention!r}: use milliseconds (at least 1000), "
+                "or -1 to keep DLQ records forever"
+            )
+        if self.dlq_key:
+            parse_keys(self.dlq_key, "STREAMAPP_DLQ_KEY")
 
     def _check_url_passwords(self) -> None:
         """Refuse a URL whose password holds characters its client would split it at (the
@@ -204,8 +245,10 @@ class Settings:
     def mask_secrets(self, environ: Mapping[str, str] | None = None) -> dict[str, bytes]:
         """Named mask secrets: ``default`` from STREAMAPP_MASK_SECRET, ``x`` from ..._SECRET_X.
 
-        In the production profile a missing default secret stays missing, so a topology that needs
-        it fails validation; the local profile uses a fixed development key.
+        No key ever comes from the repository: when STREAMAPP_MASK_SECRET is unset, the
+        production profile leaves ``default`` missing (a topology that needs it fails
+        validation); the local profile uses the random dev key the local stack generated
+        (:meth:`dev_mask_key`) and warns, once per process, naming its key id.
         """
         environ = os.environ if environ is None else environ
         secrets: dict[str, bytes] = {}
@@ -216,8 +259,93 @@ class Settings:
         if self.mask_secret:
             secrets["default"] = self.mask_secret.encode()
         elif self.profile == "local":
-            secrets["default"] = LOCAL_MASK_SECRET.encode()
+            dev = self.dev_mask_key()
+            path = self.path(self.mask_dev_key_file)
+            if dev is not None:
+                secrets["default"] = dev
+                _warn_once(
+                    "mask-dev",
+                    f"STREAMAPP_MASK_SECRET is unset: hmac_sha256/tokenize masks use the local "
+                    f"stack's dev key {path} (key id {key_id(dev)}); set STREAMAPP_MASK_SECRET "
+                    "for anything but development",
+                )
+            else:
+                _warn_once(
+                    "mask-none",
+                    f"STREAMAPP_MASK_SECRET is unset and there is no local dev key at {path}: "
+                    "topologies with hmac_sha256/tokenize masks cannot start; run `make up` "
+                    "(it generates the dev key) or set STREAMAPP_MASK_SECRET",
+                )
         return secrets
+
+    def dev_mask_key(self) -> bytes | None:
+        """The local stack's dev mask key (32 random bytes), None when the file is missing.
+
+        ConfigError when the file exists but does not hold 64 hex digits.
+        """
+        path = self.path(self.mask_dev_key_file)
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(
+                f"STREAMAPP_MASK_DEV_KEY_FILE: cannot read {path} ({exc.strerror}); fix its "
+                "permissions or set STREAMAPP_MASK_SECRET"
+            ) from None
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ConfigError(
+                f"STREAMAPP_MASK_DEV_KEY_FILE: {path} does not hold 64 hex digits; delete it and "
+                "run `make up` to generate a new dev key (masked values change with it)"
+            )
+        return key
+
+    def mask_key_ids(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The key id of every mask secret (name -> id): safe to log, changes with the key."""
+        return {name: key_id(key) for name, key in self.mask_secrets(environ).items()}
+
+    def key_summary(self) -> str:
+        """One loggable line: the mask key ids and how DLQ records are stored (no key bytes)."""
+        ids = ", ".join(f"{n}={i}" for n, i in sorted(self.mask_key_ids().items())) or "none"
+        keys = self.dlq_keys()
+        dlq = (
+            f"DLQ records sealed (AES-256-GCM) with key id {key_id(keys[0])}"
+            if keys
+            else "DLQ records stored in clear (set STREAMAPP_DLQ_KEY to seal them)"
+        )
+        return f"mask key ids: {ids}; {dlq}; DLQ retention.ms={self.dlq_retention_ms}"
+
+    def dlq_keys(self) -> list[bytes]:
+        """The DLQ sealing keys (first seals, all open); [] when DLQ records stay clear.
+
+        From STREAMAPP_DLQ_KEY, else from the file STREAMAPP_DLQ_KEY_FILE names.
+        """
+        if self.dlq_key:
+            return parse_keys(self.dlq_key, "STREAMAPP_DLQ_KEY")
+        if not self.dlq_key_file:
+            return []
+        path = self.path(self.dlq_key_file)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(
+                f"STREAMAPP_DLQ_KEY_FILE: cannot read {path} ({exc.strerror}); point it at the "
+                "file holding the DLQ key, or unset it"
+            ) from None
+        return parse_keys(text, f"STREAMAPP_DLQ_KEY_FILE ({path})")
+
+    def dlq_sealer(self) -> Sealer | None:
+        """The sealer of DLQ records, None when no DLQ key is configured."""
+        keys = self.dlq_keys()
+        if not keys:
+            return None
+        from streamapp.dlq.seal import Sealer
+
+        return Sealer(keys)
 
     def clickhouse_chdb_path(self) -> Path | None:
         """The data dir of an embedded chDB DSN, resolved; None for a server DSN."""
@@ -239,8 +367,65 @@ class Settings:
         rows = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if "secret" in f.name:
-                value = "(set)" if value else "(unset)"
+            if f.metadata["secret"]:
+                value = self._describe_secret(f.name, value)
             value = redact_url(value)
             rows.append((f.metadata["env"], value, f.metadata["doc"]))
         return rows
+
+    def _describe_secret(self, name: str, value: str) -> str:
+        """A secret as ``(set, key id ...)`` / ``(unset...)``: never the value itself."""
+        if name == "mask_secret":
+            if value:
+                return f"(set, key id {key_id(value.encode())})"
+            dev = self.dev_mask_key() if self.profile == "local" else None
+            return "(unset)" if dev is None else f"(unset: local dev key, key id {key_id(dev)})"
+        if name == "dlq_key":
+            keys = self.dlq_keys()
+            if not keys:
+                return "(unset: DLQ records are stored in clear)"
+            source = "set" if value else "from STREAMAPP_DLQ_KEY_FILE"
+            return f"({source}, sealing key id {key_id(keys[0])}, {len(keys)} key(s))"
+        return "(set)" if value else "(unset)"
+
+
+def key_id(key: bytes) -> str:
+    """A short, stable id of a key (see :func:`streamapp.transform.mask.key_id`)."""
+    from streamapp.transform.mask import key_id as mask_key_id
+
+    return mask_key_id(key)
+
+
+def parse_keys(text: str, where: str) -> list[bytes]:
+    """Comma-separated 32-byte keys, each 64 hex digits or base64 (standard or URL-safe,
+    padding optional); ConfigError naming ``where`` (never the value) otherwise."""
+    keys = []
+    for part in (p.strip() for p in text.split(",")):
+        key = _decode_key(part)
+        if key is None:
+            raise ConfigError(
+                f"{where}: every key must be 32 random bytes written as 64 hex digits or base64 "
+                "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
+            )
+        keys.append(key)
+    return keys
+
+
+def _decode_key(text: str) -> bytes | None:
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        key = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return None
+    return key if len(key) == 32 else None
+
+
+def _warn_once(what: str, message: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        log.warning(message)

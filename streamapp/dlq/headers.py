@@ -1,8 +1,9 @@
 """DLQ record headers, named like Kafka Connect's ``__connect.errors.*`` where the meaning matches.
 
-The DLQ record keeps the original key and value bytes unchanged; everything we know about the
-failure travels in headers. Messages come from streamapp's own errors, which never contain record
-values (see streamapp.errors), so a masked field cannot leak through a DLQ header.
+The DLQ record keeps the original key and value bytes (so it can be replayed): they hold the
+unmasked row in clear unless a DLQ key seals them (streamapp.dlq.seal). Everything we know about
+the failure travels in headers. Messages come from streamapp's own errors, which never contain
+record values (see streamapp.errors), so a masked field cannot leak through a DLQ *header*.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def build_headers(
         ours[TIMESTAMP] = str(ctx.timestamp_ms)
     if field:
         ours[FIELD] = str(field)
-    kept = [(k, v) for k, v in ctx.headers if not k.startswith((CONNECT, "streamapp.errors."))]
+    ours_prefixes = (CONNECT, "streamapp.errors.", "streamapp.dlq.")
+    kept = [(k, v) for k, v in ctx.headers if not k.startswith(ours_prefixes)]
     return kept + [(k, v.encode()) for k, v in ours.items()]
 
 

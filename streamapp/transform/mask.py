@@ -14,7 +14,10 @@ Masks (null stays null, UNCHANGED stays UNCHANGED):
 
 Only hmac_sha256 and tokenize are deterministic and collision-free, so only they may mask a
 key column. A secret named ``name`` comes from ``STREAMAPP_MASK_SECRET`` (``default``) or
-``STREAMAPP_MASK_SECRET_<NAME>`` and must be at least 16 bytes.
+``STREAMAPP_MASK_SECRET_<NAME>`` and must be at least 16 bytes; no key is built in (the local
+profile's fallback is a random key the local stack generates). A key is known by its
+:func:`key_id` (in `streamapp settings` and the worker's start-up log), so a rotation — after
+which the same value masks differently — is visible.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ MIN_SECRET_BYTES: Final = 16
 _SECRET_NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _HASHABLE: Final = frozenset({Kind.STRING, Kind.INT, Kind.UUID, Kind.BYTES})
 _TOKEN_DOMAIN: Final = b"streamapp.tokenize\x00"
+_KEY_ID_DOMAIN: Final = b"streamapp.key-id\x00"
 _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "redact": {"replacement": "***"},
     "hmac_sha256": {"secret": "default"},
@@ -61,6 +65,13 @@ class MaskFunction:
 def secret_env_var(name: str) -> str:
     """The environment variable that holds mask secret ``name``."""
     return "STREAMAPP_MASK_SECRET" if name == "default" else f"STREAMAPP_MASK_SECRET_{name.upper()}"
+
+
+def key_id(key: bytes) -> str:
+    """A key's id: 12 hex digits of SHA-256 over a domain tag and the key. Equal keys have
+    equal ids and a rotated key a new one; the id is safe to print (it is not a mask output:
+    the domain tag keeps it apart from every HMAC streamapp computes)."""
+    return hashlib.sha256(_KEY_ID_DOMAIN + key).hexdigest()[:12]
 
 
 def hmac_sha256_hex(key: bytes) -> Callable[[bytes], str]:

@@ -12,6 +12,7 @@ import time
 
 from common import Config, StackError, fail, say
 from connect import Connect
+from devkey import ensure_mask_dev_key
 from kafka import Kafka
 from postgres import Postgres
 from redis import Redis
@@ -36,6 +37,7 @@ def services(cfg: Config) -> dict[str, object]:
 def up(cfg: Config, names: list[str]) -> None:
     svc = services(cfg)
     started = time.monotonic()
+    ensure_mask_dev_key(cfg)
     for name in names:
         svc[name].prepare()  # type: ignore[attr-defined]
     launched: list[str] = []
