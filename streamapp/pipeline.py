@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from streamapp.decode import Decoder
 from streamapp.decode.drift import SchemaEvolution
 from streamapp.dlq.budget import ErrorBudget
-from streamapp.dlq.headers import FailureContext, build_headers, header_map, previous_attempt
+from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
 from streamapp.errors import SinkError, StageError
 from streamapp.observability.latency import LatencyHistogram
@@ -146,8 +146,12 @@ class Pipeline:
         budget: ErrorBudget,
         metrics: Metrics | None = None,
         evolver: Evolve | None = None,
+        dead_letters: DeadLetterWriter | None = None,
     ) -> None:
         self.topology = topology
+        self.dead_letters = dead_letters or DeadLetterWriter(
+            producer, topology.name, topology.dlq_topic
+        )
         self.evolver = evolver
         self.decoder = decoder
         self.encoder = encoder
@@ -342,19 +346,7 @@ class Pipeline:
         return len(records), None
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
-        original = [(k, v) for k, v in (rec.headers or ()) if v is not None]
-        ctx = FailureContext(
-            rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value, original
-        )
-        headers = build_headers(
-            ctx,
-            topology=self.topology.name,
-            stage=error.stage,
-            error=error,
-            attempt=previous_attempt(header_map(original)) + 1,
-            failed_at_ms=int(time.time() * 1000),
-        )
-        self.producer.produce(self.topology.dlq_topic, rec.key, rec.value, headers)
+        self.dead_letters.write(rec, error)
 
 
 def default_writer(sink: Sink, table: TableSpec) -> SinkWriter:

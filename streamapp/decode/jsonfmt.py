@@ -82,13 +82,15 @@ class RowPlan:
         return RowPlan(tuple(fields))
 
     def apply(self, row: Any, where: str) -> Any:
-        """Check and convert ``row`` in place; DecodeError names the field and both types,
-        never the value."""
+        """Check and convert ``row`` in place (a field the payload omits becomes None, as
+        JsonConverter reads it); DecodeError names the field and both types, never the value."""
         if not isinstance(row, dict):
             return row
         for name, types, limits, fix, deep, sentinels, conv, label in self.fields:
             v = row.get(name)
             if v is None:
+                if name not in row:  # JsonConverter reads an absent field as null
+                    row[name] = None
                 continue
             if type(v) not in types:
                 if fix is None:

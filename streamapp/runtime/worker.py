@@ -23,6 +23,8 @@ from typing import Any
 from streamapp.decode import Decoder
 from streamapp.decode.drift import DriftGuard
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
+from streamapp.dlq.topics import ensure_dlq_topics
+from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
 from streamapp.observability.metrics import Metrics
@@ -57,7 +59,14 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
 
     async def start(self) -> None:
-        """Connect every sink and create/evolve every table (idempotent)."""
+        """Create missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS), connect every sink and
+        create/evolve every table (idempotent)."""
+        s = self.settings
+        log.info("%s", s.key_summary())
+        dlq_topics = [t.dlq_topic for t in self.topologies]
+        await asyncio.to_thread(
+            ensure_dlq_topics, s.kafka_bootstrap, dlq_topics, s.dlq_retention_ms
+        )
         for sink in self.sinks.values():
             await sink.start()
         for sink, table in self.tables:
@@ -139,6 +148,7 @@ def build_runtime(
     sinks: dict[str, Sink] = {}
     tables: list[tuple[Sink, TableSpec]] = []
     pipelines = []
+    sealer = settings.dlq_sealer()
     for topology in topologies:
         writers = []
         for kind, table in table_specs(topology):
@@ -173,6 +183,7 @@ def build_runtime(
                     topology.name, topology.dlq_topic, budget or ErrorBudgetPolicy()
                 ),
                 metrics=metrics,
+                dead_letters=DeadLetterWriter(producer, topology.name, topology.dlq_topic, sealer),
             )
         )
     return Runtime(

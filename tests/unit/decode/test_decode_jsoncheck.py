@@ -150,3 +150,19 @@ def test_checker_names_both_types() -> None:
     with pytest.raises(Mismatch) as info:
         checker(from_connect({"type": "int16"}))("x")
     assert (info.value.expected, info.value.got) == ("int16", "string")
+
+
+def test_a_field_the_payload_omits_is_null_as_jsonconverter_reads_it() -> None:
+    """Kafka's JsonConverterTest.structWithOptionalFieldToConnect."""
+    key = connect_message(
+        {
+            "type": "struct",
+            "fields": [
+                {"field": "optional", "type": "string", "optional": True},
+                {"field": "required", "type": "string"},
+            ],
+        },
+        {"required": "required"},
+    )
+    event = Decoder().decode(key, None, topic=TOPIC)
+    assert event.key == {"optional": None, "required": "required"}
