@@ -149,9 +149,7 @@ class Pipeline:
         dead_letters: DeadLetterWriter | None = None,
     ) -> None:
         self.topology = topology
-        self.dead_letters = dead_letters or DeadLetterWriter(
-            producer, topology.name, topology.dlq_topic
-        )
+        self.dead_letters = dead_letters  # None: a clear-text writer, made when first needed
         self.evolver = evolver
         self.decoder = decoder
         self.encoder = encoder
@@ -346,6 +344,9 @@ class Pipeline:
         return len(records), None
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
+        if self.dead_letters is None:
+            t = self.topology
+            self.dead_letters = DeadLetterWriter(self.producer, t.name, t.dlq_topic)
         self.dead_letters.write(rec, error)
 
 

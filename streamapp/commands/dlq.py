@@ -24,6 +24,8 @@ header incremented. Progress is committed per batch for the consumer group
 '<STREAMAPP_GROUP_ID>.dlq-replay' (replayed offsets, filters included), so a second run never
 replays a record twice. Filters combine; offsets are the DLQ's own (see `dlq show`), both ends
 inclusive; durations look like 90s, 15m, 2h, 7d and compare with the time the record failed.
+Records sealed with a DLQ key are opened with STREAMAPP_DLQ_KEY (and sealed again if they fail
+again); when a selected record cannot be opened, nothing is replayed.
 """
 
 
@@ -56,7 +58,8 @@ def register(sub: Any) -> None:
         description="Print DLQ records: the original topic/partition/offset, stage, exception, "
         "message and attempt from the headers, then the original event decoded with the "
         "topology's decoder: its columns, and the masked output record the current topology "
-        "makes of it (or why it still fails). Raw values are never printed.",
+        "makes of it (or why it still fails). Raw values are never printed. A record sealed "
+        "with a DLQ key is opened with STREAMAPP_DLQ_KEY; without it only its context shows.",
     )
     show.add_argument("topology", help="the topology's name")
     show.add_argument("--limit", type=int, default=10, metavar="N", help="at most N records (10)")
@@ -128,7 +131,13 @@ def _show(
     from streamapp.ops.render import decoder_for
     from streamapp.registry import SchemaRegistry
 
-    entries = read_entries(s.kafka_bootstrap, state, first=args.offset, limit=max(args.limit, 0))
+    entries = read_entries(
+        s.kafka_bootstrap,
+        state,
+        first=args.offset,
+        limit=max(args.limit, 0),
+        sealer=s.dlq_sealer(),
+    )
     registry = SchemaRegistry(s.registry_url)
     try:
         decoder = decoder_for(topology, registry)

@@ -1,4 +1,4 @@
-"""DLQ records read back: their failure context from headers, selection filters, a summary."""
+"""DLQ records read back (opened when sealed): failure context, selection filters, a summary."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streamapp.dlq import headers as h
+from streamapp.dlq.seal import Sealer, SealError, sealed_key_id
 from streamapp.ops.reader import Record
 
 
@@ -15,7 +16,9 @@ class DlqEntry:
 
     ``topic``/``partition``/``offset`` locate the original record (None when the record was
     not written by streamapp: it then cannot be replayed); ``failed_at`` falls back to the
-    DLQ record's own time. ``record`` keeps the DLQ record as read (original key and value).
+    DLQ record's own time. ``record`` keeps the DLQ record as read (original key and value),
+    opened when it was sealed; ``sealed`` says why its bytes are still sealed (no DLQ key, or
+    not the key that sealed it), None when they are in clear.
     """
 
     record: Record
@@ -29,6 +32,7 @@ class DlqEntry:
     attempt: int
     failed_at: int | None
     source_timestamp: int | None
+    sealed: str | None = None
 
     @property
     def replayable(self) -> bool:
@@ -57,8 +61,28 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def parse_entry(rec: Record) -> DlqEntry:
-    """The DlqEntry of a DLQ record; missing or garbled headers become None/``unknown``."""
+def unseal(rec: Record, sealer: Sealer | None) -> tuple[Record, str | None]:
+    """``rec`` with its key, value and original headers opened when it is sealed, and why it
+    stays sealed (None when it is in clear or was opened)."""
+    kid = sealed_key_id(rec.headers)
+    if kid is None:
+        return rec, None
+    if sealer is None:
+        return rec, (
+            f"sealed with DLQ key id {kid}: set STREAMAPP_DLQ_KEY (or STREAMAPP_DLQ_KEY_FILE) "
+            "to that key to read or replay it"
+        )
+    try:
+        key, value, headers = sealer.open(rec.key, rec.value, rec.headers)
+    except SealError as exc:
+        return rec, str(exc)
+    return rec._replace(key=key, value=value, headers=tuple(headers)), None
+
+
+def parse_entry(rec: Record, sealer: Sealer | None = None) -> DlqEntry:
+    """The DlqEntry of a DLQ record (opened with ``sealer`` when sealed); missing or garbled
+    headers become None/``unknown``."""
+    rec, sealed = unseal(rec, sealer)
     m = h.header_map(rec.headers)
     return DlqEntry(
         record=rec,
@@ -72,6 +96,7 @@ def parse_entry(rec: Record) -> DlqEntry:
         attempt=h.previous_attempt(m),
         failed_at=_int(m.get(h.FAILED_AT)) or rec.timestamp,
         source_timestamp=_int(m.get(h.TIMESTAMP)),
+        sealed=sealed,
     )
 
 

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
+from streamapp.ops import OpsError
 from streamapp.ops.dlqentry import DlqEntry, Selection
 from streamapp.ops.dlqstore import DlqState, load_state, progress_group, read_entries, save_progress
 from streamapp.ops.inprocess import run_pipeline
@@ -58,7 +59,11 @@ def run_dlq_replay(
             out(f"DLQ {topology.dlq_topic} does not exist yet: nothing to replay")
             return 0
         entries = read_entries(
-            settings.kafka_bootstrap, state, first=selection.from_offset, last=selection.to_offset
+            settings.kafka_bootstrap,
+            state,
+            first=selection.from_offset,
+            last=selection.to_offset,
+            sealer=settings.dlq_sealer(),
         )
         chosen, replayed, foreign = select(state, entries, selection, int(time.time() * 1000))
         by_class = Counter(e.exception for e in chosen)
@@ -73,9 +78,18 @@ def run_dlq_replay(
                 out(
                     f"  would replay dlq offset {rec.offset} (partition {rec.partition}): "
                     f"{e.stage} {e.exception}, attempt {e.attempt}, failed {format_ms(e.failed_at)}"
+                    + (f" (cannot: {e.sealed})" if e.sealed else "")
                 )
             out("dry run: nothing changed")
             return 0
+        sealed = [e for e in chosen if e.sealed is not None]
+        if sealed:
+            first = sealed[0].record
+            raise OpsError(
+                f"{len(sealed)} selected DLQ record(s) of {state.topic} stay sealed, first at "
+                f"dlq offset {first.offset} (partition {first.partition}): {sealed[0].sealed}; "
+                "nothing replayed"
+            )
         if chosen:
             _replay(settings, topology, kafka, state, group, chosen, batch_size, out)
         return 0

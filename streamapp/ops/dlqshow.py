@@ -3,6 +3,8 @@
 Masked data never appears in clear: a record is shown through the *current* topology (its
 masked output record), or, when the topology cannot process it, by column names only; the
 raw key and after-image are never printed. Error messages are safe by contract (no values).
+A sealed record (STREAMAPP_DLQ_KEY) is decoded once opened; without its key only its failure
+context is shown.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ def render_entry(
     key = "null" if rec.key is None else f"{len(rec.key)} bytes"
     value = "null" if rec.value is None else f"{len(rec.value)} bytes"
     lines.append(f"  bytes     key {key}, value {value}")
-    if entry.replayable:
+    if entry.sealed is not None:
+        lines.append(f"  sealed    {entry.sealed}")
+    elif entry.replayable:
         lines += ["  " + line for line in _decoded(entry, topology, decoder)]
     if trace:
         stack = dict(rec.headers).get(h.STACKTRACE, b"")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from streamapp.ops import OpsError
 from streamapp.ops.dlqentry import DlqEntry, parse_entry
 from streamapp.ops.done import Done
 from streamapp.ops.kafka import Kafka
 from streamapp.ops.reader import RangeReader
+
+if TYPE_CHECKING:
+    from streamapp.dlq.seal import Sealer
 
 
 def progress_group(group_id: str) -> str:
@@ -66,9 +70,11 @@ def read_entries(
     first: int | None = None,
     last: int | None = None,
     limit: int | None = None,
+    sealer: Sealer | None = None,
 ) -> list[DlqEntry]:
     """DLQ records with offsets in ``[first, last]`` (each partition), in partition order, at
-    most ``limit`` of them (those with the lowest offsets of each partition first)."""
+    most ``limit`` of them (those with the lowest offsets of each partition first); sealed
+    records are opened with ``sealer`` (see :func:`streamapp.ops.dlqentry.unseal`)."""
     ranges = {}
     for p, (low, end) in state.marks.items():
         start = low if first is None else max(first, low)
@@ -79,7 +85,7 @@ def read_entries(
             ranges[(state.topic, p)] = (start, stop)
     entries: list[DlqEntry] = []
     for batch in RangeReader(bootstrap, ranges).batches():
-        entries.extend(parse_entry(rec) for rec in batch)
+        entries.extend(parse_entry(rec, sealer) for rec in batch)
     entries.sort(key=lambda e: (e.record.partition, e.record.offset))
     return entries if limit is None else entries[:limit]
 
