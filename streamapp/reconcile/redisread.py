@@ -2,28 +2,26 @@
 
 Redis has no key order, so the join goes the other way round: for each chunk of expected rows
 the value keys (``GET`` for JSON documents, ``HGETALL`` for hashes) and their ``K:__version``
-keys are read in one pipeline. SCAN (``MATCH`` from the key template, streamed ``count`` at a
-time) counts the sink's value keys; extra keys = counted - matched. Keys of other templates
-that fit the same pattern are counted too; a key whose TTL ran out is missing.
+keys are read in one pipeline; keys are rendered by the sink's own ``sinks.rediskey``. SCAN
+(``MATCH`` from the key template, streamed ``count`` at a time) counts the sink's value keys;
+extra keys = counted - matched. Keys of other templates that fit the same pattern are counted
+too; a key whose TTL ran out is missing.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import string
 from collections.abc import Callable
 from typing import Any, Final
 
 from streamapp.reconcile.layout import Expected, Layout, make_canon
 from streamapp.reconcile.merge import Tally
 from streamapp.records import OutputRecord
-from streamapp.sinks.ddl import scalar_text
-from streamapp.sinks.redis import VERSION_SUFFIX
+from streamapp.sinks.ddl import Unfit
+from streamapp.sinks.rediskey import KeyTemplate, version_key
 from streamapp.transform.spec import RedisSink
 
 SCAN_COUNT: Final = 1_000
-_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
 class RedisTarget:
@@ -31,33 +29,22 @@ class RedisTarget:
 
     def __init__(self, spec: RedisSink, key_columns: tuple[str, ...]) -> None:
         self.spec = spec
-        self.parts: list[tuple[str, str | None]] = [
-            (literal, column)
-            for literal, column, _, _ in string.Formatter().parse(spec.key_template)
-        ]
+        self.template = KeyTemplate.parse(spec.key_template)
         self._key_pos = {k: i for i, k in enumerate(key_columns)}
-        glob = "".join(
-            _GLOB_SPECIAL.sub(r"\\\1", lit) + ("*" if col else "") for lit, col in self.parts
-        )
-        self.pattern = glob
-        regex = "".join(re.escape(lit) + ("(.+)" if col else "") for lit, col in self.parts)
-        self._regex = re.compile(regex, re.DOTALL)
+        self.pattern = self.template.scan_pattern()
+        self._regex = self.template.key_regex()
 
     def key_of(self, record: OutputRecord) -> str:
-        """The key the Redis sink stores ``record`` under (as ``sinks.redis`` renders it)."""
-        out: list[str] = []
-        for literal, column in self.parts:
-            out.append(literal)
-            if column is not None:
-                pos = self._key_pos.get(column)
-                value = record.key[pos] if pos is not None else record.value.get(column)
-                out.append("" if value is None else scalar_text(value))
-        return "".join(out)
+        """The key the Redis sink stores ``record`` under; for a record the sink refuses (no
+        key value) the empty key, so the row counts as missing."""
+        try:
+            return self.template.key_of(record, self._key_pos)
+        except Unfit:
+            return ""
 
     def is_value_key(self, key: bytes) -> bool:
-        """True for a value key of this template (not its ``:__version`` companion)."""
-        text = key.decode("utf-8", "surrogateescape")
-        return not text.endswith(VERSION_SUFFIX) and self._regex.fullmatch(text) is not None
+        """True for a key this template renders (never a ``:__version`` companion)."""
+        return self._regex.fullmatch(key.decode("utf-8", "surrogateescape")) is not None
 
 
 class RedisJoin:
@@ -103,7 +90,7 @@ class RedisJoin:
                 pipe.hgetall(key)
             else:
                 pipe.get(key)
-            pipe.get(key + VERSION_SUFFIX)
+            pipe.get(version_key(key))
         replies = pipe.execute()
         tally = self.tally
         for n, item in enumerate(items):

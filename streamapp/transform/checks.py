@@ -7,6 +7,7 @@ import string
 from collections.abc import Mapping
 from typing import Final
 
+from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError
 from streamapp.transform.chain import Column, unknown_field
 from streamapp.transform.spec import (
     ClickHouseSink,
@@ -167,4 +168,9 @@ def _redis_problems(
                 f"the key template names {field!r}, which is not a key column; a delete "
                 f"carries only the key, so name key columns only ({', '.join(key)})"
             )
+    if fields and all(_IDENT.fullmatch(f) for f in fields):
+        try:  # the sink's own renderer: placeholders that touch, format specs, ...
+            KeyTemplate.parse(sink.key_template)
+        except KeyTemplateError as exc:
+            out.append(str(exc))
     return out

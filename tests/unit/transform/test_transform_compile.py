@@ -116,6 +116,21 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
             ],
         ),
         (
+            [Sink.redis("p:{id}{id}")],
+            [
+                "Sink.redis('p:{id}{id}'): key template placeholders {id} and {id} touch, so "
+                "their values could not be told apart; put a separator between them, e.g. "
+                "'{id}:{id}'"
+            ],
+        ),
+        (
+            [Sink.redis("p:{id!r}")],
+            [
+                "Sink.redis('p:{id!r}'): key template placeholder {id} must name an output "
+                "column without format spec or conversion"
+            ],
+        ),
+        (
             [Sink.redis("p:{id")],
             [
                 "Sink.redis('p:{id'): the key template is not a valid format string "
