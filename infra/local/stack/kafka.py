@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import struct
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from common import (
@@ -121,7 +123,7 @@ class Kafka(SpawnedService):
             return
         say("formatting Kafka KRaft storage")
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        cluster_id = _kafka_uuid()
+        cluster_id = kafka_cluster_id()
         run(
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)
@@ -144,10 +146,14 @@ class Kafka(SpawnedService):
         return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
 
 
-def _kafka_uuid() -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random cluster id as Kafka's ``Uuid.randomUuid()`` makes it: 16 random bytes in URL-safe
+    base64 without padding, drawn again while the text starts with ``-`` (StorageTool's argument
+    parser would read such an id as an option: one fresh stack in 64 failed to format)."""
+    while True:
+        text = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def metadata_brokers(host: str, port: int) -> int:

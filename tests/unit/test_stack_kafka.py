@@ -1,0 +1,51 @@
+"""The local stack's Kafka: cluster ids StorageTool accepts."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import string
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+STACK = Path(__file__).resolve().parents[2] / "infra" / "local" / "stack"
+URLSAFE = set(string.ascii_letters + string.digits + "-_")
+
+
+def load(mp: pytest.MonkeyPatch, name: str, path: Path) -> ModuleType:
+    """Import ``path`` as ``name``; ``sys.modules`` gets it back as it was when ``mp`` undoes."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    mp.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[ModuleType]:
+    """infra/local/stack/kafka.py (a script directory: its ``common`` is lent for the import)."""
+    with pytest.MonkeyPatch.context() as mp:
+        load(mp, "common", STACK / "common.py")
+        yield load(mp, "stack_kafka", STACK / "kafka.py")
+
+
+def test_cluster_ids_never_start_with_a_dash_over_many_draws(kafka: ModuleType) -> None:
+    ids = [kafka.kafka_cluster_id() for _ in range(100_000)]
+    assert not [i for i in ids if i.startswith("-")]  # 1 in 64 did before: ~1,560 here
+    assert all(len(i) == 22 and set(i) <= URLSAFE for i in ids)
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids[:1000])
+    assert {i[0] for i in ids} == URLSAFE - {"-"}  # every other first character still occurs
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_draw_that_starts_with_a_dash_is_drawn_again(kafka: ModuleType) -> None:
+    draws = [b"\xf8" + bytes(15), b"\xfb" + b"\xff" * 15, bytes(16)]
+    assert all(base64.urlsafe_b64encode(d).startswith(b"-") for d in draws[:2])
+    left = iter(draws)
+    assert kafka.kafka_cluster_id(lambda: next(left)) == "A" * 22
+    assert next(left, None) is None  # all three drawn
