@@ -1,4 +1,4 @@
-"""The local stack's Kafka: cluster ids StorageTool accepts."""
+"""The local stack's Kafka: cluster ids StorageTool accepts, and jars cached per pom content."""
 
 from __future__ import annotations
 
@@ -49,3 +49,17 @@ def test_a_draw_that_starts_with_a_dash_is_drawn_again(kafka: ModuleType) -> Non
     left = iter(draws)
     assert kafka.kafka_cluster_id(lambda: next(left)) == "A" * 22
     assert next(left, None) is None  # all three drawn
+
+
+def test_the_jar_cache_is_keyed_on_the_pom(
+    kafka: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed pom (e.g. kafka-tools added) resolves into a new directory on a machine that
+    already holds the old cache; a running broker keeps the directory it started from."""
+    monkeypatch.setenv("STREAMAPP_CACHE_DIR", str(tmp_path))
+    libs = kafka.Kafka(sys.modules["common"].Config.from_env()).libs
+    assert libs == tmp_path / f"kafka-{kafka.KAFKA_VERSION}" / f"libs-{kafka.pom_digest(kafka.POM)}"
+    edited = tmp_path / "pom.xml"
+    edited.write_text(kafka.POM.read_text().replace("</dependencies>", "<!-- x --></dependencies>"))
+    assert kafka.pom_digest(edited) != kafka.pom_digest(kafka.POM)
+    assert "<artifactId>kafka-tools</artifactId>" in kafka.POM.read_text()

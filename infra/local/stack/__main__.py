@@ -1,6 +1,8 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, Connect.
 
-Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status).
+Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
+``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
+against the stack's broker (e.g. ``--describe --group NAME`` to cross-check lag).
 Stdlib only, so it works before the project's virtualenv exists.
 """
 
@@ -13,7 +15,7 @@ import time
 from common import Config, StackError, fail, say
 from connect import Connect
 from devkey import ensure_mask_dev_key
-from kafka import Kafka
+from kafka import TOOLS, Kafka
 from postgres import Postgres
 from redis import Redis
 from registry import Registry
@@ -98,7 +100,17 @@ def status(cfg: Config, names: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="stack", description=__doc__.splitlines()[0])
+    if argv and argv[0] in TOOLS:  # Kafka's own tool, e.g. kafka-consumer-groups --describe ...
+        try:
+            return Kafka(Config.from_env()).tool(argv[0], argv[1:])
+        except StackError as exc:
+            fail(str(exc))
+            return 1
+    parser = argparse.ArgumentParser(
+        prog="stack",
+        description=__doc__.splitlines()[0],
+        epilog=f"Kafka's tools against the stack's broker: {', '.join(TOOLS)} ARGS...",
+    )
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument(
         "services",

@@ -1,10 +1,16 @@
-"""Apache Kafka 3.9 in KRaft combined mode (broker + controller), jars resolved with Maven."""
+"""Apache Kafka 3.9 in KRaft combined mode (broker + controller) and its command-line tools.
+
+Jars are resolved with Maven into ``<cache>/kafka-<version>/libs-<digest of the pom>``: a changed
+pom resolves into a new directory on the next ``up`` (a running broker keeps its own).
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import socket
 import struct
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +21,7 @@ from common import (
     SpawnedService,
     StackError,
     ensure_port_free,
+    port_open,
     require_tool,
     run,
     say,
@@ -23,7 +30,10 @@ from common import (
 
 POM = REPO / "infra/local/kafka/pom.xml"
 LOG4J = REPO / "infra/local/kafka/log4j.properties"
+TOOLS_LOG4J = REPO / "infra/local/kafka/tools-log4j.properties"
 KAFKA_VERSION = "3.9.1"
+# Kafka's bin/ script name -> its main class (kafka-tools), run by ``stack <name> ARGS...``.
+TOOLS = {"kafka-consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"}
 
 SERVER_PROPERTIES = """# written by infra/local/stack (streamapp local stack)
 process.roles=broker,controller
@@ -47,6 +57,11 @@ delete.topic.enable=true
 log.retention.hours=168
 log.segment.bytes=268435456
 """
+
+
+def pom_digest(pom: Path) -> str:
+    """A short digest of ``pom``'s content, to key a cache directory on it."""
+    return hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
 
 
 def resolve_jars(cfg: Config, pom: Path, dest: Path, what: str) -> Path:
@@ -82,7 +97,7 @@ class Kafka(SpawnedService):
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         self.data = cfg.data(self.name)
-        self.libs = cfg.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        self.libs = cfg.cache_dir / f"kafka-{KAFKA_VERSION}" / f"libs-{pom_digest(POM)}"
         self.props = self.data / "server.properties"
 
     @property
@@ -144,6 +159,32 @@ class Kafka(SpawnedService):
 
     def healthy(self) -> bool:
         return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
+
+    def tool(self, name: str, args: list[str]) -> int:
+        """Run Kafka's ``name`` tool (see TOOLS) with ``args``; its exit code.
+
+        ``--bootstrap-server`` defaults to this stack's broker, which must then be running.
+        """
+        given = any(a.split("=", 1)[0] == "--bootstrap-server" for a in args)
+        if not given and not port_open(self.cfg.kafka_port):
+            raise StackError(f"kafka is not running at {self.address}; start it with `make up`")
+        resolve_jars(self.cfg, POM, self.libs, f"Kafka {KAFKA_VERSION}")
+        java = require_tool(
+            "java", "install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)"
+        )
+        server = [] if given else ["--bootstrap-server", self.address]
+        return subprocess.call(
+            [
+                java,
+                "-Xmx256m",
+                f"-Dlog4j.configuration=file:{TOOLS_LOG4J}",
+                "-cp",
+                f"{self.libs}/*",
+                TOOLS[name],
+                *server,
+                *args,
+            ]
+        )
 
 
 def kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
