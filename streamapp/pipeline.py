@@ -1,17 +1,25 @@
 """The one readable batch loop: decode -> transform -> encode -> sinks + output topic + DLQ.
 
-A batch goes through two steps: ``prepare`` (decode, transform, encode: CPU only, no I/O) and
-``store`` (every sink, while the output topic's records are flushed; then the DLQ). ``store``
-returns only when every record of the batch is stored in every sink, produced to the output
-topic, or delivered to the DLQ; the fast-path consumer commits offsets after it returns
-(conventions: commit order is fixed), and it may prepare the next batch while this one is
-being stored; ``prepare`` yields to the event loop every ``CHUNK`` records so that the store's
-steps (thread results, flushes) are not kept waiting behind it.
-Per-record failures in any stage become DLQ records (or stop the worker when the topology
-says ``on_error="fail"``); failures of a whole sink are retried with backoff behind a circuit
-breaker, holding the batch — and with it consumption — until the sink is back
-(backpressure: memory stays two batches — one being stored, one prepared — plus the
-consumer's prefetch buffer).
+A batch is a list of input records (every partition's records, in order) and goes through
+explicit steps; every step reports per-record outcomes *by input position*, never by identity:
+
+1. ``prepare`` (CPU only, no I/O): decode, transform, encode. Yields ``outputs`` with, for each,
+   the position of the input record it came from (``origins``), the encoded output-topic
+   messages, and ``failures`` keyed by input position (stage and error).
+2. ``store``: every sink writes ``outputs`` while the output topic's records are flushed; a
+   sink's content refusals come back as output positions (several when the sink merged records
+   of one key), mapped through ``origins`` to input positions and added to ``failures``.
+3. route: ``ErrorRouting`` (dlq/routing.py), the one error policy, counts every input record's
+   outcome in order against the error budget, raises under ``on_error="fail"``, and returns the
+   failures in order; each input record reaches the DLQ once, with its first error.
+4. DLQ records are produced and flushed. ``store`` returns only when all of it is durable; the
+   fast-path consumer commits offsets after it returns (conventions: commit order is fixed).
+
+The consumer may prepare a topology's next batch while this one is stored; ``prepare`` yields to
+the event loop every ``CHUNK`` records so that the store's steps (thread results, flushes) are
+not kept waiting behind it. Failures of a whole sink are retried with backoff behind a circuit
+breaker, holding the batch until the sink is back (see runtime/fastpath.py for how consumption
+pauses meanwhile).
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ from typing import Any, NamedTuple
 from streamapp.decode import Decoder
 from streamapp.decode.drift import SchemaEvolution
 from streamapp.dlq.budget import ErrorBudget
+from streamapp.dlq.routing import ErrorRouting
 from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
-from streamapp.errors import SinkError, StageError
+from streamapp.errors import RegistryUnavailableError, SinkError, StageError
 from streamapp.observability.latency import LatencyHistogram
 from streamapp.observability.metrics import Metrics
 from streamapp.producer import BatchProducer
@@ -75,10 +84,11 @@ class Prepared(NamedTuple):
     """A batch after decode/transform/encode, ready for ``Pipeline.store``."""
 
     batch: Mapping[Any, Sequence[Any]]
+    records: list[Any]  # the input records, every partition's in order: positions index these
     outputs: list[OutputRecord]
-    origins: list[Any]  # the source record of each output, for sink rejections
+    origins: list[int]  # for each output, the position of the input record it came from
     messages: list[tuple[bytes | None, bytes | None]]  # encoded output-topic messages
-    failures: list[tuple[Any, StageError]]
+    failures: dict[int, StageError]  # input position -> the first failure of that record
     started: float
 
 
@@ -156,6 +166,7 @@ class Pipeline:
         self.writers = list(writers)
         self.producer = producer
         self.budget = budget
+        self.routing = ErrorRouting(budget, fail_fast=topology.on_error == "fail")
         self.counters = Counters()
         self.stopping = asyncio.Event()
         self._fail_fast = topology.on_error == "fail"
@@ -170,26 +181,26 @@ class Pipeline:
     async def prepare(self, batch: Mapping[Any, Sequence[Any]]) -> Prepared:
         """Decode, transform and encode every record; no I/O. Yields to the event loop every
         ``CHUNK`` records so that a concurrent ``store`` of the previous batch keeps moving.
-        Raises ErrorBudgetExceeded, or the first failure under ``on_error="fail"``."""
-        acc = Prepared(batch, [], [], [], [], time.perf_counter())
-        for records in batch.values():
-            start = 0
-            while start < len(records):
-                done, evolution = self._process(records[start : start + CHUNK], acc)
-                start += done
-                if evolution is not None:  # new source columns: add them, then go on
-                    await self._evolve(evolution)
-                await asyncio.sleep(0)
-        failed = len(acc.failures)
-        self.budget.observe([False] * (self._count(batch) - failed) + [True] * failed)
+        Under ``on_error="fail"`` raises the first failure here already (nothing is stored)."""
+        records = [rec for part in batch.values() for rec in part]
+        acc = Prepared(batch, records, [], [], [], {}, time.perf_counter())
+        await self._prefetch(records)
+        start = 0
+        while start < len(records):
+            done, evolution = self._process(records, start, min(start + CHUNK, len(records)), acc)
+            start = done
+            if evolution is not None:  # new source columns: add them, then go on
+                await self._evolve(evolution)
+            await asyncio.sleep(0)
         if self._fail_fast and acc.failures:
-            raise acc.failures[0][1]
+            raise acc.failures[min(acc.failures)]
         return acc
 
     async def store(self, p: Prepared) -> None:
         """The output topic's records are queued first and their flush runs while every sink
-        writes (concurrently); then DLQ records and their flush. Returns when all of it is
-        durable, so the caller may commit the batch."""
+        writes (concurrently); then every record's outcome is routed (budget, fail-fast, DLQ)
+        and DLQ records are flushed. Returns when all of it is durable, so the caller may
+        commit the batch."""
         stored_at = time.perf_counter()
         failures = p.failures
         self.producer.produce_many(self.topology.output_topic, p.messages)
@@ -199,26 +210,27 @@ class Pipeline:
                 results = await asyncio.gather(
                     *(w.write(p.outputs, self.stopping) for w in self.writers)
                 )
-                position = {id(r): i for i, r in enumerate(p.outputs)} if any(results) else {}
+                origins = p.origins
                 for rejected in results:
                     for item in rejected:
-                        failures.append((p.origins[position[id(item.record)]], item.error))
-                if self._fail_fast and failures:
-                    raise failures[0][1]
+                        for position in item.positions:
+                            failures.setdefault(origins[position], item.error)
             flushed_at = time.perf_counter()
+            dead = self.routing.route(len(p.records), failures)
             await delivered
         finally:
             if not delivered.done():
                 delivered.cancel()
             elif not delivered.cancelled():
                 delivered.exception()  # retrieved: a sink's error, if any, is the one raised
-        for record, error in failures:
-            self._dead_letter(record, error)
-        if failures:
-            first, error = failures[0]
+        records = p.records
+        for position, error in dead:
+            self._dead_letter(records[position], error)
+        if dead:
+            first, error = records[dead[0][0]], dead[0][1]
             log.warning(
                 "%d record(s) to the DLQ %s; first: %s: %s",
-                len(failures),
+                len(dead),
                 self.topology.dlq_topic,
                 type(error).__name__,
                 error,
@@ -252,7 +264,7 @@ class Pipeline:
             m.events_in.labels(name).inc(count)
             m.records_out.labels(name).inc(len(p.outputs))
             m.dlq.labels(name).inc(len(p.failures))
-            for _, error in p.failures:
+            for error in p.failures.values():
                 m.failed.labels(name, error.stage).inc()
             m.batch_size.labels(name).observe(count)
             m.batch_seconds.labels(name, "prepare").observe(stored_at - p.started)
@@ -272,6 +284,31 @@ class Pipeline:
     def _count(batch: Mapping[Any, Sequence[Any]]) -> int:
         return sum(len(records) for records in batch.values())
 
+    async def _prefetch(self, records: Sequence[Any]) -> None:
+        """Resolve the batch's writer schemas off the event loop; while the registry does not
+        answer, hold the batch and retry with backoff (an outage is never a record's fault,
+        so nothing goes to the DLQ and the worker does not stop)."""
+        delay, warned = 0.5, False
+        while True:
+            try:
+                await self.decoder.prefetch(records)
+            except RegistryUnavailableError as exc:
+                if self.stopping.is_set():
+                    raise
+                if not warned:
+                    log.warning(
+                        "%s: schema registry unavailable, holding the batch until it answers: %s",
+                        self.topology.name,
+                        exc,
+                    )
+                    warned = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if warned:
+                log.info("%s: schema registry available again", self.topology.name)
+            return
+
     async def _evolve(self, evolution: SchemaEvolution) -> None:
         """Let the evolver add the columns (or, without one, refuse them: the events fail)."""
         if self.evolver is not None:
@@ -281,11 +318,14 @@ class Pipeline:
                 evolution.added, f"{evolution.where}: new columns cannot be propagated here"
             )
 
-    def _process(self, records: Sequence[Any], acc: Prepared) -> tuple[int, SchemaEvolution | None]:
-        """Decode, transform and encode ``records`` into ``acc``; per-record failures collected.
+    def _process(
+        self, records: Sequence[Any], begin: int, end: int, acc: Prepared
+    ) -> tuple[int, SchemaEvolution | None]:
+        """Decode, transform and encode ``records[begin:end]`` into ``acc``; per-record failures
+        are collected by input position.
 
-        Returns how many records were handled: all of them, or those before the first one
-        whose writer schema brings columns to propagate (with that SchemaEvolution).
+        Returns the position to go on from: ``end``, or that of the first record whose writer
+        schema brings columns to propagate (with that SchemaEvolution).
 
         The stages run one after the other over runs of ``PHASE`` records (all decodes, then
         all transforms, then all encodes) rather than record by record: each stage's code and
@@ -296,8 +336,8 @@ class Pipeline:
         process = self.topology.process
         encode = self.encoder.messages if self.encoder is not None else None
         outputs, origins, messages, failures = acc.outputs, acc.origins, acc.messages, acc.failures
-        for start in range(0, len(records), PHASE):
-            run = records[start : start + PHASE]
+        for start in range(begin, end, PHASE):
+            run = records[start : min(start + PHASE, end)]
             # per record: its outputs (a list), or the StageError that stopped it
             results: list[Any] = []
             evolution: SchemaEvolution | None = None
@@ -331,17 +371,19 @@ class Pipeline:
                             pairs[i] = [m for out in produced for m in encode(out)]
                         except StageError as exc:
                             results[i] = exc
-            for rec, produced, encoded in zip(run, results, pairs, strict=False):
+            for position, produced, encoded in zip(
+                range(start, start + len(results)), results, pairs, strict=True
+            ):
                 if isinstance(produced, StageError):
-                    failures.append((rec, produced))
+                    failures[position] = produced
                     continue
                 for out in produced:
                     outputs.append(out)
-                    origins.append(rec)
+                    origins.append(position)
                 messages.extend(encoded)
             if evolution is not None:
                 return start + len(results), evolution
-        return len(records), None
+        return end, None
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
         if self.dead_letters is None:

@@ -137,6 +137,13 @@ class Settings:
         "seconds between the worker's offset commits (only stored batches are committed; "
         "shorter: less re-delivered after a crash, more commit requests)",
     )
+    max_poll_interval: str = _setting(
+        "STREAMAPP_MAX_POLL_INTERVAL",
+        "300",
+        "seconds the consumer may go without polling before the group evicts it (Kafka's "
+        "max.poll.interval.ms); the worker keeps polling while sinks hold batches, so an "
+        "outage does not hit it",
+    )
     gc_threshold: str = _setting(
         "STREAMAPP_GC_THRESHOLD",
         "50000",
@@ -192,6 +199,14 @@ class Settings:
             raise ConfigError(
                 f"STREAMAPP_SESSION_TIMEOUT={self.session_timeout!r}: use seconds, 6 to 90 "
                 "(Kafka's default group.min.session.timeout.ms to the worker's request timeout)"
+            )
+        try:
+            poll = float(self.max_poll_interval)
+        except ValueError:
+            poll = -1.0
+        if not 1 <= poll <= 86400:
+            raise ConfigError(
+                f"STREAMAPP_MAX_POLL_INTERVAL={self.max_poll_interval!r}: use seconds, 1 to 86400"
             )
         if not self.gc_threshold.isdigit() or not 700 <= int(self.gc_threshold) <= 1_000_000:
             raise ConfigError(

@@ -40,6 +40,11 @@ PANELS = [
         "short",
     ),
     ("Partitions assigned per worker", "streamapp_partitions_assigned", "short"),
+    (
+        "Backpressure: topologies paused (sinks behind)",
+        "max by (topology) (streamapp_backpressure_paused)",
+        "short",
+    ),
 ]
 
 

@@ -36,15 +36,25 @@ class ErrorBudget:
 
     def observe(self, outcomes: list[bool]) -> None:
         """Record one batch's per-record outcomes (True = failed), in order."""
-        for failed in outcomes:
-            self.consecutive = self.consecutive + 1 if failed else 0
-            if self.consecutive >= self.policy.max_consecutive:
+        self.observe_failed(len(outcomes), [i for i, failed in enumerate(outcomes) if failed])
+
+    def observe_failed(self, count: int, failed: list[int]) -> None:
+        """Record one batch of ``count`` records whose positions ``failed`` (ascending) failed;
+        the same as ``observe`` on the outcome list, without a Python step per good record."""
+        run = self.consecutive
+        previous = -1
+        for position in failed:
+            run = run + 1 if position == previous + 1 else 1
+            previous = position
+            if run >= self.policy.max_consecutive:
+                self.consecutive = run
                 raise ErrorBudgetExceeded(
-                    f"topology {self.topology}: {self.consecutive} records failed in a row; "
+                    f"topology {self.topology}: {run} records failed in a row; "
                     "stopping instead of draining the topic into the DLQ; read the newest "
                     f"records of {self.dlq_topic} (headers say why), fix the cause, restart"
                 )
-        n, bad = len(outcomes), sum(outcomes)
+        self.consecutive = run if previous == count - 1 else 0
+        n, bad = count, len(failed)
         self._batches.append((n, bad))
         self._seen += n
         self._failed += bad

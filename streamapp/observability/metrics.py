@@ -70,6 +70,12 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.paused = Gauge(
+            "streamapp_backpressure_paused",
+            "1 while a topology's partitions are paused because its sinks are behind",
+            ["topology"],
+            registry=r,
+        )
         self.freshness = Gauge(
             "streamapp_freshness_seconds",
             "Now minus the source ts_ms of the last stored event",

@@ -135,6 +135,6 @@ def build_app(
     consumer.batch_size = batch_size
     consumer.batch_max_wait = batch_max_wait
     app.crash_exit_bound = consumer.shutdown_grace + 30.0
-    for _name, topics, handler in routes:
-        consumer.set_handler(topics, handler)
+    for name, topics, handler in routes:
+        consumer.set_handler(topics, handler, name)
     return app

@@ -10,14 +10,23 @@ rebalancing, the commit loop — and replaces only the drain loop:
   waited ``batch_max_wait`` seconds, or when flow stops (rebalance) or the worker stops;
 * a batch is first *prepared* (decode, transform, encode: CPU) by the drain loop, then *stored*
   (sinks, output topic, DLQ: I/O) by a task, while the drain loop fetches and prepares the next
-  batch. Stores run one at a time, in order, so per-key order across batches is kept; the drain
-  loop waits for the previous store before starting the next (a slow sink slows fetching:
-  backpressure, memory bounded by two batches);
-* a batch's offsets are marked processed only when its store finished;
+  batch. Each topology is a *lane* with its own chain of stores: a lane's stores run one at a
+  time, in order, so per-key order across batches is kept, and lanes do not wait for each other;
+* backpressure pauses, it does not block: a lane holds at most one batch being stored and one
+  prepared batch waiting for it. When it is full and its buffer has a whole batch, its
+  partitions are *paused* in the Kafka client (aiokafka's ``pause``, so nothing more is fetched
+  for them) and the drain loop keeps polling: heartbeats, ``max.poll.interval`` and group
+  membership stay alive, and the other topologies keep flowing. (Faust's own active-partition
+  set is left alone: with every partition out of it Faust stops polling altogether, and the
+  group evicts the worker after ``max.poll.interval``.) The lane's partitions resume when its
+  stores catch up. Memory per topology: two batches, its buffer (at most ``batch_size`` plus one
+  fetch) and aiokafka's per-partition prefetch;
+* a batch's offsets are marked processed only when its store finished; a store whose
+  predecessor in the lane failed never runs;
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;
-* on revocation and stop Faust calls ``wait_empty`` before committing: it waits for the store in
-  flight (a prepared batch that was not stored yet is dropped uncommitted and re-delivered).
+* on revocation and stop Faust calls ``wait_empty`` before committing: it waits for every lane's
+  stores in flight (records still buffered are dropped uncommitted and re-delivered).
 
 A prepare or store that raises stops the worker (Faust crashes the app): nothing past the failed
 batch is marked processed, so a restart re-delivers it and the versioned sinks deduplicate.
@@ -30,6 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -64,9 +74,32 @@ class _Buffer:
         self.records.setdefault(tp, []).extend(records)
         self.count += len(records)
 
+    def keep(self, tps: set[TP]) -> None:
+        """Drop the records of partitions not in ``tps``."""
+        self.records = {tp: recs for tp, recs in self.records.items() if tp in tps}
+        self.count = sum(map(len, self.records.values()))
+
     def take(self) -> dict[TP, list[Any]]:
         records, self.records, self.count = self.records, {}, 0
         return records
+
+
+class _Lane:
+    """One topology's buffer, its chain of stores and the partitions paused for it."""
+
+    __slots__ = ("buffer", "depth", "name", "paused", "processor", "tail")
+
+    def __init__(self, name: str, processor: BatchProcessor) -> None:
+        self.name = name
+        self.processor = processor
+        self.buffer = _Buffer()
+        self.tail: asyncio.Future[None] | None = None  # the newest store of the chain
+        self.depth = 0  # stores started and not finished (at most 2: storing + prepared)
+        self.paused: set[TP] = set()
+
+
+LANE_DEPTH = 2  # batches per topology past its buffer: one being stored, one prepared
+FULL_POLL = 0.05  # seconds between polls while a lane is full (its stores resume it)
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -79,23 +112,27 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._handlers: dict[str, tuple[BatchProcessor, _Buffer]] = {}
+        self._handlers: dict[str, _Lane] = {}
+        self._lanes: list[_Lane] = []
         self._processed: dict[TP, int] = {}
-        self._storing: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         self._drain_task: asyncio.Future[Any] | None = None  # for liveness()
         self._loop_at = time.monotonic()  # when the drain loop last completed a pass
 
-    def set_handler(self, topics: Sequence[str], processor: BatchProcessor) -> None:
-        """Route records of ``topics`` to ``processor``, batched together (one topology)."""
-        buffer = _Buffer()
+    def set_handler(
+        self, topics: Sequence[str], processor: BatchProcessor, name: str | None = None
+    ) -> None:
+        """Route records of ``topics`` to ``processor``, batched together (one topology,
+        ``name``d in metrics)."""
+        lane = _Lane(name or ",".join(topics), processor)
+        self._lanes.append(lane)
         for topic in topics:
-            self._handlers[topic] = (processor, buffer)
+            self._handlers[topic] = lane
 
     @property
     def storing(self) -> bool:
-        """True while a store is in flight."""
-        return self._storing is not None and not self._storing.done()
+        """True while any lane has a store in flight."""
+        return any(lane.depth for lane in self._lanes)
 
     # -- commit bookkeeping -------------------------------------------------------------------
     def _new_offset(self, tp: TP) -> int | None:
@@ -118,23 +155,35 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for tp in list(self._processed):
             if tp not in assigned:
                 del self._processed[tp]
+        # Revocation waited for every store (wait_empty): no lane is full any more, and a new
+        # assignment starts unpaused in the client. Records buffered for partitions now owned
+        # by another worker are theirs to read (from the committed offset).
+        for lane in self._lanes:
+            lane.paused.clear()
+            lane.buffer.keep(assigned)
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def wait_empty(self) -> None:
-        """Called on revocation and on stop, before Faust commits: let the store in flight
-        finish (up to ``shutdown_grace`` seconds, then it is cancelled and stays uncommitted)."""
-        task = self._storing
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), self.shutdown_grace)
-            except TimeoutError:
+        """Called on revocation and on stop, before Faust commits: let every lane's stores in
+        flight finish (up to ``shutdown_grace`` seconds in all, then they are cancelled and stay
+        uncommitted)."""
+        tails = [lane.tail for lane in self._lanes if lane.tail is not None and lane.depth]
+        if tails:
+            done, pending = await asyncio.wait(
+                [asyncio.shield(t) for t in tails], timeout=self.shutdown_grace
+            )
+            for fut in done:
+                if not fut.cancelled():
+                    fut.exception()  # retrieved: a store's own failure crashed the app
+            if pending:
                 self.log.warning(
                     "batch store did not finish in %.0fs; abandoning it (it will be re-delivered)",
                     self.shutdown_grace,
                 )
-                task.cancel()
-            except Exception:  # noqa: BLE001 - the store's own failure crashed the app
-                pass
+                for t in tails:
+                    t.cancel()
+                for fut in pending:
+                    fut.cancel()
         await self.commit_and_end_transactions()
 
     # -- the drain loop -----------------------------------------------------------------------
@@ -187,60 +236,101 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return False, f"batch loop {state}: no pass for {idle:.0f}s (limit {self.stall_after:.0f}s)"
 
     def _poll_timeout(self) -> float:
-        pending = [buf.since for _, buf in self._handlers.values() if buf.count]
-        if not pending:
-            return 1.0
-        return max(0.0, min(pending) + self.batch_max_wait - time.monotonic())
+        now = time.monotonic()
+        timeout = 1.0
+        for lane in self._lanes:
+            buf = lane.buffer
+            if lane.paused or (buf.count and lane.depth >= LANE_DEPTH):
+                timeout = min(timeout, FULL_POLL)  # waits for its stores, not for a fetch
+            elif buf.count:
+                timeout = min(timeout, max(0.0, buf.since + self.batch_max_wait - now))
+        return timeout
 
     def _buffer(self, records: Mapping[TP, Sequence[Any]]) -> None:
         handlers = self._handlers
         for tp, batch in records.items():
-            entry = handlers.get(tp.topic)
-            if entry is None:
+            lane = handlers.get(tp.topic)
+            if lane is None:
                 raise RuntimeError(f"no batch handler for topic {tp.topic!r}")
-            entry[1].add(tp, batch)
+            lane.buffer.add(tp, batch)
 
     async def _flush_due(self, *, force: bool) -> None:
-        now = time.monotonic()
-        seen: set[int] = set()
-        for handler, buf in self._handlers.values():
-            if id(buf) in seen or not buf.count:
+        for lane in self._lanes:
+            buf = lane.buffer
+            if not buf.count:
                 continue
-            seen.add(id(buf))
-            if force or buf.count >= self.batch_size or now - buf.since >= self.batch_max_wait:
-                await self._run(handler, buf.take())
+            full = buf.count >= self.batch_size
+            if not (force or full or time.monotonic() - buf.since >= self.batch_max_wait):
+                continue
+            if lane.depth >= LANE_DEPTH:
+                if full and not force:
+                    self._pause(lane)
+                continue
+            await self._run(lane, buf.take())
 
-    async def _run(self, processor: BatchProcessor, batch: dict[TP, list[Any]]) -> None:
+    def _pause(self, lane: _Lane) -> None:
+        """Stop fetching for a full lane: the partitions it buffers, and the rest of its
+        topics' assigned partitions (the drain loop keeps polling for the others)."""
+        topics = {topic for topic, other in self._handlers.items() if other is lane}
+        tps = {tp for tp in self.assignment() if tp.topic in topics} - lane.paused
+        if tps:
+            lane.paused |= tps
+            self._client().pause(*(TopicPartition(tp.topic, tp.partition) for tp in tps))
+            if self.metrics is not None:
+                self.metrics.paused.labels(lane.name).set(1)
+
+    def _resume(self, lane: _Lane) -> None:
+        if lane.paused:
+            tps, lane.paused = lane.paused & set(self.assignment()), set()
+            if tps:
+                self._client().resume(*(TopicPartition(tp.topic, tp.partition) for tp in tps))
+            if self.metrics is not None:
+                self.metrics.paused.labels(lane.name).set(0)
+
+    def _client(self) -> Any:
+        """The aiokafka consumer under Faust's consumer thread."""
+        return self._thread._ensure_consumer()
+
+    async def _run(self, lane: _Lane, batch: dict[TP, list[Any]]) -> None:
         try:
-            prepared = await processor.prepare(batch)
+            prepared = await lane.processor.prepare(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self._fail(exc)
             raise
-        previous = self._storing
-        if previous is not None:
-            # Stores run one at a time, in order. Shielded: cancelling the drain loop (stop,
-            # rebalance) must not cancel a store; wait_empty waits for it instead.
-            await asyncio.shield(previous)
-        self._storing = asyncio.ensure_future(self._store(processor, prepared, batch))
+        lane.depth += 1
+        lane.tail = asyncio.ensure_future(self._store(lane, lane.tail, prepared, batch))
 
     async def _store(
-        self, processor: BatchProcessor, prepared: Any, batch: dict[TP, list[Any]]
+        self,
+        lane: _Lane,
+        previous: asyncio.Future[None] | None,
+        prepared: Any,
+        batch: dict[TP, list[Any]],
     ) -> None:
         failure: Exception | None = None
         try:
-            await processor.store(prepared)
+            if previous is not None and not previous.done():
+                # Stores of a lane run one at a time, in order; one that failed (or was
+                # abandoned) ends the chain: nothing after it may be marked processed.
+                await asyncio.wait([previous])
+            if previous is not None and (previous.cancelled() or previous.exception()):
+                return
+            await lane.processor.store(prepared)
             processed = self._processed
             for tp, records in batch.items():
                 processed[tp] = records[-1].offset
             if self.metrics is not None:
                 self._observe_lag(batch)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure stops the worker, below
             failure = exc
         finally:
-            if self._storing is asyncio.current_task():
-                self._storing = None
+            lane.depth -= 1
+            if lane.depth < LANE_DEPTH:
+                self._resume(lane)
         if failure is not None:
             await self._fail(failure)
             raise failure

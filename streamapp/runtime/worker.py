@@ -33,7 +33,7 @@ from streamapp.observability.web import ensure_port_free, install
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
-from streamapp.runtime import gctune
+from streamapp.runtime import gctune, watchdog
 from streamapp.runtime.evolve import Evolver
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
@@ -43,6 +43,8 @@ from streamapp.transform.loader import load_topologies
 from streamapp.types import parse_type
 
 log = logging.getLogger("streamapp.worker")
+
+TEARDOWN_BOUND = 15.0  # seconds between run_worker's return and the process's exit, at most
 
 
 @dataclass
@@ -268,6 +270,7 @@ def run_worker(
         broker_commit_interval=float(settings.commit_interval),
         session_timeout=float(settings.session_timeout),
         group_instance_id=settings.group_instance_id or None,
+        broker_max_poll_interval=float(settings.max_poll_interval),
     )
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
@@ -295,7 +298,14 @@ def run_worker(
 
         app.task(stop_after)
 
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    class Worker(faust.Worker):
+        def _schedule_shutdown(self, signum: signal.Signals) -> None:
+            # a signalled stop gets the in-flight batch's grace and a margin, then it ends
+            watchdog.arm(stop_bound, code=watchdog.EXIT_STUCK, reason=f"{signum.name}")
+            super()._schedule_shutdown(signum)
+
+    stop_bound = consumer.shutdown_grace + 30.0
+    worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.spinner = None  # its cursor hide/show codes would land between the log lines
     gctune.tune(int(settings.gc_threshold))
     code = 0
@@ -305,4 +315,7 @@ def run_worker(
         code = int(exc.code or 0)
     for line in progress.summary():
         log.info("final %s", line)
+    # What is left is the interpreter joining threads; one stuck there must not keep a worker
+    # that has already stopped alive.
+    watchdog.arm(TEARDOWN_BOUND, code=code, reason="the worker stopped")
     return code

@@ -64,9 +64,14 @@ class TableSpec:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A record the sink refused for its content (it goes to the DLQ); ``error`` names no value."""
+    """Records the sink refused for their content (they go to the DLQ); ``error`` names no value.
 
-    record: OutputRecord
+    ``positions`` are indexes into the ``records`` that ``Sink.write`` received: one, or several
+    when the batch merged records of one key into the row that was refused (``collapse``), so
+    every origin of a refused row reaches the DLQ. Never an identity: sinks refuse copies.
+    """
+
+    positions: tuple[int, ...]
     error: SinkError
 
 
@@ -92,7 +97,8 @@ class Sink(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
-        """Store ``records``; return the ones refused for their content, store all others."""
+        """Store ``records``; return the ones refused for their content (by position in
+        ``records``, each position at most once), store all others."""
 
     @abc.abstractmethod
     async def healthy(self) -> bool:
@@ -105,37 +111,43 @@ class Sink(abc.ABC):
 
 def check_keys(
     table: TableSpec, records: Sequence[OutputRecord]
-) -> tuple[list[OutputRecord], list[Rejected]]:
+) -> tuple[list[OutputRecord], list[int], list[Rejected]]:
     """Split off records no sink can store: a key of the wrong arity or with a null, a bad version.
 
-    Also normalises ``unchanged``: a value that *is* the UNCHANGED sentinel counts as unchanged
-    even when the record forgot to list it, so the sentinel can never be written over a value.
+    Returns the storable records, their positions in ``records``, and the refusals (by
+    position). Also normalises ``unchanged``: a value that *is* the UNCHANGED sentinel counts as
+    unchanged even when the record forgot to list it, so the sentinel can never be written over
+    a value.
     """
     arity = len(table.key_columns)
     if _all_storable(records, arity):
-        return list(records), []
+        return list(records), list(range(len(records))), []
     good: list[OutputRecord] = []
+    positions: list[int] = []
     bad: list[Rejected] = []
-    for r in records:
+    for i, r in enumerate(records):
         if len(r.key) != arity or None in r.key:
             msg = (
                 f"{table.where}: the record key must hold {arity} non-null value(s) "
                 f"for {table.key_columns}; fix the topology's key columns"
             )
-            bad.append(Rejected(r, SinkError(msg)))
-        elif type(r.version) is not int or not 0 <= r.version < MAX_VERSION:
+            bad.append(Rejected((i,), SinkError(msg)))
+            continue
+        if type(r.version) is not int or not 0 <= r.version < MAX_VERSION:
             msg = (
                 f"{table.where}: the record version must be an int in [0, 2**63), "
                 f"got {type(r.version).__name__}; this is a decode bug, report it"
             )
-            bad.append(Rejected(r, SinkError(msg)))
+            bad.append(Rejected((i,), SinkError(msg)))
+            continue
         # by identity: `UNCHANGED in values()` would call __eq__ of every value (twice as slow)
-        elif not r.deleted and any(v is UNCHANGED for v in r.value.values()):
+        if not r.deleted and any(v is UNCHANGED for v in r.value.values()):
             missed = frozenset(c for c, v in r.value.items() if v is UNCHANGED)
-            good.append(r if missed <= r.unchanged else r._replace(unchanged=r.unchanged | missed))
-        else:
-            good.append(r)
-    return good, bad
+            if not missed <= r.unchanged:
+                r = r._replace(unchanged=r.unchanged | missed)
+        good.append(r)
+        positions.append(i)
+    return good, positions, bad
 
 
 def _all_storable(records: Sequence[OutputRecord], arity: int) -> bool:
@@ -170,29 +182,44 @@ def _merge(prev: OutputRecord, nxt: OutputRecord) -> OutputRecord:
     return nxt._replace(value=value, unchanged=frozenset(still))
 
 
-def collapse(records: Sequence[OutputRecord]) -> list[OutputRecord]:
+def collapse(
+    records: Sequence[OutputRecord], positions: Sequence[int] | None = None
+) -> tuple[list[OutputRecord], list[tuple[int, ...]]]:
     """One record per key: the highest version, with unchanged columns filled from older ones.
 
     Records of a key are applied in version order (ties: the later in the batch wins), so a
     column the winner left unchanged takes the latest value an older record of the batch set;
     it stays in ``unchanged`` only when no record of the batch set it (the sink then keeps the
     stored value). A delete clears the values (nothing left to keep). Keys keep first-seen order.
+
+    Returns the records and, for each, the positions of every record merged into it (from
+    ``positions``, or indexes into ``records``), in batch order: a refusal of the merged row is
+    a refusal of each of them.
     """
-    first: dict[tuple[Any, ...], OutputRecord] = {}
-    more: dict[tuple[Any, ...], list[OutputRecord]] = {}
-    for r in records:
-        seen = first.setdefault(r.key, r)
-        if seen is not r:
-            more.setdefault(r.key, [seen]).append(r)
+    where = range(len(records)) if positions is None else positions
+    first: dict[tuple[Any, ...], int] = {}  # key -> index of its first record
+    more: dict[tuple[Any, ...], list[int]] = {}
+    for j, r in enumerate(records):
+        seen = first.setdefault(r.key, j)
+        if seen != j:
+            more.setdefault(r.key, [seen]).append(j)
     if not more:
-        return list(first.values())
-    for key, group in more.items():
-        group.sort(key=lambda r: r.version)
-        state = group[0]
-        for nxt in group[1:]:
-            state = _merge(state, nxt)
-        first[key] = state
-    return list(first.values())
+        return list(records), [(p,) for p in where]
+    out: list[OutputRecord] = []
+    origins: list[tuple[int, ...]] = []
+    for key, j in first.items():
+        group = more.get(key)
+        if group is None:
+            out.append(records[j])
+            origins.append((where[j],))
+            continue
+        ordered = sorted(group, key=lambda g: records[g].version)  # stable: ties keep batch order
+        state = records[ordered[0]]
+        for g in ordered[1:]:
+            state = _merge(state, records[g])
+        out.append(state)
+        origins.append(tuple(where[g] for g in group))
+    return out, origins
 
 
 async def bisect(

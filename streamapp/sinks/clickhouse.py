@@ -36,10 +36,12 @@ _Item = tuple[OutputRecord, Row]
 
 class _Batch(NamedTuple):
     """Records in insert form, column-oriented: one list per table column, then version and
-    deleted flag; ``records[j]`` is the record of row ``j`` in every column."""
+    deleted flag; ``records[j]`` is the record of row ``j`` in every column and ``origins[j]``
+    the positions (in the batch ``write`` received) of the records merged into it."""
 
     records: list[OutputRecord]
     columns: list[list[Any]]
+    origins: list[tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +177,8 @@ class ClickHouseSink(Sink):
         if plan is None:
             await self.ensure_table(table)
             plan = self._plans[table.signature]
-        valid, rejected = check_keys(table, records)
-        batch = _columns(plan, collapse(valid), rejected)
+        valid, positions, rejected = check_keys(table, records)
+        batch = _columns(plan, *collapse(valid, positions), rejected)
         records = batch.records
         pending = [j for j, r in enumerate(records) if r.unchanged and not r.deleted]
         if pending:
@@ -187,13 +189,13 @@ class ClickHouseSink(Sink):
             range(len(records)), lambda rows: self._insert(plan, batch, rows), _is_content
         )
         for j, exc in failed:
-            rejected.append(Rejected(records[j], _content_error(plan.table, exc)))
+            rejected.append(Rejected(batch.origins[j], _content_error(plan.table, exc)))
         return rejected
 
     async def _fill_unchanged(self, plan: _Plan, batch: _Batch, pending: list[int]) -> None:
         """Replace each unchanged column of the ``pending`` rows by its stored value (one FINAL
         query for the batch)."""
-        records, columns = batch
+        records, columns = batch.records, batch.columns
         wanted = sorted(
             {c for j in pending for c in records[j].unchanged} - set(plan.table.key_columns)
         )
@@ -265,10 +267,15 @@ def _compile(table: TableSpec, database: str, name: str) -> _Plan:
     )
 
 
-def _columns(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> _Batch:
+def _columns(
+    plan: _Plan,
+    records: list[OutputRecord],
+    origins: list[tuple[int, ...]],
+    rejected: list[Rejected],
+) -> _Batch:
     """``records`` in insert form, column-oriented (see :class:`_Batch`); a record with a value
-    its column cannot hold goes to ``rejected`` instead, naming the first such column (value
-    columns in table order, then key columns).
+    its column cannot hold goes to ``rejected`` instead (by its ``origins``), naming the first
+    such column (value columns in table order, then key columns).
 
     Key columns take the record's ``key``; a delete keeps only its key (every other column
     None); a column in a record's ``unchanged`` is None (``_fill_unchanged`` fills it).
@@ -302,13 +309,14 @@ def _columns(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected])
                 f"{plan.table.where}: column {exc.column!r} {exc.reason}; "
                 "fix the topology or the source"
             )
-            rejected.append(Rejected(records[j], SinkError(msg, field=exc.column)))
+            rejected.append(Rejected(origins[j], SinkError(msg, field=exc.column)))
         keep = [j for j in range(len(records)) if j not in unfit]
         records = [records[j] for j in keep]
+        origins = [origins[j] for j in keep]
         columns = [[col[j] for j in keep] for col in columns]
     columns.append([r.version for r in records])
     columns.append([1 if r.deleted else 0 for r in records])
-    return _Batch(records, columns)
+    return _Batch(records, columns, origins)
 
 
 def _value_columns(plan: _Plan, values: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
@@ -325,7 +333,7 @@ def _value_columns(plan: _Plan, values: Sequence[Mapping[str, Any]]) -> list[lis
 
 def _rows(plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]) -> list[_Item]:
     """Row-oriented view of :func:`_columns`: (record, row with version and deleted flag)."""
-    batch = _columns(plan, records, rejected)
+    batch = _columns(plan, records, [(j,) for j in range(len(records))], rejected)
     rows = [list(row) for row in zip(*batch.columns, strict=True)]
     return list(zip(batch.records, rows, strict=True))
 

@@ -66,7 +66,7 @@ class _Plan:
         return stmt
 
 
-_Item = tuple[OutputRecord, Row, frozenset[str]]
+_Item = tuple[tuple[int, ...], Row, frozenset[str]]  # (origins, row, columns kept as stored)
 
 
 class PostgresSink(Sink):
@@ -250,25 +250,30 @@ class PostgresSink(Sink):
         if plan is None:
             await self.ensure_table(table)
             plan = self._plans[self._plan_key(table)]
-        valid, rejected = check_keys(table, records)
-        items = self._rows(plan, collapse(valid), rejected)
+        valid, positions, rejected = check_keys(table, records)
+        items = self._rows(plan, *collapse(valid, positions), rejected)
         if not items:
             return rejected
         async with self._lock:
             failed = await bisect(items, lambda part: self._store(plan, part), _is_content)
-        for (record, _, _), exc in failed:
-            rejected.append(Rejected(record, self._content_error(plan, record, exc)))
+        for (origins, _, _), exc in failed:
+            rejected.append(Rejected(origins, self._content_error(plan, exc)))
         return rejected
 
     def _rows(
-        self, plan: _Plan, records: list[OutputRecord], rejected: list[Rejected]
+        self,
+        plan: _Plan,
+        records: list[OutputRecord],
+        origins: list[tuple[int, ...]],
+        rejected: list[Rejected],
     ) -> list[_Item]:
-        """Rows in column order + version + deleted; unfit records go to ``rejected``."""
+        """Rows in column order + version + deleted, each with its record's ``origins``; unfit
+        records go to ``rejected``."""
         table, names = plan.table, plan.names
         key_set = frozenset(table.key_columns)
         width = len(names)
         items: list[_Item] = []
-        for r in records:
+        for r, origin in zip(records, origins, strict=True):
             if r.deleted:
                 row: Row = [None] * width
                 keep: frozenset[str] = frozenset()
@@ -283,11 +288,11 @@ class PostgresSink(Sink):
             bad = first_unfit(row, plan.checks, names) or jsonify(row, plan.json_index, names)
             if bad is not None:
                 msg = f"{table.where}: column {bad[0]!r} {bad[1]}; fix the topology or the source"
-                rejected.append(Rejected(r, SinkError(msg, field=bad[0])))
+                rejected.append(Rejected(origin, SinkError(msg, field=bad[0])))
                 continue
             row.append(r.version)
             row.append(r.deleted)
-            items.append((r, row, keep))
+            items.append((origin, row, keep))
         return items
 
     async def _store(self, plan: _Plan, items: Sequence[_Item]) -> None:
@@ -370,7 +375,7 @@ class PostgresSink(Sink):
             f"{table.where}: PostgreSQL failed {doing} ({what}); {hint}", retriable=transient
         )
 
-    def _content_error(self, plan: _Plan, record: OutputRecord, exc: BaseException) -> SinkError:
+    def _content_error(self, plan: _Plan, exc: BaseException) -> SinkError:
         column = getattr(getattr(exc, "diag", None), "column_name", None)
         state = getattr(exc, "sqlstate", None) or "client-side"
         where = f" in column {column!r}" if column else ""

@@ -102,13 +102,30 @@ def test_schema_drift_adds_a_nullable_column(harness: Harness) -> None:
     }
 
 
+def test_a_refused_merged_row_names_every_record_merged_into_it(harness: Harness) -> None:
+    """Two updates of one key in a batch are merged into one row (the second leaves a column
+    UNCHANGED); when the sink refuses that row, both input positions come back, so both go
+    to the DLQ. (Refusals used to carry the merged copy, which the pipeline could not map back
+    to its input: a KeyError that stopped the worker on every restart.)"""
+    table = harness.table()
+    batch = [
+        record(1, 1, name="ok"),
+        record(5, 1, name="n5", note="first"),
+        record(2, 1, name="two"),
+        record(5, 2, name=UNCHANGED, note="second", amount=D("123456789.00")),
+    ]
+    rejected = harness.write(table, batch)
+    assert [(r.positions, r.error.field) for r in rejected] == [((1, 3), "amount")]
+    assert set(harness.read(table)) == {(1,), (2,)}
+
+
 def test_a_content_rejected_record_is_returned_and_the_rest_stored(harness: Harness) -> None:
     table = harness.table()
     batch = [record(i, 1, name=f"n{i}", amount=D(i)) for i in range(60)]
     batch[7] = record(7, 1, name="n7", amount=D("123456789.00"))  # decimal(10,2): 8 digits max
     batch[40] = record(40, 1, name=40)  # an int in a string column
     rejected = harness.write(table, batch)
-    assert sorted((r.record.key, r.error.field) for r in rejected) == [
+    assert sorted((r.positions, r.error.field) for r in rejected) == [
         ((7,), "amount"),
         ((40,), "name"),
     ]

@@ -56,7 +56,7 @@ def test_server_side_rejects_are_bisected_out(
         return await sink.write(table, batch)
 
     rejected = run(stack, body)
-    assert sorted(r.record.key[0] for r in rejected) == [3, size - 1]
+    assert sorted(r.positions for r in rejected) == [(3,), (size - 1,)]
     assert all("23514" in str(r.error) and "too long" not in str(r.error) for r in rejected)
     count = pg_warehouse.execute(f'SELECT count(*) FROM "{table.target}"').fetchone()[0]
     assert count == size - 2

@@ -164,7 +164,7 @@ def test_a_key_of_the_wrong_type_rejects_only_its_record(
         return await sink.write(table, batch)
 
     rejected = run(stack, body)
-    assert [(r.record.key, str(r.error).split("(")[1][:9]) for r in rejected] == [
+    assert [(r.positions, str(r.error).split("(")[1][:9]) for r in rejected] == [
         ((2,), "WRONGTYPE")
     ]
     assert all(redis_client.exists(f"{unique}:{i}") for i in (0, 1, 3))

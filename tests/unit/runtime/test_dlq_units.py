@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamapp.dlq import headers as h
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetExceeded, ErrorBudgetPolicy
@@ -86,3 +88,34 @@ def test_old_successes_do_not_dilute_a_new_failure_spike() -> None:
     # Cumulatively 6 of 110 failed (5%), but 6 of the last 10 is past the limit.
     with pytest.raises(ErrorBudgetExceeded, match="6 of the last 10"):
         budget.observe([True] * 6 + [False] * 4)
+
+
+def _reference_run(batches: list[list[bool]]) -> list[int | None]:
+    """The consecutive-failure counter, one record at a time: the batch at which it trips."""
+    run, trips = 0, []
+    for outcomes in batches:
+        tripped = None
+        for failed in outcomes:
+            run = run + 1 if failed else 0
+            if run >= 4 and tripped is None:
+                tripped = run
+        trips.append(tripped)
+        if tripped is not None:
+            break
+    return trips
+
+
+@given(st.lists(st.lists(st.booleans(), max_size=12), max_size=8))
+def test_observe_failed_counts_failures_in_a_row_across_batches_like_one_by_one(
+    batches: list[list[bool]],
+) -> None:
+    budget = ErrorBudget("t", "t.dlq", ErrorBudgetPolicy(max_consecutive=4, window=10**9))
+    trips: list[int | None] = []
+    for outcomes in batches:
+        try:
+            budget.observe_failed(len(outcomes), [i for i, f in enumerate(outcomes) if f])
+            trips.append(None)
+        except ErrorBudgetExceeded as exc:
+            trips.append(int(str(exc).split(": ")[1].split(" ")[0]))
+            break
+    assert trips == _reference_run(batches)

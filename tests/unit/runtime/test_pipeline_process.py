@@ -90,8 +90,8 @@ def records(count: int) -> list[Rec]:
 
 
 def run(p: Pipeline, recs: list[Rec]) -> tuple[int, SchemaEvolution | None, Prepared]:
-    acc = Prepared({}, [], [], [], [], 0.0)
-    done, evolution = p._process(recs, acc)
+    acc = Prepared({}, recs, [], [], [], {}, 0.0)
+    done, evolution = p._process(recs, 0, len(recs), acc)
     return done, evolution, acc
 
 
@@ -103,10 +103,10 @@ def test_outputs_messages_and_failures_keep_record_order(count: int) -> None:
     assert (done, evolution) == (count, None)
     assert acc.outputs == outputs
     assert acc.messages == messages
-    assert [(rec.offset, type(exc)) for rec, exc in acc.failures] == failures
-    assert all(isinstance(exc, StageError) for _, exc in acc.failures)
-    # every output carries the record it came from
-    assert [rec.offset for rec in acc.origins] == [n for _, n in outputs]
+    assert [(recs[i].offset, type(exc)) for i, exc in acc.failures.items()] == failures
+    assert all(isinstance(exc, StageError) for exc in acc.failures.values())
+    # every output carries the position of the record it came from
+    assert [recs[i].offset for i in acc.origins] == [n for _, n in outputs]
 
 
 @pytest.mark.parametrize("at", [0, 1, PHASE - 1, PHASE, PHASE + 42])
@@ -118,4 +118,4 @@ def test_a_schema_evolution_stops_before_its_record(at: int) -> None:
     outputs, messages, failures = expected(range(at))
     assert acc.outputs == outputs
     assert acc.messages == messages
-    assert [(rec.offset, type(exc)) for rec, exc in acc.failures] == failures
+    assert [(recs[i].offset, type(exc)) for i, exc in acc.failures.items()] == failures

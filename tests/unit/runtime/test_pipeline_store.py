@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from pipeline_stubs import Rec
 
-from streamapp.errors import SinkError
+from streamapp.dlq.budget import ErrorBudget, ErrorBudgetExceeded, ErrorBudgetPolicy
+from streamapp.errors import DecodeError, SinkError
 from streamapp.pipeline import Pipeline, Prepared
 from streamapp.producer import DeliveryError
 from streamapp.records import Op, OutputRecord
@@ -41,18 +42,23 @@ class Producer:
 
 
 class Writer:
-    def __init__(self, log: list[str], reject: set[int]) -> None:
+    def __init__(
+        self, log: list[str], reject: set[int], merged: tuple[int, ...] | None = None
+    ) -> None:
         self.log = log
         self.reject = reject
+        self.merged = merged  # positions of records the sink merged into one refused row
 
     async def write(self, records: list[OutputRecord], stopping: asyncio.Event) -> list[Rejected]:
         self.log.append("sink start")
         for _ in range(3):  # a sink that takes a few turns of the event loop
             await asyncio.sleep(0)
         self.log.append("sink done")
+        if self.merged is not None:
+            return [Rejected(self.merged, SinkError("merged row refused"))]
         return [
-            Rejected(r, SinkError(f"value out of range in row {r.key[0]}"))
-            for r in records
+            Rejected((i,), SinkError(f"value out of range in row {r.key[0]}"))
+            for i, r in enumerate(records)
             if r.key[0] in self.reject
         ]
 
@@ -73,18 +79,57 @@ def prepared(count: int) -> Prepared:
         for n in range(count)
     ]
     messages = [(b"k%d" % n, b"o%d" % n) for n in range(count)]
-    return Prepared({0: recs}, outputs, list(recs), messages, [], 0.0)
+    return Prepared({0: recs}, recs, outputs, list(range(count)), messages, {}, 0.0)
 
 
-def pipeline(producer: Producer, writer: Writer, on_error: str = "dlq") -> Pipeline:
+def pipeline(
+    producer: Producer, writer: Writer, on_error: str = "dlq", budget: ErrorBudget | None = None
+) -> Pipeline:
     return Pipeline(
         Topology(on_error),  # type: ignore[arg-type]
         decoder=None,  # type: ignore[arg-type]
         encoder=None,
         writers=[writer],  # type: ignore[list-item]
         producer=producer,  # type: ignore[arg-type]
-        budget=None,  # type: ignore[arg-type]
+        budget=budget,  # type: ignore[arg-type]
     )
+
+
+def test_a_refused_merged_row_sends_every_origin_to_the_dlq_once() -> None:
+    """Outputs 1 and 3 were merged by the sink (one key) and refused; input 1 also made output
+    2 (two outputs of one input record). Inputs 1 and 3 go to the DLQ, each once, in order."""
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject=set(), merged=(1, 3)))
+    batch = prepared(4)
+    outputs = [*batch.outputs[:2], batch.outputs[1], batch.outputs[3]]
+    batch = batch._replace(outputs=outputs, origins=[0, 1, 1, 3])
+    asyncio.run(p.store(batch))
+    assert [line for line in log if "things.dlq" in line] == [
+        "produce things.dlq b'k1'",
+        "produce things.dlq b'k3'",
+    ]
+    assert p.counters.failed == 2
+
+
+def test_failures_spread_through_a_batch_do_not_count_as_failures_in_a_row() -> None:
+    """A third of the records failing, spread out, is not "1000 in a row" (it was counted as
+    if every failure came last in the batch)."""
+    budget = ErrorBudget("things", "things.dlq", ErrorBudgetPolicy(max_consecutive=1000))
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject=set()), budget=budget)
+    batch = prepared(3000)
+    failures = {i: DecodeError("bad bytes") for i in range(0, 3000, 3)}
+    asyncio.run(p.store(batch._replace(failures=failures)))
+    assert p.counters.failed == 1000 and budget.consecutive == 0
+
+
+def test_a_sink_refusing_everything_trips_the_error_budget_before_the_dlq() -> None:
+    budget = ErrorBudget("things", "things.dlq", ErrorBudgetPolicy(max_consecutive=50))
+    log: list[str] = []
+    p = pipeline(Producer(log), Writer(log, reject=set(range(200))), budget=budget)
+    with pytest.raises(ErrorBudgetExceeded, match="50 records failed in a row"):
+        asyncio.run(p.store(prepared(200)))
+    assert not any("things.dlq" in line for line in log)  # nothing dead-lettered, uncommitted
 
 
 def test_output_flush_overlaps_the_sinks_and_the_dlq_follows_them() -> None:

@@ -71,9 +71,9 @@ TABLE = TableSpec("topo", "orders", ("id",), COLS)
     ],
 )
 def test_check_keys_rejects_unstorable_records(record: OutputRecord, reason: str) -> None:
-    good, bad = check_keys(TABLE, [record, rec(2, 1)])
-    assert [r.key for r in good] == [(2,)]
-    assert [r.record for r in bad] == [record]
+    good, positions, bad = check_keys(TABLE, [record, rec(2, 1)])
+    assert [r.key for r in good] == [(2,)] and positions == [1]
+    assert [r.positions for r in bad] == [(0,)]
     assert reason in str(bad[0].error) and "orders" in str(bad[0].error)
     assert not bad[0].error.retriable
 
@@ -82,7 +82,7 @@ def test_check_keys_lists_a_sentinel_the_record_forgot() -> None:
     forgot = OutputRecord(
         "t", (1,), {"id": 1, "a": UNCHANGED}, 3, Op.UPDATE, False, frozenset(), None
     )
-    (good,), _ = check_keys(TABLE, [forgot])
+    (good,), _, _ = check_keys(TABLE, [forgot])
     assert good.unchanged == {"a"}
 
 
@@ -109,11 +109,12 @@ _RECORDS = st.builds(
 def test_check_keys_on_a_batch_equals_check_keys_on_each_record(
     batch: list[OutputRecord],
 ) -> None:
-    good, bad = check_keys(TABLE, batch)
+    good, positions, bad = check_keys(TABLE, batch)
     singles = [check_keys(TABLE, [r]) for r in batch]
-    assert good == [r for g, _ in singles for r in g]
-    assert [(b.record, str(b.error)) for b in bad] == [
-        (b.record, str(b.error)) for _, bs in singles for b in bs
+    assert good == [r for g, _, _ in singles for r in g]
+    assert positions == [i for i, (g, _, _) in enumerate(singles) if g]
+    assert [(b.positions, str(b.error)) for b in bad] == [
+        ((i,), str(b.error)) for i, (_, _, bs) in enumerate(singles) for b in bs
     ]
 
 
@@ -148,7 +149,7 @@ def test_check_keys_on_a_batch_equals_check_keys_on_each_record(
     ],
 )
 def test_collapse_table(batch: list[OutputRecord], expected: list[OutputRecord]) -> None:
-    assert collapse(batch) == expected
+    assert collapse(batch)[0] == expected
 
 
 # -- property: collapse + one versioned write per key == every record applied in version order --
@@ -207,7 +208,9 @@ def test_collapse_then_write_equals_sequential_application(
     for r in sorted(batch, key=lambda r: r.version):
         apply(sequential, r)
     collapsed = {k: Stored(s.version, s.deleted, dict(s.values)) for k, s in initial.items()}
-    out = collapse(batch)
+    out, origins = collapse(batch)
+    # every record of the batch is an origin of exactly one collapsed record
+    assert sorted(p for o in origins for p in o) == list(range(len(batch)))
     assert len({r.key for r in out}) == len(out)
     for r in out:
         apply(collapsed, r)
@@ -221,8 +224,8 @@ def test_collapse_ignores_batch_order(
     _, batch = case
     shuffled = list(batch)
     rnd.shuffle(shuffled)
-    by_key = {r.key: r for r in collapse(batch)}
-    assert by_key == {r.key: r for r in collapse(shuffled)}
+    by_key = {r.key: r for r in collapse(batch)[0]}
+    assert by_key == {r.key: r for r in collapse(shuffled)[0]}
 
 
 # -- bisect --

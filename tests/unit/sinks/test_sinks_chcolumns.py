@@ -122,7 +122,7 @@ def test_a_batch_is_columns_in_insert_form_with_rejects_in_record_order() -> Non
         rec(8, 2, name=5, amount=Decimal("99999")),  # both unfit: the first column is named
         rec(4, 8, amount=Decimal("2")),  # name missing from the value: null
     ]
-    batch = ch._columns(PLAN, records, rejected)
+    batch = ch._columns(PLAN, records, [(j,) for j in range(len(records))], rejected)
     assert batch.columns == [
         [1, 2, 3, 4],
         ["a", None, None, None],
@@ -131,7 +131,8 @@ def test_a_batch_is_columns_in_insert_form_with_rejects_in_record_order() -> Non
         [0, 1, 0, 0],
     ]
     assert [r.key for r in batch.records] == [(1,), (2,), (3,), (4,)]
-    assert [(r.record.key, r.error.field) for r in rejected] == [((9,), "amount"), ((8,), "name")]
+    assert [(r.positions, r.error.field) for r in rejected] == [((1,), "amount"), ((4,), "name")]
+    assert batch.origins == [(0,), (2,), (3,), (5,)]
     assert all(SECRET not in str(r.error) and "99999" not in str(r.error) for r in rejected)
 
 
@@ -141,13 +142,13 @@ def test_a_key_column_takes_the_record_key_and_is_checked_last() -> None:
         "t", (7,), {"id": "not used", "name": "x"}, 1, Op.UPDATE, False, frozenset(), None
     )
     bad = OutputRecord("t", (True,), {"id": 1, "name": 5}, 1, Op.UPDATE, False, frozenset(), None)
-    batch = ch._columns(PLAN, [ok, bad], rejected)
+    batch = ch._columns(PLAN, [ok, bad], [(0,), (1,)], rejected)
     assert batch.columns[0] == [7]
     assert [r.error.field for r in rejected] == ["name"]
 
 
 def test_an_empty_batch_has_empty_columns() -> None:
-    batch = ch._columns(PLAN, [], [])
+    batch = ch._columns(PLAN, [], [], [])
     assert batch.records == [] and batch.columns == [[], [], [], [], []]
 
 

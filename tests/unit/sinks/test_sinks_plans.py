@@ -132,13 +132,14 @@ def test_pg_rows_tombstones_unchanged_and_rejections() -> None:
         rec(3, 7, name=UNCHANGED, amount=None),
         rec(4, 8, name=SECRET + "\x00", amount=None),
     ]
-    items = pg.PostgresSink(dsn="postgresql://x")._rows(PG_PLAN, records, rejected)
+    origins = [(j,) for j in range(len(records))]
+    items = pg.PostgresSink(dsn="postgresql://x")._rows(PG_PLAN, records, origins, rejected)
     assert [(row, keep) for _, row, keep in items] == [
         ([1, "a", Decimal("1.50"), 5, False], frozenset()),
         ([2, None, None, 6, True], frozenset()),
         ([3, None, None, 7, False], frozenset({"name"})),
     ]
-    assert [r.record.key for r in rejected] == [(4,)]
+    assert [r.positions for r in rejected] == [(3,)]
     assert rejected[0].error.field == "name" and SECRET not in str(rejected[0].error)
 
 
@@ -197,7 +198,7 @@ def test_ch_rows_in_insert_form() -> None:
         [2, None, None, 6, 1],
         [3, None, None, 7, 0],
     ]
-    assert [r.record.key for r in rejected] == [(4,)]
+    assert [r.positions for r in rejected] == [(3,)]
     assert rejected[0].error.field == "amount" and "99999" not in str(rejected[0].error)
 
 
