@@ -6,13 +6,13 @@ value and writes; a delete removes ``K`` and keeps ``K:__version`` as a tombston
 ``tombstone_ttl_seconds`` (default 7 days, Kafka's default retention), so an older event
 redelivered within that window cannot resurrect the key. A replay from further back re-applies
 the delete too, so it still converges. On Redis Cluster put a hash tag in the template
-(``"{{orders:{id}}}"``) so both keys share a slot.
+(``"{{orders:{id}}}"``) so both keys share a slot. Keys are rendered by ``sinks.rediskey``
+(injective: special characters in values are percent-encoded), which ``reconcile`` reads with.
 """
 
 from __future__ import annotations
 
 import asyncio
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,9 +28,10 @@ from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, check_keys, collapse
 from streamapp.sinks.ddl import Unfit as _Unfit
 from streamapp.sinks.ddl import checker, scalar_text, to_json
+from streamapp.sinks.rediskey import VERSION_SUFFIX as VERSION_SUFFIX  # re-exported
+from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError, version_key
 
 TOMBSTONE_TTL_SECONDS: Final = 7 * 24 * 3600
-VERSION_SUFFIX: Final = ":__version"
 PIPELINE_RECORDS: Final = 2_000
 _TRANSIENT_REPLIES: Final = frozenset(
     {"BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM", "READONLY", "NOSCRIPT"}
@@ -142,7 +143,7 @@ class _Plan:
     """A compiled key template and value layout for one TableSpec."""
 
     table: TableSpec
-    parts: tuple[tuple[str, str | None], ...]  # (literal, column or None)
+    template: KeyTemplate
     key_pos: dict[str, int]  # key column -> position in record.key
     names: tuple[str, ...]  # columns, sorted (JSON key order)
     checks: tuple[Callable[[Any], str | None], ...]  # per column of ``names``
@@ -154,20 +155,16 @@ class _Plan:
 
 def compile_table(table: TableSpec) -> _Plan:
     """Validate the key template and options of ``table``; ConfigError names the problem."""
-    parts: list[tuple[str, str | None]] = []
     try:
-        parsed = list(string.Formatter().parse(table.target))
-    except ValueError as exc:
-        raise ConfigError(f"{table.where}: the key template is malformed ({exc})") from None
-    for literal, column, spec, conversion in parsed:
-        if column is not None and (column not in table.columns or spec or conversion):
+        template = KeyTemplate.parse(table.target)
+    except KeyTemplateError as exc:
+        raise ConfigError(f"{table.where}: {exc}") from None
+    for column in template.columns:
+        if column not in table.columns:
             raise ConfigError(
                 f"{table.where}: key template placeholder {{{column}}} must name an output column "
                 f"without format spec or conversion; columns are {list(table.columns)}"
             )
-        parts.append((literal, column))
-    if not any(c for _, c in parts):
-        raise ConfigError(f"{table.where}: the key template names no column, e.g. 'orders:{{id}}'")
     fmt = table.options.get("format", "json")
     if fmt not in ("json", "hash"):
         raise ConfigError(f"{table.where}: format must be 'json' or 'hash', got {fmt!r}")
@@ -176,7 +173,7 @@ def compile_table(table: TableSpec) -> _Plan:
     names = tuple(sorted(table.columns))
     return _Plan(
         table=table,
-        parts=tuple(parts),
+        template=template,
         key_pos={k: i for i, k in enumerate(table.key_columns)},
         names=names,
         checks=tuple(checker(table.columns[n], deep=False) for n in names),
@@ -329,8 +326,8 @@ def _plan_key(table: TableSpec) -> tuple[Any, ...]:
 
 def _call_args(plan: _Plan, r: OutputRecord) -> list[bytes]:
     """KEYS and ARGV of the upsert script for one record; _Unfit when a value has no form."""
-    key = _key(plan, r).encode()
-    head = [key, key + VERSION_SUFFIX.encode(), str(r.version).encode()]
+    key = plan.template.key_of(r, plan.key_pos)
+    head = [key.encode(), version_key(key).encode(), str(r.version).encode()]
     if r.deleted:
         return [*head, b"d", plan.ttl, plan.tombstone_ttl]
     get, unchanged, pos = r.value.get, r.unchanged, plan.key_pos
@@ -357,18 +354,6 @@ def _call_args(plan: _Plan, r: OutputRecord) -> list[bytes]:
     for n, jn, v in zip(plan.names, plan.json_names, values, strict=True):
         args += (jn, b"" if n in unchanged else _json(n, v).encode())
     return args
-
-
-def _key(plan: _Plan, r: OutputRecord) -> str:
-    out: list[str] = []
-    for literal, column in plan.parts:
-        out.append(literal)
-        if column is not None:
-            v = r.key[plan.key_pos[column]] if column in plan.key_pos else r.value.get(column)
-            if v is None or column in r.unchanged:
-                raise _Unfit(f"key template column {column!r} has no value in this record", column)
-            out.append(_text(column, v))
-    return "".join(out)
 
 
 def _text(column: str, v: Any) -> str:
