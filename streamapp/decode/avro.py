@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from streamapp.decode.avroread import Reader, compile_reader
 from streamapp.decode.envelope import compile_source_info
+from streamapp.decode.limits import LimitExceeded
 from streamapp.decode.schema import SType, from_avro
 from streamapp.decode.semantic import CONVERSION_ERRORS
 from streamapp.errors import DecodeError
@@ -80,6 +81,11 @@ class AvroPlan:
         with contextlib.suppress(*CONVERSION_ERRORS):  # the same failure, now located
             self.debug_read(data, HEADER_SIZE, at)
         where = at[0]
+        if isinstance(exc, LimitExceeded):
+            return DecodeError(
+                f"cannot read field {where!r} with writer schema id {self.schema_id}: {exc}",
+                field=where,
+            )
         if isinstance(exc, (IndexError, struct.error)):
             what = "the body is shorter than the writer schema requires"
         elif isinstance(exc, UnicodeDecodeError):

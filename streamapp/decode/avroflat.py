@@ -159,7 +159,7 @@ def emit_skip(em: Emitter, st: SType, ind: int) -> None:
             prog = em.const(program([ftype for _, ftype in group], toast=False))
             em.emit(ind, f"pos = _fs(buf, pos, {prog})")
         else:
-            skip(em, group[0][1], ind)
+            skip(em, group[0][1], ind, 0, f"before.{group[0][0]}")
     if st.optional:
         em.emit(ind - 1, f"elif _x != {null_byte}: _bad()")
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from streamapp.decode import avroflat, semantic
-from streamapp.decode.avroskip import SKIP_NAMESPACE, skip
+from streamapp.decode.avroskip import BUDGET, SKIP_NAMESPACE, skip
+from streamapp.decode.limits import MAX_EMPTY_ITEMS
 from streamapp.decode.schema import SType
 from streamapp.errors import DecodeError
 from streamapp.records import UNCHANGED
@@ -86,16 +87,6 @@ def _bad_branch() -> None:
     raise ValueError("union branch index out of range")
 
 
-MAX_EMPTY_ITEMS = 100_000
-"""Items a block may hold beyond the bytes left: only items that take no bytes (``null``, empty
-records) can exceed that, and a block count far past it is a corrupt or hostile message that
-would otherwise make the reader loop and allocate without bound."""
-
-
-def _too_many(count: int) -> None:
-    raise ValueError(f"array/map block of {count} items does not fit in the message")
-
-
 class _Emitter:
     def __init__(self, debug: bool, native: bool) -> None:
         self.lines: list[str] = []
@@ -109,7 +100,6 @@ class _Emitter:
             "_uf": _FLOAT.unpack_from,
             "_ud": _DOUBLE.unpack_from,
             "_bad": _bad_branch,
-            "_many": _too_many,
             "_U": UNCHANGED,
             "_P": semantic.PLACEHOLDER,
             "_PB": semantic.PLACEHOLDER_BYTES,
@@ -251,7 +241,8 @@ class _Emitter:
         self.emit(ind + 1, f"if {count} < 0:")
         self.emit(ind + 2, f"{count} = -{count}")
         self.long("_x", ind + 2)
-        self.emit(ind + 1, f"if {count} > len(buf) - pos + {MAX_EMPTY_ITEMS}: _many({count})")
+        self.emit(ind + 1, f"{BUDGET} -= {count}")
+        self.emit(ind + 1, f"if {BUDGET} < 0: _many({path!r}, len(buf))")
         self.emit(ind + 1, f"for _ in range({count}):")
         if is_map:
             key = self.tmp()
@@ -295,6 +286,7 @@ def compile_reader(
     fields are read in C; values, positions and exceptions are the pure-Python reader's for
     every input (a failing native read re-reads with the pure-Python reader). ``debug``
     readers are always pure Python.
+    Array/map items count against the message's item budget (``decode.limits``).
     """
     em = _Emitter(debug, native)
     if top.kind == "struct" and not top.optional:
@@ -311,7 +303,7 @@ def compile_reader(
     if em.native_used:
         em.lines[start:] = avroflat.guard(em.lines[start:])
         em.ns["_pure"] = _pure_fallback(top, rows, raw, lazy_before)
-    source = "\n".join(em.lines)
+    source = "\n".join(_budgeted(em.lines))
     try:
         code = compile(source, "<avro reader>", "exec")
     except (SyntaxError, RecursionError, MemoryError):
@@ -319,6 +311,14 @@ def compile_reader(
     exec(code, em.ns)
     reader: Reader = em.ns["read"]
     return reader
+
+
+def _budgeted(lines: list[str]) -> list[str]:
+    """Start every generated function that reads arrays or maps with a full item budget."""
+    if not any(BUDGET in line for line in lines):
+        return lines
+    start = f"    {BUDGET} = len(buf) + {MAX_EMPTY_ITEMS}"
+    return [x for line in lines for x in (line, start)[: 2 if line.startswith("def ") else 1]]
 
 
 def _pure_fallback(top: SType, rows: frozenset[str], raw: frozenset[str], lazy: bool) -> Reader:

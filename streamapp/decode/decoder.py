@@ -13,6 +13,7 @@ from streamapp.decode.drift import DriftGuard, SchemaDriftError, SchemaEvolution
 from streamapp.decode.envelope import classify, make_event
 from streamapp.decode.hints import hint_converter
 from streamapp.decode.jsonfmt import Hints, JsonFormat, NotJson, hint_row
+from streamapp.decode.limits import MAX_JSON_DEPTH
 from streamapp.decode.modes import HandlingModes
 from streamapp.decode.writers import WriterPlans
 from streamapp.errors import ConfigError, DecodeBug, DecodeError, RegistryError
@@ -128,6 +129,12 @@ class Decoder:
             ) from None
         except (RegistryError, SchemaEvolution):
             raise
+        except RecursionError:  # a JSON text parsed without limits.check_json_depth
+            raise DecodeError(
+                f"topic {topic!r} partition {partition} offset {offset}: a value nests too "
+                f"deeply to decode (JSON is limited to {MAX_JSON_DEPTH} levels, "
+                "MAX_JSON_DEPTH); the message is corrupt or hostile"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - the contract: bad input only ever gives DecodeError
             raise DecodeBug(
                 f"topic {topic!r} partition {partition} offset {offset}: unexpected "

@@ -9,6 +9,7 @@ from typing import Any
 
 from streamapp.decode import jsoncheck, semantic
 from streamapp.decode.hints import HintMismatch
+from streamapp.decode.limits import LimitExceeded, check_json_depth
 from streamapp.decode.schema import SType, from_connect
 from streamapp.errors import DecodeError
 from streamapp.records import UNCHANGED
@@ -30,7 +31,18 @@ class NotJson(DecodeError):
 
 
 def _what(exc: Exception) -> str:
+    if isinstance(exc, LimitExceeded):  # names the limit, never the value
+        return f"{type(exc).__name__}: {exc}"
     return type(exc).__name__
+
+
+def _loads(text: bytes, part: str) -> Any:
+    """``json.loads`` of one JSON text of a message, refused when nested too deeply."""
+    try:
+        check_json_depth(text)
+    except LimitExceeded as exc:
+        raise DecodeError(f"the {part}'s {exc}; the message is corrupt or hostile") from None
+    return json.loads(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +257,13 @@ class JsonFormat:
             self._plans[key] = plan
         return plan
 
-    def _parse(self, raw: bytes) -> tuple[bool, bytes | None, Any, Any]:
+    def _parse(self, raw: bytes, part: str = "value") -> tuple[bool, bytes | None, Any, Any]:
         """(has schema, schema text or None, schema object or None, payload).
 
         JsonConverter writes ``{"schema":<schema>,"payload":<payload>}``; the schema text is
         cut out by position so a known schema is neither parsed nor walked again. Anything
-        unexpected falls back to parsing the whole message.
+        unexpected falls back to parsing the whole message. DecodeError when a JSON text nests
+        deeper than ``decode.limits.MAX_JSON_DEPTH`` (checked before parsing).
         """
         if raw.startswith(_SCHEMA_HEAD):
             cut = raw.find(_PAYLOAD_SEP, len(_SCHEMA_HEAD))
@@ -258,14 +271,14 @@ class JsonFormat:
             if cut > 0 and body.endswith(b"}"):
                 text = raw[len(_SCHEMA_HEAD) : cut]
                 try:
-                    payload = json.loads(body[cut + len(_PAYLOAD_SEP) : -1])
-                    schema = None if text in self._plans else json.loads(text)
+                    payload = _loads(body[cut + len(_PAYLOAD_SEP) : -1], f"{part} payload")
+                    schema = None if text in self._plans else _loads(text, f"{part} schema")
                 except ValueError:
                     pass  # not the layout we expected: parse the whole message below
                 else:
                     return text.strip() != b"null", text, schema, payload
         try:
-            doc = json.loads(raw)
+            doc = _loads(raw, part)
         except ValueError:
             raise NotJson("message starts like JSON but is not valid JSON") from None
         if isinstance(doc, dict) and doc.keys() == {"schema", "payload"}:
@@ -303,7 +316,7 @@ class JsonFormat:
 
     def key(self, raw: bytes) -> Any:
         """The key payload converted by its schema, or by the hints when schemaless."""
-        has_schema, text, schema, payload = self._parse(raw)
+        has_schema, text, schema, payload = self._parse(raw, "key")
         if has_schema:
             plan = self._plan(text, schema)
             if plan.shape == "value":

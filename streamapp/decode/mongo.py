@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamapp.decode import semantic
+from streamapp.decode.limits import LimitExceeded, check_json_depth
 from streamapp.errors import DecodeError
 from streamapp.records import UNCHANGED
 from streamapp.types import FieldType, Kind
@@ -77,7 +78,9 @@ def _hook(d: dict[str, Any]) -> Any:
 
 
 def parse_document(text: str) -> Any:
-    """Extended-JSON text -> nested Python values (see the module docstring for the mapping)."""
+    """Extended-JSON text -> nested Python values (see the module docstring for the mapping);
+    LimitExceeded (a ValueError) past ``limits.MAX_JSON_DEPTH`` levels, before parsing."""
+    check_json_depth(text)
     return json.loads(text, object_hook=_hook)
 
 
@@ -87,8 +90,11 @@ def _parse(value: Any, name: str) -> Any:
     try:
         return parse_document(value)
     except semantic.CONVERSION_ERRORS as exc:
+        why = (
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, LimitExceeded) else type(exc).__name__
+        )
         raise DecodeError(
-            f"MongoDB field {name!r} is not valid extended JSON ({type(exc).__name__})", field=name
+            f"MongoDB field {name!r} is not valid extended JSON ({why})", field=name
         ) from None
 
 

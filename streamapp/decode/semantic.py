@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import math
 import struct
 import uuid
@@ -37,6 +36,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
+from streamapp.decode import limits
 from streamapp.decode.fastuuid import uuid_from_text
 from streamapp.decode.schema import SType
 from streamapp.records import UNCHANGED
@@ -208,26 +208,37 @@ def float_value(value: Any) -> float:
     raise TypeError(f"expected a number, got {t.__name__}")
 
 
-
-
 def duration_from_micros(micros: int) -> timedelta:
     """Microseconds -> timedelta."""
     return timedelta(microseconds=micros)
 
 
+_MAX_UNSCALED_BITS = limits.MAX_DECIMAL_BYTES * 8
+
+
 def decimal_from_unscaled(unscaled: int, scale: int) -> Decimal:
-    """``unscaled * 10**-scale`` as an exact Decimal (no context rounding, any digit count)."""
+    """``unscaled * 10**-scale`` as an exact Decimal (no context rounding); LimitExceeded past
+    ``limits.MAX_DECIMAL_DIGITS`` digits (checked on the bit length, before converting)."""
+    if unscaled.bit_length() >= _MAX_UNSCALED_BITS:
+        limits.decimal_too_long(unscaled.bit_length() // 8 + 1)
     return Decimal(unscaled).scaleb(-scale, _WIDE)
 
 
 def decimal_from_bytes(raw: bytes, scale: int) -> Decimal:
-    """Big-endian two's-complement unscaled bytes + scale -> exact Decimal."""
+    """Big-endian two's-complement unscaled bytes + scale -> exact Decimal; LimitExceeded
+    for more than ``limits.MAX_DECIMAL_BYTES`` bytes (checked before converting: the
+    conversion takes quadratic time)."""
+    if len(raw) > limits.MAX_DECIMAL_BYTES:
+        limits.decimal_too_long(len(raw))
     return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale, _WIDE)
 
 
 def decimal_from_number(value: float | int, scale: int | None = None) -> Decimal:
     """A JSON number -> Decimal. Floats go through ``repr`` (shortest round-trip text), so
-    ``0.1`` becomes ``Decimal('0.1')``; with ``scale`` the result is quantized to it."""
+    ``0.1`` becomes ``Decimal('0.1')``; with ``scale`` the result is quantized to it.
+    LimitExceeded for an integer past ``limits.MAX_DECIMAL_DIGITS`` digits."""
+    if type(value) is int and value.bit_length() >= _MAX_UNSCALED_BITS:
+        limits.decimal_too_long(value.bit_length() // 8 + 1)
     result = Decimal(value) if type(value) is int else Decimal(repr(value))
     if scale is not None and result.is_finite():
         result = result.quantize(Decimal(1).scaleb(-scale), context=_WIDE)
@@ -250,7 +261,7 @@ def variable_scale_decimal(value: dict[str, Any], b64: bool = False) -> Decimal:
 
 def json_value(text: str) -> Any:
     """``io.debezium.data.Json`` text -> parsed value (a TOASTed hstore-as-JSON -> UNCHANGED)."""
-    parsed = json.loads(text)
+    parsed = limits.loads(text)  # LimitExceeded when nested too deeply
     return UNCHANGED if parsed == PLACEHOLDER_MAP else parsed
 
 
@@ -410,6 +421,7 @@ INLINE_NAMESPACE: dict[str, Any] = {
     "_dfo": date.fromordinal,
     "_D": Decimal,
     "_ib": int.from_bytes,
+    "_dbig": limits.decimal_too_long,
     "_W": _WIDE,
 }
 _DATE = f"_dfo({_EPOCH_ORDINAL} + {{v}})"
@@ -440,5 +452,8 @@ def inline_expression(st: SType) -> str | None:
     if entry is None or st.kind not in entry[0]:
         return None
     if entry[1] is _decimal and st.kind == "bytes":
-        return f"_D(_ib({{v}}, 'big', signed=True)).scaleb({-_scale(st)}, _W)"
+        return (
+            f"_D(_ib({{v}}, 'big', signed=True) if len({{v}}) <= {limits.MAX_DECIMAL_BYTES} "
+            f"else _dbig(len({{v}}))).scaleb({-_scale(st)}, _W)"
+        )
     return _INLINE.get(st.semantic)
