@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := $(PYTHON) infra/local/stack
 PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 
-.PHONY: help run test venv up down status lint format unit integration bench clean-stack
+.PHONY: help run test venv up down status lint format unit integration bench chaos clean-stack
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c streamap
 
 venv: $(BIN)/.installed  ## create the virtualenv and install streamapp with dev tools
 
-up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, Kafka Connect + Debezium); a no-op when running
+up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium); a no-op when running
 	@$(STACK) up
 
 down:  ## stop every process of the local stack
@@ -55,6 +55,9 @@ bench: venv up  ## benchmarks that print figures: core chain, consume path, end 
 	@$(BIN)/python bench/transform_bench.py 50000
 	@$(BIN)/python bench/consume_bench.py 200000 6
 	@$(BIN)/python bench/pipeline_bench.py 100000 2000
+
+chaos: venv up  ## fault injection on the real stack (~15 min; restarts Kafka, registry, Connect): prints what was lost
+	@$(BIN)/python tests/chaos/run.py
 
 clean-stack: down  ## stop the stack and delete its data and logs (keeps the download cache)
 	@rm -rf .stack

@@ -27,7 +27,8 @@ PostgreSQL  ``pos << 1 | streamed``; pos (62 bits) = max(source.lsn, lastCommitL
             emits them between watermarks, dropping rows whose key changed inside the window, so
             they reflect the table as of their ``sequence`` position: pos = the largest element
             of ``sequence``, low bit 0 (a streamed change at the same position still wins).
-MySQL       ``file_number << 43 | pos << 11 | min(row, 2047)``: binlog file number (20 bits,
+MySQL       ``file_number << 43 | pos << 11 | min(row, 2047)``, MariaDB's connector too (its
+            ``source.connector`` is "mariadb"): binlog file number (20 bits,
             from ``mysql-bin.000042``), ``pos`` of the rows event (32 bits, binlog positions are
             32-bit), ``row`` within the event (11 bits; a statement touches a key once per
             event, so saturating only matters for keys changed by the same statement). The
@@ -55,6 +56,8 @@ BLOCKING_SNAPSHOT = frozenset(
     {"true", "first", "last", "first_in_data_collection", "last_in_data_collection"}
 )
 _OFFSET_MASK = (1 << 21) - 1
+# source.connector of Debezium's binlog connectors: MySQL's, and MariaDB's own.
+MYSQL_FAMILY = frozenset({"mysql", "mariadb"})
 
 
 def postgres_version(lsn: int, sequence: object, snapshot: str | None) -> int:
@@ -137,7 +140,7 @@ def missing_position(source: SourceInfo | None) -> str | None:
             source.snapshot == "incremental" and _sequence_max(source.raw.get("sequence"))
         ):
             return "PostgreSQL event has no source.lsn"
-    elif connector == "mysql":
+    elif connector in MYSQL_FAMILY:
         if not source.file or source.pos is None:
             return "MySQL event has no source.file/pos"
     elif connector == "mongodb" and source.ts_ms is None:
@@ -172,7 +175,7 @@ def event_version(
                 return postgres_version(position, None, "true")
             if data and strict:
                 raise MissingPosition("PostgreSQL event has no source.lsn; cannot order it")
-        elif connector == "mysql":
+        elif connector in MYSQL_FAMILY:
             if source.file and source.pos is not None:
                 return mysql_version(source.file, source.pos, source.row)
             if data and strict:

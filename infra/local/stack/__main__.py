@@ -1,4 +1,5 @@
-"""streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, Connect.
+"""streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
+Connect.
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -16,20 +17,22 @@ from common import Config, StackError, fail, say
 from connect import Connect
 from devkey import ensure_mask_dev_key
 from kafka import TOOLS, Kafka
+from mariadb import MariaDB
 from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
-ORDER = ("postgres", "redis", "kafka", "registry", "connect")
+ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect")
 # Launched only once these (when this run launched them) answer: Connect's worker exits when
 # Kafka is not there, and its connectors need PostgreSQL and the registry.
-NEEDS = {"registry": ("postgres",), "connect": ("kafka", "postgres", "registry")}
+NEEDS = {"registry": ("postgres",), "connect": ("kafka", "postgres", "mariadb", "registry")}
 
 
 def services(cfg: Config) -> dict[str, object]:
     return {
         "postgres": Postgres(cfg),
         "redis": Redis(cfg),
+        "mariadb": MariaDB(cfg),
         "kafka": Kafka(cfg),
         "registry": Registry(cfg),
         "connect": Connect(cfg),
@@ -43,12 +46,17 @@ def up(cfg: Config, names: list[str]) -> None:
     for name in names:
         svc[name].prepare()  # type: ignore[attr-defined]
     launched: list[str] = []
-    # Kafka and Redis have no dependencies: launch them first so their start-up overlaps.
-    for name in sorted(names, key=lambda n: (n not in ("kafka", "redis"), ORDER.index(n))):
+    # Kafka, Redis and MariaDB have no dependencies: launch them first so their start-up overlaps.
+    first = ("kafka", "redis", "mariadb")
+    for name in sorted(names, key=lambda n: (n not in first, ORDER.index(n))):
         service = svc[name]
         for needed in NEEDS.get(name, ()):
             if needed in launched:
                 svc[needed].wait()  # type: ignore[attr-defined]
+        stale = service.pid() is not None and getattr(service, "outdated", lambda: None)()
+        if stale:  # e.g. a Connect worker started before a connector plugin was added
+            say(f"{name} {stale}; restarting it to load it")
+            service.stop()  # type: ignore[attr-defined]
         if service.pid() is not None:  # type: ignore[attr-defined]
             say(f"{name} already running (pid {service.pid()})")  # type: ignore[attr-defined]
         else:

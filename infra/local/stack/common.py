@@ -41,6 +41,9 @@ class Config:
     pg_password: str
     pg_bin: Path
     redis_port: int
+    mariadb_port: int
+    mariadb_user: str
+    mariadb_password: str
     connect_port: int
     connect_heap: str
     connectors: tuple[str, ...]
@@ -61,6 +64,9 @@ class Config:
             pg_password=env("STREAMAPP_PG_PASSWORD", "streamapp"),
             pg_bin=Path(env("STREAMAPP_PG_BIN", "/usr/lib/postgresql/15/bin")),
             redis_port=int(env("STREAMAPP_REDIS_PORT", "16379")),
+            mariadb_port=int(env("STREAMAPP_MARIADB_PORT", "13306")),
+            mariadb_user=env("STREAMAPP_MARIADB_USER", "streamapp"),
+            mariadb_password=env("STREAMAPP_MARIADB_PASSWORD", "streamapp"),
             connect_port=int(env("STREAMAPP_CONNECT_PORT", "18083")),
             connect_heap=env("STREAMAPP_CONNECT_HEAP", "512m"),
             connectors=_names(env("STREAMAPP_CONNECT_CONNECTORS", "shop")),
@@ -99,7 +105,7 @@ def is_root() -> bool:
 
 
 def apt_install(*packages: str) -> None:
-    """Install Debian packages (root only); used for PostgreSQL and Redis when missing."""
+    """Install Debian packages (root only); used for PostgreSQL, Redis, MariaDB when missing."""
     if not is_root():
         raise StackError(
             f"missing {' '.join(packages)}; install with: sudo apt-get install -y "

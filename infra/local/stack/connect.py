@@ -1,4 +1,4 @@
-"""Kafka Connect 3.9 (distributed worker) with Debezium's PostgreSQL connector as a plugin."""
+"""Kafka Connect 3.9 (distributed worker) with Debezium's PostgreSQL and MariaDB connectors."""
 
 from __future__ import annotations
 
@@ -28,10 +28,16 @@ from kafka import KAFKA_VERSION, resolve_jars
 HERE = REPO / "infra/local/connect"
 SOURCE_SQL = REPO / "infra/local/source/shop.sql"
 POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
+MARIADB_CONNECTOR = "io.debezium.connector.mariadb.MariaDbConnector"
+REQUIRED = (POSTGRES_CONNECTOR, MARIADB_CONNECTOR)
 DEBEZIUM_VERSION = "3.0.8.Final"
 APICURIO_VERSION = "2.6.13.Final"  # the converter; see plugins/apicurio-converter/pom.xml
 # name -> connector configuration file (a flat Connect config map, "name" included)
-CONNECTOR_FILES = {"shop": HERE / "shop-avro.json", "shopjson": HERE / "shop-json.json"}
+CONNECTOR_FILES = {
+    "shop": HERE / "shop-avro.json",
+    "shopjson": HERE / "shop-json.json",
+    "mariadb": HERE / "shop-mariadb.json",
+}
 
 WORKER_PROPERTIES = """# written by infra/local/stack (streamapp local stack)
 bootstrap.servers=127.0.0.1:{kafka_port}
@@ -58,7 +64,8 @@ task.shutdown.graceful.timeout.ms=10000
 class Connect(SpawnedService):
     """The Connect worker: jars from Maven, Debezium on ``plugin.path``, connectors by REST.
 
-    ``healthy`` is a real round trip (``GET /connector-plugins`` lists the PostgresConnector);
+    ``healthy`` is a real round trip (``GET /connector-plugins`` lists the PostgreSQL and
+    MariaDB connectors);
     ``wait`` then applies the sample schema to the ``source`` database and registers the
     connectors named in ``STREAMAPP_CONNECT_CONNECTORS`` (``PUT /connectors/<name>/config``,
     idempotent) and waits until each one and its task are RUNNING.
@@ -88,6 +95,12 @@ class Connect(SpawnedService):
             HERE / "plugins/debezium-postgres/pom.xml",
             self.plugins / "debezium-postgres",
             f"Debezium PostgreSQL connector {DEBEZIUM_VERSION}",
+        )
+        resolve_jars(
+            self.cfg,
+            HERE / "plugins/debezium-mariadb/pom.xml",
+            self.plugins / "debezium-mariadb",
+            "Debezium MariaDB connector (see plugins/debezium-mariadb/pom.xml)",
         )
         resolve_jars(
             self.cfg,
@@ -164,8 +177,21 @@ class Connect(SpawnedService):
             time.sleep(1)
 
     def healthy(self) -> bool:
+        return not self.missing_plugins()
+
+    def missing_plugins(self) -> list[str]:
+        """The connector classes of REQUIRED that the worker does not list."""
         plugins = self.rest("GET", "/connector-plugins", timeout=3)
-        return any(p.get("class") == POSTGRES_CONNECTOR for p in plugins)
+        have = {p.get("class") for p in plugins}
+        return [c for c in REQUIRED if c not in have]
+
+    def outdated(self) -> str | None:
+        """Why a running worker must be restarted (it predates a plugin), or None."""
+        try:
+            missing = self.missing_plugins()
+        except (OSError, ValueError):
+            return None  # not answering (yet): nothing to tell
+        return f"runs without {', '.join(missing)}" if missing else None
 
     def _answers(self) -> bool:
         return isinstance(self.rest("GET", "/connector-plugins", timeout=3), list)
@@ -192,7 +218,7 @@ class Connect(SpawnedService):
     # -- after start-up: schema and connectors ------------------------------------------------
     def wait(self) -> float:
         # Connect scans plugin.path before its REST server starts, so once it answers, a
-        # missing PostgresConnector will not appear later: fail at once, saying where to look.
+        # missing connector plugin will not appear later: fail at once, saying where to look.
         took = wait_ready(
             self.name,
             self._answers,
@@ -200,9 +226,10 @@ class Connect(SpawnedService):
             log=self.log,
             alive=lambda: self.pid() is not None,
         )
-        if not self.healthy():
+        missing = self.missing_plugins()
+        if missing:
             raise StackError(
-                f"Kafka Connect runs but does not list {POSTGRES_CONNECTOR}; check the jars in "
+                f"Kafka Connect runs but does not list {', '.join(missing)}; check the jars in "
                 f"{self.plugins} (delete the folder to resolve them again) and {self.log}"
             )
         if self.cfg.connectors:
@@ -296,11 +323,17 @@ class Connect(SpawnedService):
 
 
 def localize(config: dict[str, str], cfg: Config) -> dict[str, str]:
-    """Point a connector config at this stack: PostgreSQL port/credentials, registry URL."""
+    """Point a connector config at this stack: database port/credentials, Kafka, registry URL."""
     out = dict(config)
-    out["database.port"] = str(cfg.pg_port)
-    out["database.user"] = cfg.pg_user
-    out["database.password"] = cfg.pg_password
+    if out.get("connector.class") == MARIADB_CONNECTOR:
+        out["database.port"] = str(cfg.mariadb_port)
+        out["database.user"] = cfg.mariadb_user
+        out["database.password"] = cfg.mariadb_password
+        out["schema.history.internal.kafka.bootstrap.servers"] = f"127.0.0.1:{cfg.kafka_port}"
+    else:
+        out["database.port"] = str(cfg.pg_port)
+        out["database.user"] = cfg.pg_user
+        out["database.password"] = cfg.pg_password
     registry = f"http://127.0.0.1:{cfg.registry_port}/apis/registry/v2"
     for key in list(out):
         if key.endswith("apicurio.registry.url"):

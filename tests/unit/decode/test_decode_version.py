@@ -173,3 +173,16 @@ def test_incremental_snapshot_rows_order_by_their_sequence_below_streamed_change
     assert older_streamed < snap
     with pytest.raises(DecodeError, match=r"no source\.lsn"):
         event_version(source(None, "", "false"), 1, 0, data=True)
+
+
+def test_mariadb_connector_orders_by_binlog_position() -> None:
+    """Debezium's MariaDB connector names itself "mariadb": its events get binlog versions
+    (not the ts_ms/offset fallback, which would not order against snapshot rows)."""
+    first = source_info({"connector": "mariadb", "file": "mariadb-bin.000002", "pos": 900})
+    later = source_info(
+        {"connector": "mariadb", "file": "mariadb-bin.000002", "pos": 1400, "row": 1}
+    )
+    assert event_version(first, 10**12, 7, data=True) == mysql_version("mariadb-bin.000002", 900, 0)
+    assert event_version(first, 10**12, 7, data=True) < event_version(later, 1, 0, data=True)
+    with pytest.raises(DecodeError, match="file/pos"):
+        event_version(source_info({"connector": "mariadb"}), 5, 0, data=True)
