@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from confluent_kafka import KafkaError, Producer
 
 from streamapp.errors import StreamappError
+from streamapp.kafkaconf import kafka_conf
 
 
 class DeliveryError(StreamappError):
@@ -24,19 +25,21 @@ class BatchProducer:
 
     def __init__(self, bootstrap: str, *, client_id: str = "streamapp") -> None:
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "client.id": client_id,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "batch.num.messages": 10000,
-                "queue.buffering.max.messages": 200000,
-                # one callback for all records, called only for failed deliveries: a Python
-                # call per acknowledged record would cost more than producing it
-                "on_delivery": self._on_delivery,
-                "delivery.report.only.error": True,
-            }
+            kafka_conf(
+                bootstrap,
+                {
+                    "client.id": client_id,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "batch.num.messages": 10000,
+                    "queue.buffering.max.messages": 200000,
+                    # one callback for all records, called only for failed deliveries: a Python
+                    # call per acknowledged record would cost more than producing it
+                    "on_delivery": self._on_delivery,
+                    "delivery.report.only.error": True,
+                },
+            )
         )
         self._errors: list[str] = []
 

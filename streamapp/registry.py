@@ -21,6 +21,7 @@ from streamapp.errors import (
     UnknownSchemaError,
     UnusableSchemaError,
 )
+from streamapp.kafkaconf import registry_conf
 from streamapp.redact import redact_url
 
 DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
@@ -73,7 +74,7 @@ class SchemaRegistry:
             )
         self.compatibility = compatibility.upper()
         if client is None:
-            client = SchemaRegistryClient({"url": self.url, "cache.latest.ttl.sec": 0})
+            client = SchemaRegistryClient(registry_conf(self.url, {"cache.latest.ttl.sec": 0}))
         self._client: Any = client
         self._raw: dict[int, dict[str, Any]] = {}
         self._parsed: dict[int, Any] = {}

@@ -50,6 +50,97 @@ class Settings:
         "http://127.0.0.1:18081/apis/ccompat/v7",
         "Confluent-compatible schema registry URL",
     )
+    kafka_security_protocol: str = _setting(
+        "STREAMAPP_KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "Kafka `security.protocol` of every client: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    )
+    kafka_sasl_mechanism: str = _setting(
+        "STREAMAPP_KAFKA_SASL_MECHANISM",
+        "PLAIN",
+        "`sasl.mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)",
+    )
+    kafka_sasl_username: str = _setting(
+        "STREAMAPP_KAFKA_SASL_USERNAME", "", "`sasl.username` (e.g. a managed Kafka's API key)"
+    )
+    kafka_sasl_password: str = _setting(
+        "STREAMAPP_KAFKA_SASL_PASSWORD", "", "`sasl.password` (or an API secret)", secret=True
+    )
+    kafka_sasl_password_file: str = _setting(
+        "STREAMAPP_KAFKA_SASL_PASSWORD_FILE",
+        "",
+        "a file holding the SASL password (e.g. a mounted secret); read when that is unset",
+    )
+    kafka_ssl_ca_file: str = _setting(
+        "STREAMAPP_KAFKA_SSL_CA_FILE",
+        "",
+        "`ssl.ca.location`: PEM CA file that signed the brokers' certificates (unset: system CAs)",
+    )
+    kafka_ssl_cert_file: str = _setting(
+        "STREAMAPP_KAFKA_SSL_CERT_FILE",
+        "",
+        "`ssl.certificate.location`: PEM client certificate for mTLS (with the key file)",
+    )
+    kafka_ssl_key_file: str = _setting(
+        "STREAMAPP_KAFKA_SSL_KEY_FILE", "", "`ssl.key.location`: PEM key of the client certificate"
+    )
+    kafka_ssl_key_password: str = _setting(
+        "STREAMAPP_KAFKA_SSL_KEY_PASSWORD",
+        "",
+        "`ssl.key.password` of an encrypted client key",
+        secret=True,
+    )
+    kafka_ssl_key_password_file: str = _setting(
+        "STREAMAPP_KAFKA_SSL_KEY_PASSWORD_FILE",
+        "",
+        "a file holding the client key's password; read when that is unset",
+    )
+    kafka_ssl_check_hostname: str = _setting(
+        "STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME",
+        "true",
+        "verify that the broker certificate names the host (`ssl.endpoint.identification"
+        ".algorithm` https); `false` turns that off (the CA is still checked)",
+    )
+    kafka_properties: str = _setting(
+        "STREAMAPP_KAFKA_PROPERTIES",
+        "",
+        "other librdkafka properties of the confluent-kafka clients (producer, admin, ops "
+        "commands): `key=value` separated by commas, or by newlines when a value holds a comma",
+        secret=True,
+    )
+    registry_user_info: str = _setting(
+        "STREAMAPP_REGISTRY_USER_INFO",
+        "",
+        "schema registry basic auth `<user>:<password>` (or `<api key>:<api secret>`)",
+        secret=True,
+    )
+    registry_user_info_file: str = _setting(
+        "STREAMAPP_REGISTRY_USER_INFO_FILE",
+        "",
+        "a file holding STREAMAPP_REGISTRY_USER_INFO's value; read when that is unset",
+    )
+    registry_bearer_token: str = _setting(
+        "STREAMAPP_REGISTRY_BEARER_TOKEN",
+        "",
+        "schema registry bearer token (`Authorization: Bearer`)",
+        secret=True,
+    )
+    registry_bearer_token_file: str = _setting(
+        "STREAMAPP_REGISTRY_BEARER_TOKEN_FILE",
+        "",
+        "a file holding the registry bearer token; read when that is unset",
+    )
+    registry_logical_cluster: str = _setting(
+        "STREAMAPP_REGISTRY_LOGICAL_CLUSTER",
+        "",
+        "with a bearer token: the registry's logical cluster id (`target-sr-cluster`, "
+        "Confluent Cloud); other registries ignore it",
+    )
+    registry_ca_file: str = _setting(
+        "STREAMAPP_REGISTRY_CA_FILE",
+        "",
+        "PEM CA file that signed an https registry's certificate (unset: system CAs)",
+    )
     source_dsn: str = _setting(
         "STREAMAPP_SOURCE_DSN",
         "postgresql://streamapp:streamapp@127.0.0.1:15432/source",
@@ -232,6 +323,9 @@ class Settings:
             )
         if self.dlq_key:
             parse_keys(self.dlq_key, "STREAMAPP_DLQ_KEY")
+        from streamapp.kafkaconf import KafkaSecurity
+
+        KafkaSecurity.from_settings(self)
 
     def _check_url_passwords(self) -> None:
         """Refuse a URL whose password holds characters its client would split it at (the
@@ -401,6 +495,11 @@ class Settings:
                 return "(unset: DLQ records are stored in clear)"
             source = "set" if value else "from STREAMAPP_DLQ_KEY_FILE"
             return f"({source}, sealing key id {key_id(keys[0])}, {len(keys)} key(s))"
+        if name == "kafka_properties" and value:
+            from streamapp.kafkaconf import parse_properties
+
+            names = ", ".join(k for k, _ in parse_properties(value))
+            return f"(set: {names})"
         return "(set)" if value else "(unset)"
 
 

@@ -40,11 +40,13 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from streamapp.kafkaconf import preflight
     from streamapp.observability.logs import configure
     from streamapp.runtime.worker import run_worker
 
     s = settings()
     configure(s.log_level, s.log_format)
+    preflight(s.kafka_bootstrap)
     return run_worker(
         s,
         batch_size=args.batch_size,

@@ -20,6 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streamapp.errors import StreamappError
+from streamapp.kafkaconf import explain, kafka_conf
 
 log = logging.getLogger("streamapp.dlq")
 
@@ -40,7 +41,7 @@ def ensure_dlq_topics(
 
     Raises DlqTopicError (one line: which topic, why, what to do) when Kafka refuses.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_conf(bootstrap))
     wanted = list(dict.fromkeys(topics))
     try:
         # all topics: asking for one by name auto-creates it on brokers that allow that
@@ -48,7 +49,8 @@ def ensure_dlq_topics(
     except KafkaException as exc:
         raise DlqTopicError(
             f"Kafka at {bootstrap}: listing topics to create the DLQ topics failed "
-            f"({_text(exc)}); check STREAMAPP_KAFKA_BOOTSTRAP (`streamapp check`)"
+            f"({_text(exc)}); "
+            f"{explain(_text(exc)) or 'check STREAMAPP_KAFKA_BOOTSTRAP (`streamapp check`)'}"
         ) from None
     missing = [t for t in wanted if t not in existing]
     created = []

@@ -25,17 +25,28 @@ class Check(NamedTuple):
 
 
 def _kafka(settings: Settings) -> str:
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    meta = admin.list_topics(timeout=5)
+    from streamapp.kafkaconf import explain, kafka_conf
+
+    admin = AdminClient(kafka_conf(settings.kafka_bootstrap))
+    try:
+        meta = admin.list_topics(timeout=5)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if hasattr(err, "str") else str(err)
+        hint = explain(text)
+        raise KafkaException(f"{text}; {hint}" if hint else text) from None
     return f"{len(meta.brokers)} broker(s), {len(meta.topics)} topic(s)"
 
 
 def _registry(settings: Settings) -> str:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-    subjects = SchemaRegistryClient({"url": settings.registry_url}).get_subjects()
+    from streamapp.kafkaconf import registry_conf
+
+    subjects = SchemaRegistryClient(registry_conf(settings.registry_url)).get_subjects()
     return f"{len(subjects)} subject(s)"
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from streamapp.kafkaconf import explain, kafka_conf
 from streamapp.ops import OpsError
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class Kafka:
     def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = AdminClient(kafka_conf(bootstrap))
         self._consumer: Any = None
 
     @property
@@ -64,11 +65,10 @@ class Kafka:
         """A plain consumer for watermarks and offsets-for-times (created on first use)."""
         if self._consumer is None:
             self._consumer = Consumer(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "group.id": "streamapp-ops-metadata",
-                    "enable.auto.commit": False,
-                }
+                kafka_conf(
+                    self.bootstrap,
+                    {"group.id": "streamapp-ops-metadata", "enable.auto.commit": False},
+                )
             )
         return self._consumer
 
@@ -84,10 +84,10 @@ class Kafka:
         except KafkaException as exc:
             err = exc.args[0] if exc.args else exc
             text = err.str() if hasattr(err, "str") else str(err)
-            raise OpsError(
-                f"Kafka at {self.bootstrap}: {what} failed ({text}); check the broker "
-                "(`streamapp check`) and STREAMAPP_KAFKA_BOOTSTRAP"
-            ) from None
+            hint = explain(text) or (
+                "check the broker (`streamapp check`) and STREAMAPP_KAFKA_BOOTSTRAP"
+            )
+            raise OpsError(f"Kafka at {self.bootstrap}: {what} failed ({text}); {hint}") from None
 
     def partitions(self, topic: str, *, missing_ok: bool = False) -> list[int]:
         """The partition numbers of ``topic``; when it does not exist, ``[]`` if ``missing_ok``

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
+from streamapp.kafkaconf import kafka_conf
 from streamapp.ops import OpsError
 
 TP = tuple[str, int]
@@ -61,13 +62,15 @@ class RangeReader:
         self.batch_size = batch_size
         self.stall_seconds = stall_seconds
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "streamapp-ops-reader",
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-                "auto.offset.reset": "earliest",
-            }
+            kafka_conf(
+                bootstrap,
+                {
+                    "group.id": "streamapp-ops-reader",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": False,
+                    "auto.offset.reset": "earliest",
+                },
+            )
         )
 
     @property

@@ -26,6 +26,7 @@ class SnapshotRows:
         from confluent_kafka import Consumer
 
         from streamapp.decode import Decoder
+        from streamapp.kafkaconf import kafka_conf
         from streamapp.registry import SchemaRegistry
 
         self._kafka = Kafka(settings.kafka_bootstrap)
@@ -35,12 +36,14 @@ class SnapshotRows:
         self.counts = dict.fromkeys(topics, 0)
         self._next: dict[tuple[str, int], int] = {}
         self._consumer: Any = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": "streamapp-snapshot-count",
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-            }
+            kafka_conf(
+                settings.kafka_bootstrap,
+                {
+                    "group.id": "streamapp-snapshot-count",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": False,
+                },
+            )
         )
         self._assign(at_end=True)
 

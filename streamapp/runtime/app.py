@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from streamapp import kafkaconf
 from streamapp.runtime import watchdog
 from streamapp.runtime.fastpath import BatchConsumer, BatchProcessor, BatchTransport
 
@@ -103,6 +104,7 @@ def build_app(
         datadir=str(datadir),
         broker_client_id=f"{app_id}@{socket.gethostname()}",
         broker=f"kafka://{bootstrap}",
+        broker_credentials=kafkaconf.current().faust_credentials(),
         store="memory://",
         autodiscover=False,
         topic_disable_leader=True,

@@ -1,0 +1,399 @@
+"""One set of Kafka and schema-registry client settings (TLS, SASL) for every streamapp client.
+
+The STREAMAPP_KAFKA_* security settings (settings.py) become a :class:`KafkaSecurity`, which
+renders them for confluent-kafka (librdkafka property names: ``security.protocol``,
+``sasl.mechanism``, ``ssl.ca.location``, ...) and for Faust's aiokafka consumer
+(``broker_credentials``). The settings are process-wide: every client (worker, output/DLQ producer,
+admin, every ops command) takes them from the environment through :func:`kafka_conf`, so no call
+site can forget them. Secrets are read from the env var or from its ``*_FILE`` (as Kubernetes
+mounts them) and never appear in ``repr``, logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from streamapp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
+
+PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# librdkafka properties that have a STREAMAPP_KAFKA_* setting of their own
+DEDICATED: Final = {
+    "bootstrap.servers": "STREAMAPP_KAFKA_BOOTSTRAP",
+    "security.protocol": "STREAMAPP_KAFKA_SECURITY_PROTOCOL",
+    "sasl.mechanism": "STREAMAPP_KAFKA_SASL_MECHANISM",
+    "sasl.mechanisms": "STREAMAPP_KAFKA_SASL_MECHANISM",
+    "sasl.username": "STREAMAPP_KAFKA_SASL_USERNAME",
+    "sasl.password": "STREAMAPP_KAFKA_SASL_PASSWORD",
+    "ssl.ca.location": "STREAMAPP_KAFKA_SSL_CA_FILE",
+    "ssl.certificate.location": "STREAMAPP_KAFKA_SSL_CERT_FILE",
+    "ssl.key.location": "STREAMAPP_KAFKA_SSL_KEY_FILE",
+    "ssl.key.password": "STREAMAPP_KAFKA_SSL_KEY_PASSWORD",
+    "ssl.endpoint.identification.algorithm": "STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME",
+}
+
+
+def read_secret(value: str, file: str, env: str, root: Path) -> str:
+    """``value``, else the content of ``file`` (one trailing newline dropped); ConfigError naming
+    ``env``_FILE (never the content) when the file cannot be read."""
+    if value or not file:
+        return value
+    path = Path(file) if Path(file).is_absolute() else root / file
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"{env}_FILE: cannot read {path} ({exc.strerror}); point it at the mounted "
+            f"secret file or set {env}"
+        ) from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def parse_properties(text: str) -> tuple[tuple[str, str], ...]:
+    """``key=value`` pairs separated by commas or newlines (newlines only when the text has any,
+    so values may hold commas); ConfigError for a malformed pair or a dedicated property."""
+    parts = text.splitlines() if "\n" in text.strip() else text.split(",")
+    pairs = []
+    for part in (p.strip() for p in parts):
+        if not part or part.startswith("#"):
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_PROPERTIES: {key or part[:40]!r} is not key=value; write "
+                "librdkafka properties as key=value separated by commas or newlines"
+            )
+        if key in DEDICATED:
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_PROPERTIES: set {key} with {DEDICATED[key]} instead"
+            )
+        pairs.append((key, value.strip()))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """Validated security settings of every Kafka client; secrets kept out of ``repr``."""
+
+    protocol: str = "PLAINTEXT"
+    mechanism: str = "PLAIN"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    key_password: str = field(default="", repr=False)
+    check_hostname: bool = True
+    properties: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> KafkaSecurity:
+        """Read and check ``s``'s STREAMAPP_KAFKA_* security settings; ConfigError naming the
+        setting to fix (never a secret's value)."""
+        protocol = s.kafka_security_protocol.upper()
+        if protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol!r}: use one of "
+                f"{', '.join(PROTOCOLS)}"
+            )
+        mechanism = s.kafka_sasl_mechanism.upper()
+        if mechanism not in MECHANISMS:
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_SASL_MECHANISM={s.kafka_sasl_mechanism!r}: use one of "
+                f"{', '.join(MECHANISMS)}"
+            )
+        root = s.path(".")
+        password = read_secret(
+            s.kafka_sasl_password, s.kafka_sasl_password_file, "STREAMAPP_KAFKA_SASL_PASSWORD", root
+        )
+        if protocol.startswith("SASL") and not (s.kafka_sasl_username and password):
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_SECURITY_PROTOCOL={protocol} needs STREAMAPP_KAFKA_SASL_USERNAME "
+                "and STREAMAPP_KAFKA_SASL_PASSWORD (or STREAMAPP_KAFKA_SASL_PASSWORD_FILE)"
+            )
+        files = {}
+        for env, value in (
+            ("STREAMAPP_KAFKA_SSL_CA_FILE", s.kafka_ssl_ca_file),
+            ("STREAMAPP_KAFKA_SSL_CERT_FILE", s.kafka_ssl_cert_file),
+            ("STREAMAPP_KAFKA_SSL_KEY_FILE", s.kafka_ssl_key_file),
+        ):
+            files[env] = str(s.path(value)) if value else ""
+            if value and not Path(files[env]).is_file():
+                raise ConfigError(f"{env}: {files[env]} is not a readable file; fix the path")
+        if bool(files["STREAMAPP_KAFKA_SSL_CERT_FILE"]) != bool(
+            files["STREAMAPP_KAFKA_SSL_KEY_FILE"]
+        ):
+            raise ConfigError(
+                "STREAMAPP_KAFKA_SSL_CERT_FILE and STREAMAPP_KAFKA_SSL_KEY_FILE go together "
+                "(client certificate and its key, for mTLS): set both or neither"
+            )
+        check = s.kafka_ssl_check_hostname.lower()
+        if check not in ("true", "false"):
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME={s.kafka_ssl_check_hostname!r}: "
+                "use true or false"
+            )
+        return cls(
+            protocol=protocol,
+            mechanism=mechanism,
+            username=s.kafka_sasl_username,
+            password=password,
+            ca_file=files["STREAMAPP_KAFKA_SSL_CA_FILE"],
+            cert_file=files["STREAMAPP_KAFKA_SSL_CERT_FILE"],
+            key_file=files["STREAMAPP_KAFKA_SSL_KEY_FILE"],
+            key_password=read_secret(
+                s.kafka_ssl_key_password,
+                s.kafka_ssl_key_password_file,
+                "STREAMAPP_KAFKA_SSL_KEY_PASSWORD",
+                root,
+            ),
+            check_hostname=check == "true",
+            properties=parse_properties(s.kafka_properties),
+        )
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    def librdkafka(self, *, with_properties: bool = True) -> dict[str, Any]:
+        """The confluent-kafka (librdkafka) properties, pass-through properties last."""
+        conf: dict[str, Any] = {"security.protocol": self.protocol}
+        if self.protocol.startswith("SASL"):
+            conf.update(
+                {
+                    "sasl.mechanism": self.mechanism,
+                    "sasl.username": self.username,
+                    "sasl.password": self.password,
+                }
+            )
+        if self.uses_tls:
+            conf["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.check_hostname else "none"
+            )
+            if self.ca_file:
+                conf["ssl.ca.location"] = self.ca_file
+            if self.cert_file:
+                conf["ssl.certificate.location"] = self.cert_file
+                conf["ssl.key.location"] = self.key_file
+            if self.key_password:
+                conf["ssl.key.password"] = self.key_password
+        if with_properties:
+            conf.update(self.properties)
+        return conf
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the aiokafka consumer (None without TLS)."""
+        if not self.uses_tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        ctx.check_hostname = self.check_hostname
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file, self.key_password or None)
+        return ctx
+
+    def faust_credentials(self) -> Any:
+        """Faust's ``broker_credentials`` (SASLCredentials/SSLCredentials), None for PLAINTEXT."""
+        from faust.auth import SASLCredentials, SSLCredentials
+
+        if self.protocol.startswith("SASL"):
+            return SASLCredentials(
+                username=self.username,
+                password=self.password,
+                ssl_context=self.ssl_context(),
+                mechanism=self.mechanism,
+            )
+        if self.protocol == "SSL":
+            return SSLCredentials(self.ssl_context())
+        return None
+
+    def describe(self) -> str:
+        """One loggable line (no secrets): protocol, mechanism, user, CA."""
+        parts = [f"security.protocol={self.protocol}"]
+        if self.protocol.startswith("SASL"):
+            parts.append(f"sasl.mechanism={self.mechanism} user={self.username}")
+        if self.uses_tls:
+            parts.append(f"CA={self.ca_file or 'system'}")
+            if self.cert_file:
+                parts.append(f"client cert={self.cert_file}")
+        return " ".join(parts)
+
+
+_lock = threading.Lock()
+_cache: dict[tuple[tuple[str, str], ...], KafkaSecurity] = {}
+_last_error: list[str] = []
+
+
+def _env_key(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in environ.items()
+            if k.startswith(("STREAMAPP_KAFKA_", "STREAMAPP_REGISTRY_", "STREAMAPP_PROFILE"))
+        )
+    )
+
+
+def current(environ: Mapping[str, str] | None = None) -> KafkaSecurity:
+    """The process's security settings, read from ``environ`` (default: os.environ) and cached
+    until those variables change."""
+    from streamapp.settings import Settings
+
+    environ = os.environ if environ is None else environ
+    key = _env_key(environ)
+    with _lock:
+        found = _cache.get(key)
+    if found is None:
+        found = KafkaSecurity.from_settings(Settings.from_env(environ))
+        with _lock:
+            _cache.clear()
+            _cache[key] = found
+    return found
+
+
+def _remember_error(err: Any) -> None:
+    """librdkafka's error callback: keep the last error for :func:`explain`."""
+    text = err.str() if hasattr(err, "str") else str(err)
+    with _lock:
+        _last_error[:] = [text]
+
+
+def kafka_conf(bootstrap: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A confluent-kafka client config: ``bootstrap``, the security settings, ``extra`` (the
+    caller's defaults), then STREAMAPP_KAFKA_PROPERTIES (so a user's tuning wins)."""
+    security = current()
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "error_cb": _remember_error}
+    conf.update(security.librdkafka(with_properties=False))
+    conf.update(extra or {})
+    conf.update(security.properties)
+    return conf
+
+
+def last_error() -> str:
+    """The last error any librdkafka client reported ('' if none)."""
+    with _lock:
+        return _last_error[0] if _last_error else ""
+
+
+# (substring of a client error, lower case) -> what to fix
+_HINTS: Final = (
+    (
+        ("authentication failed", "invalid credentials", "sasl authentication error", "saslauth"),
+        "check STREAMAPP_KAFKA_SASL_USERNAME, STREAMAPP_KAFKA_SASL_PASSWORD and "
+        "STREAMAPP_KAFKA_SASL_MECHANISM (the broker refused the login)",
+    ),
+    (
+        (
+            "certificate verify failed",
+            "unable to get local issuer",
+            "self-signed certificate",
+            "self signed certificate",
+            "certificate_verify_failed",
+        ),
+        "the broker's certificate is not trusted: set STREAMAPP_KAFKA_SSL_CA_FILE to the CA "
+        "that signed it",
+    ),
+    (
+        ("hostname mismatch", "doesn't match", "does not match", "ip address mismatch"),
+        "the broker's certificate does not name the host: fix STREAMAPP_KAFKA_BOOTSTRAP, or "
+        "set STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME=false",
+    ),
+    (
+        ("authorization failed", "not authorized", "authorization_failed", "authorizationfailed"),
+        "the user lacks an ACL for this: grant it on the broker (kafka-acls) or use another "
+        "STREAMAPP_KAFKA_SASL_USERNAME",
+    ),
+    (
+        (
+            "incorrect security.protocol",
+            "connecting to a ssl listener",
+            "wrong version number",
+            "unsupported sasl mechanism",
+            "unexpected eof",
+            "packet length",
+        ),
+        "the listener speaks another protocol: check STREAMAPP_KAFKA_SECURITY_PROTOCOL "
+        "(and the port in STREAMAPP_KAFKA_BOOTSTRAP)",
+    ),
+)
+
+
+def explain(*texts: str) -> str:
+    """What to fix for a client error (``texts`` and the last librdkafka error); '' if unknown."""
+    haystack = " ".join((*texts, last_error())).lower()
+    for needles, hint in _HINTS:
+        if any(n in haystack for n in needles):
+            return hint
+    return ""
+
+
+def registry_conf(url: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A SchemaRegistryClient config for ``url`` with the STREAMAPP_REGISTRY_* auth and TLS."""
+    from streamapp.settings import Settings
+
+    s = Settings.from_env()
+    root = s.path(".")
+    conf: dict[str, Any] = {"url": url}
+    user_info = read_secret(
+        s.registry_user_info, s.registry_user_info_file, "STREAMAPP_REGISTRY_USER_INFO", root
+    )
+    token = read_secret(
+        s.registry_bearer_token,
+        s.registry_bearer_token_file,
+        "STREAMAPP_REGISTRY_BEARER_TOKEN",
+        root,
+    )
+    if user_info and token:
+        raise ConfigError(
+            "STREAMAPP_REGISTRY_USER_INFO and STREAMAPP_REGISTRY_BEARER_TOKEN are both set: "
+            "the registry takes one of them; unset the other"
+        )
+    if user_info:
+        if ":" not in user_info:
+            raise ConfigError(
+                "STREAMAPP_REGISTRY_USER_INFO must be <user>:<password> (or <api key>:<secret>)"
+            )
+        conf["basic.auth.user.info"] = user_info
+    if token:
+        conf.update(
+            {
+                "bearer.auth.credentials.source": "STATIC_TOKEN",
+                "bearer.auth.token": token,
+                "bearer.auth.logical.cluster": s.registry_logical_cluster,
+            }
+        )
+    if s.registry_ca_file:
+        ca = s.path(s.registry_ca_file)
+        if not ca.is_file():
+            raise ConfigError(
+                f"STREAMAPP_REGISTRY_CA_FILE: {ca} is not a readable file; fix the path"
+            )
+        conf["ssl.ca.location"] = str(ca)
+    conf.update(extra or {})
+    return conf
+
+
+def preflight(bootstrap: str, *, timeout: float = 10.0) -> None:
+    """Reach the brokers and list topics with the configured security settings, before the
+    worker's aiokafka clients start; ConfigError (one line naming what to fix) if that fails."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    security = current()
+    admin = AdminClient(kafka_conf(bootstrap))
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else exc
+        text = err.str() if hasattr(err, "str") else str(err)
+        hint = explain(text) or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
+        raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None
