@@ -140,7 +140,7 @@ def zoo(
             prefix = harness.prefix(converter, modes)
             want = _want(harness, modes)
             wait_until(
-                lambda p=prefix, w=want: _settled(harness, p, w, client),  # type: ignore[misc]
+                lambda p=prefix, w=want: _settled(harness, p, w, client),
                 what=f"every zoo row of {prefix} in its sinks or DLQ",
                 timeout=120,
                 tail=harness.worker_tail,
@@ -230,6 +230,10 @@ def test_every_sink_holds_the_source_values(
     dlq = _dlq_ids(zoo, prefix)
     if sorted(dlq) != sorted(refused):
         bad.append(f"dlq: ids {sorted(dlq)}, want {sorted(refused)} ({refused})")
+    for key, reason in dlq.items():  # the reason names the column, as the stage words it
+        why = want[key]
+        if isinstance(why, Refused) and not any(f"{c}'" in reason for c in why.columns):
+            bad.append(f"dlq id={key}: {reason!r} names none of {sorted(why.columns)}")
     assert not bad, "\n".join(bad)
 
 

@@ -31,6 +31,7 @@ class Refused(Exception):
         super().__init__(stage)
         self.stage = stage
         self.row: dict[str, Any] = {}  # the values PostgreSQL and ClickHouse hold (redis)
+        self.columns: set[str] = set()  # the columns the DLQ reason may name
 
 
 def _ms(v: Any) -> Any:
@@ -149,13 +150,17 @@ def expected_row(
         try:
             out[col] = None if text is None else _column(col, text, h, modes)
         except Refused as exc:
+            exc.columns = {col}
             refused.append(exc)
-    if not refused and any(isinstance(v, float) and not math.isfinite(v) for v in out.values()):
+    special = {c for c, v in out.items() if isinstance(v, float) and not math.isfinite(v)}
+    if not refused and special:
         refused.append(Refused("redis"))  # canonical JSON has no NaN or infinity
+        refused[0].columns = special
     order = ("decode", "encode", "redis")
     if refused:
         exc = min(refused, key=lambda r: order.index(r.stage))
         exc.row = out
+        exc.columns = set().union(*(r.columns for r in refused if r.stage == exc.stage))
         raise exc
     return out
 
