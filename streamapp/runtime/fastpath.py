@@ -26,7 +26,8 @@ rebalancing, the commit loop — and replaces only the drain loop:
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;
 * on revocation and stop Faust calls ``wait_empty`` before committing: it waits for every lane's
-  stores in flight (records still buffered are dropped uncommitted and re-delivered).
+  stores in flight (records still buffered are dropped uncommitted and re-delivered), then
+  commits with a bound, and not at all after a crash (see ``_final_commit``).
 
 A prepare or store that raises stops the worker (Faust crashes the app): nothing past the failed
 batch is marked processed, so a restart re-delivers it and the versioned sinks deduplicate.
@@ -108,6 +109,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
     batch_size: int = 5000
     batch_max_wait: float = 0.2
     shutdown_grace: float = 30.0
+    commit_bound: float = 15.0  # seconds the commit on revocation or stop may take
     stall_after: float = 30.0  # seconds without a loop pass before liveness() says stalled
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -184,7 +186,33 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     t.cancel()
                 for fut in pending:
                     fut.cancel()
-        await self.commit_and_end_transactions()
+        await self._final_commit()
+
+    async def _final_commit(self) -> None:
+        """Commit what is processed, unless the app crashed; never wait without bound.
+
+        Faust commits through the consumer thread's method queue, and a crash may already have
+        stopped that thread: the reply never comes, and a commit awaited there kept a crashed
+        worker alive forever (mode's stop waits for this coroutine). After a crash nothing is
+        committed here (the failed batch and what followed are re-delivered after a restart,
+        and the versioned sinks absorb the repeats); otherwise the commit gets
+        ``commit_bound`` seconds.
+        """
+        app = self.transport.app
+        if self.crashed or app.crashed:
+            self.log.warning(
+                "not committing on the way out of a crash: uncommitted batches are re-delivered "
+                "after a restart"
+            )
+            return
+        try:
+            await asyncio.wait_for(self.commit_and_end_transactions(), self.commit_bound)
+        except TimeoutError:
+            self.log.warning(
+                "offset commit did not finish in %.0fs; its batches are re-delivered after a "
+                "restart",
+                self.commit_bound,
+            )
 
     # -- the drain loop -----------------------------------------------------------------------
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs in Faust

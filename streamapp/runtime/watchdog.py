@@ -12,6 +12,7 @@ over a clean one.
 
 from __future__ import annotations
 
+import asyncio
 import faulthandler
 import os
 import sys
@@ -24,6 +25,12 @@ EXIT_STUCK = 70  # EX_SOFTWARE: a stop that did not finish by itself
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
+_loop: list[asyncio.AbstractEventLoop] = []
+
+
+def watch_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Also print the stacks of ``loop``'s pending tasks when the watchdog fires."""
+    _loop[:] = [loop]
 
 
 def arm(seconds: float, *, code: int, reason: str) -> None:
@@ -69,5 +76,42 @@ def _watch() -> None:
         sys.stderr.flush()
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()
+        _dump_tasks()
     finally:
         os._exit(code)
+
+
+def _dump_tasks() -> None:
+    """Best effort from another thread: the loop is stuck, so its task set is not changing.
+    Each task is printed as its chain of awaits (innermost last), where it waits now."""
+    for loop in _loop:
+        try:
+            tasks = list(asyncio.all_tasks(loop))
+        except RuntimeError:  # the set changed while copying it: try once more
+            tasks = list(asyncio.all_tasks(loop))
+        sys.stderr.write(f"{len(tasks)} pending asyncio task(s):\n")
+        for task in tasks:
+            try:
+                sys.stderr.write(f"- {task.get_name()}\n")
+                for where in _awaits(task.get_coro()):
+                    sys.stderr.write(f"    {where}\n")
+            except Exception as exc:  # noqa: BLE001 - diagnostics must not stop the exit
+                sys.stderr.write(f"  {task!r}: {exc}\n")
+        sys.stderr.flush()
+
+
+def _awaits(obj: object, depth: int = 0) -> list[str]:
+    """``file:line in function`` for each coroutine or generator ``obj`` awaits, outermost
+    first; a Future at the end says what it waits for."""
+    out: list[str] = []
+    while obj is not None and depth < 40:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            out.append(f"{code.co_filename}:{frame.f_lineno} in {code.co_name}")
+        nxt = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+        if nxt is None and frame is None:
+            out.append(repr(obj)[:200])
+            break
+        obj, depth = nxt, depth + 1
+    return out

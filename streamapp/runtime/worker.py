@@ -305,6 +305,7 @@ def run_worker(
             super()._schedule_shutdown(signum)
 
     stop_bound = consumer.shutdown_grace + 30.0
+    watchdog.watch_loop(app.loop)
     worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     worker.spinner = None  # its cursor hide/show codes would land between the log lines
     gctune.tune(int(settings.gc_threshold))
