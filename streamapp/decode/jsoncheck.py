@@ -11,13 +11,14 @@ in an integer field) is refused: :class:`Mismatch` names the schema type and the
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
 from streamapp.decode import semantic
 from streamapp.decode.schema import SType
 
 Check = Callable[[Any], Any]
-_DECIMAL: Final = "org.apache.kafka.connect.data.Decimal"
+DECIMAL: Final = "org.apache.kafka.connect.data.Decimal"
 JSON_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "boolean": (bool,),
     "int": (int,),
@@ -34,6 +35,7 @@ _JSON_NAMES: Final = {
     bool: "boolean",
     int: "integer",
     float: "float",
+    Decimal: "float",  # a number parsed exactly (a message whose schema has a Decimal)
     str: "string",
     dict: "object",
     list: "array",
@@ -64,8 +66,8 @@ def json_name(value: Any) -> str:
 def accepted(st: SType) -> tuple[type, ...]:
     """The Python types of parsed JSON a value of ``st`` may arrive as, without fixing."""
     types = JSON_TYPES.get(st.kind, ())
-    if st.semantic == _DECIMAL:
-        return (str, int, float)
+    if st.semantic == DECIMAL:
+        return (str, int, float, Decimal)
     return types
 
 
@@ -79,13 +81,16 @@ def bounds(st: SType) -> tuple[int, int] | None:
 
 def fixer(st: SType) -> Check | None:
     """For a value not of an ``accepted`` type: the function that still reads it (floats from
-    integers and from Jackson's NaN/Infinity text), or None when nothing does."""
+    integers, from numbers parsed exactly as Decimal and from Jackson's NaN/Infinity text),
+    or None when nothing does."""
     if st.kind in ("float", "double"):
         return _float
     return None
 
 
 def _float(value: Any) -> float:
+    if type(value) is Decimal:  # parsed exactly because the schema has a Decimal elsewhere
+        return float(value)
     try:
         return semantic.float_value(value)
     except TypeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from streamapp.decode import jsoncheck, semantic
@@ -36,13 +37,36 @@ def _what(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _loads(text: bytes, part: str) -> Any:
-    """``json.loads`` of one JSON text of a message, refused when nested too deeply."""
+def _loads(text: bytes, part: str, exact: bool = False) -> Any:
+    """``json.loads`` of one JSON text of a message, refused when nested too deeply; with
+    ``exact`` its non-integer numbers are parsed as ``Decimal`` (every digit kept)."""
     try:
         check_json_depth(text)
     except LimitExceeded as exc:
         raise DecodeError(f"the {part}'s {exc}; the message is corrupt or hostile") from None
-    return json.loads(text)
+    return json.loads(text, parse_float=Decimal) if exact else json.loads(text)
+
+
+def _has_decimal(st: SType) -> bool:
+    """Whether a Connect ``Decimal`` occurs anywhere in ``st`` (it may arrive as a number)."""
+    if st.semantic == jsoncheck.DECIMAL:
+        return True
+    if st.items is not None and _has_decimal(st.items):
+        return True
+    return any(_has_decimal(f) for _, f in st.fields)
+
+
+def _decimals(rows: Mapping[str, SType]) -> tuple[tuple[str, ...], bool]:
+    """(the rows' top-level Decimal field names, whether a Decimal is nested deeper)."""
+    names: set[str] = set()
+    nested = False
+    for row in rows.values():
+        for name, ftype in row.fields:
+            if ftype.semantic == jsoncheck.DECIMAL:
+                names.add(name)
+            elif _has_decimal(ftype):
+                nested = True
+    return tuple(sorted(names)), nested
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +172,33 @@ class JsonPlan:
 
     ``row`` is the envelope's row type (for schema-drift checks); ``verdict`` is the Decoder's
     cached drift verdict for it, ``fit`` its cached declared-type fit (``decode.declared``).
+    A Connect Decimal arrives as base64 text, or with ``decimal.format=NUMERIC`` as a JSON
+    number that may hold more digits than a float: then the payload's non-integer numbers must
+    be parsed as Decimal (float fields turn them back into floats). ``exact``: always so (a
+    Decimal nested in an array, map or struct, or the whole value); ``decimals``: the rows'
+    Decimal fields, parsed exactly only when one of them holds a number (see ``inexact``).
     """
 
     shape: str  # envelope | mongo | record | value
     rows: Mapping[str, RowPlan]  # envelope: before/after; record: "" -> the record itself
     value: Converter | None  # shape "value": converter of the whole value
     row: SType | None = None
+    exact: bool = False
+    decimals: tuple[str, ...] = ()
+
+    def inexact(self, payload: Any) -> bool:
+        """Whether a Decimal field of a row of ``payload`` (parsed with floats) is a float."""
+        if not self.decimals or not isinstance(payload, dict):
+            return False
+        rows = (
+            (payload,) if self.shape == "record" else (payload.get("before"), payload.get("after"))
+        )
+        return any(
+            isinstance(row, dict) and type(row.get(name)) is float
+            for row in rows
+            for name in self.decimals
+        )
+
     verdict: Any = None
     fit: Any = None
 
@@ -162,7 +207,7 @@ def plan_for(schema: Any) -> JsonPlan:
     """Compile the plan for a Connect JSON ``schema`` object."""
     top = from_connect(schema)
     if top.kind != "struct":
-        return JsonPlan("value", {}, _top_value(top))
+        return JsonPlan("value", {}, _top_value(top), exact=_has_decimal(top))
     if "op" in top.field_names():
         after = top.child("after") or top.child("before")
         if after is not None and after.kind == "string":
@@ -172,8 +217,11 @@ def plan_for(schema: Any) -> JsonPlan:
             for n, f in top.fields
             if n in ("before", "after") and f.kind == "struct"
         }
-        return JsonPlan("envelope", rows, None, row=after)
-    return JsonPlan("record", {"": RowPlan.of(top)}, None)
+        found = {n: f for n, f in top.fields if n in rows}
+        names, nested = _decimals(found)
+        return JsonPlan("envelope", rows, None, row=after, exact=nested, decimals=names)
+    names, nested = _decimals({"": top})
+    return JsonPlan("record", {"": RowPlan.of(top)}, None, exact=nested, decimals=names)
 
 
 def _top_value(top: SType) -> Converter:
@@ -257,13 +305,17 @@ class JsonFormat:
             self._plans[key] = plan
         return plan
 
-    def _parse(self, raw: bytes, part: str = "value") -> tuple[bool, bytes | None, Any, Any]:
-        """(has schema, schema text or None, schema object or None, payload).
+    def _parse(self, raw: bytes, part: str = "value") -> tuple[JsonPlan | None, Any]:
+        """(the schema's plan, or None when there is no schema, and the payload).
 
         JsonConverter writes ``{"schema":<schema>,"payload":<payload>}``; the schema text is
         cut out by position so a known schema is neither parsed nor walked again. Anything
-        unexpected falls back to parsing the whole message. DecodeError when a JSON text nests
-        deeper than ``decode.limits.MAX_JSON_DEPTH`` (checked before parsing).
+        unexpected falls back to parsing the whole message. ``{"payload": <object>}`` and a
+        null schema are schemaless (Debezium's JSON serde and JsonConverter with a null
+        schema write them). When a Decimal of the schema may hold a JSON number
+        (``JsonPlan.exact`` / ``inexact``) the payload's numbers are parsed exactly.
+        DecodeError when a JSON text nests deeper than ``decode.limits.MAX_JSON_DEPTH``
+        (checked before parsing).
         """
         if raw.startswith(_SCHEMA_HEAD):
             cut = raw.find(_PAYLOAD_SEP, len(_SCHEMA_HEAD))
@@ -271,28 +323,44 @@ class JsonFormat:
             if cut > 0 and body.endswith(b"}"):
                 text = raw[len(_SCHEMA_HEAD) : cut]
                 try:
-                    payload = _loads(body[cut + len(_PAYLOAD_SEP) : -1], f"{part} payload")
-                    schema = None if text in self._plans else _loads(text, f"{part} schema")
+                    plan = self._plans.get(text)
+                    if plan is None and text.strip() != b"null":
+                        plan = self._plan(text, _loads(text, f"{part} schema"))
+                    exact = plan is not None and plan.exact
+                    data = body[cut + len(_PAYLOAD_SEP) : -1]
+                    payload = _loads(data, f"{part} payload", exact)
+                    if plan is not None and plan.inexact(payload):
+                        payload = json.loads(data, parse_float=Decimal)
                 except ValueError:
                     pass  # not the layout we expected: parse the whole message below
                 else:
-                    return text.strip() != b"null", text, schema, payload
+                    return plan, payload
         try:
             doc = _loads(raw, part)
         except ValueError:
             raise NotJson("message starts like JSON but is not valid JSON") from None
-        if isinstance(doc, dict) and doc.keys() == {"schema", "payload"}:
-            return doc["schema"] is not None, None, doc["schema"], doc["payload"]
-        return False, None, None, doc
+        if not isinstance(doc, dict) or "payload" not in doc:
+            return None, doc
+        keys = doc.keys()
+        if keys == {"schema", "payload"} and doc["schema"] is not None:
+            plan = self._plan(None, doc["schema"])
+            if plan.exact or plan.inexact(doc["payload"]):  # again, keeping every digit
+                doc = json.loads(raw, parse_float=Decimal)
+            return plan, doc["payload"]
+        if keys == {"schema", "payload"} or (
+            keys == {"payload"} and (doc["payload"] is None or isinstance(doc["payload"], dict))
+        ):
+            return None, doc["payload"]
+        return None, doc
 
     def value(self, raw: bytes) -> tuple[Any, str]:
         """The value payload with rows converted, and its shape (see ``JsonPlan.shape``)."""
-        has_schema, text, schema, payload = self._parse(raw)
+        plan, payload = self._parse(raw)
         self.last_plan = None
         if payload is None:
             return None, "tombstone"
-        if has_schema:
-            plan = self.last_plan = self._plan(text, schema)
+        if plan is not None:
+            self.last_plan = plan
             if plan.shape == "value":
                 return (plan.value(payload) if plan.value else payload), "value"
             if plan.shape == "record":
@@ -316,9 +384,8 @@ class JsonFormat:
 
     def key(self, raw: bytes) -> Any:
         """The key payload converted by its schema, or by the hints when schemaless."""
-        has_schema, text, schema, payload = self._parse(raw, "key")
-        if has_schema:
-            plan = self._plan(text, schema)
+        plan, payload = self._parse(raw, "key")
+        if plan is not None:
             if plan.shape == "value":
                 return plan.value(payload) if plan.value and payload is not None else payload
             return plan.rows[""].apply(payload, "key") if "" in plan.rows else payload

@@ -233,13 +233,26 @@ def decimal_from_bytes(raw: bytes, scale: int) -> Decimal:
     return Decimal(int.from_bytes(raw, "big", signed=True)).scaleb(-scale, _WIDE)
 
 
-def decimal_from_number(value: float | int, scale: int | None = None) -> Decimal:
-    """A JSON number -> Decimal. Floats go through ``repr`` (shortest round-trip text), so
-    ``0.1`` becomes ``Decimal('0.1')``; with ``scale`` the result is quantized to it.
-    LimitExceeded for an integer past ``limits.MAX_DECIMAL_DIGITS`` digits."""
+def decimal_from_number(value: float | int | Decimal, scale: int | None = None) -> Decimal:
+    """A JSON number -> Decimal. A Decimal (the number's text, parsed exactly) is kept as
+    is; floats go through ``repr`` (shortest round-trip text), so ``0.1`` becomes
+    ``Decimal('0.1')``; with ``scale`` the result is quantized to it. LimitExceeded for a
+    number of more than ``limits.MAX_DECIMAL_DIGITS`` digits (before and after quantizing)."""
     if type(value) is int and value.bit_length() >= _MAX_UNSCALED_BITS:
         limits.decimal_too_long(value.bit_length() // 8 + 1)
-    result = Decimal(value) if type(value) is int else Decimal(repr(value))
+    if type(value) is Decimal:
+        if value.is_finite() and (
+            len(value.as_tuple().digits) > limits.MAX_DECIMAL_DIGITS
+            or value.adjusted() + (scale or 0) >= limits.MAX_DECIMAL_DIGITS
+        ):
+            raise limits.LimitExceeded(
+                f"a decimal number of more than {limits.MAX_DECIMAL_DIGITS:,} digits is over "
+                "the limit (MAX_DECIMAL_DIGITS); for longer values set the connector's "
+                "decimal.handling.mode to string"
+            )
+        result = value
+    else:
+        result = Decimal(value) if type(value) is int else Decimal(repr(value))
     if scale is not None and result.is_finite():
         result = result.quantize(Decimal(1).scaleb(-scale), context=_WIDE)
     return result
@@ -304,7 +317,7 @@ def _decimal(st: SType, b64: bool) -> Converter:
     def convert(value: Any) -> Decimal:
         if type(value) is str:
             return decimal_from_bytes(b64decode(value), scale)
-        if type(value) in (int, float):
+        if type(value) in (int, float, Decimal):
             return decimal_from_number(value, scale)
         return decimal_from_bytes(value, scale)
 
