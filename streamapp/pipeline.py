@@ -167,6 +167,8 @@ class Pipeline:
         self.producer = producer
         self.budget = budget
         self.routing = ErrorRouting(budget, fail_fast=topology.on_error == "fail")
+        self.holding = False  # True while prepare waits for the schema registry to answer
+        self.registry_retry_delay = 0.5  # seconds before the first retry; doubles up to 30
         self.counters = Counters()
         self.stopping = asyncio.Event()
         self._fail_fast = topology.on_error == "fail"
@@ -288,13 +290,15 @@ class Pipeline:
         """Resolve the batch's writer schemas off the event loop; while the registry does not
         answer, hold the batch and retry with backoff (an outage is never a record's fault,
         so nothing goes to the DLQ and the worker does not stop)."""
-        delay, warned = 0.5, False
+        delay, warned = self.registry_retry_delay, False
         while True:
             try:
                 await self.decoder.prefetch(records)
             except RegistryUnavailableError as exc:
                 if self.stopping.is_set():
+                    self.holding = False
                     raise
+                self.holding = True  # the consumer's liveness: waiting on purpose, not stuck
                 if not warned:
                     log.warning(
                         "%s: schema registry unavailable, holding the batch until it answers: %s",
@@ -305,6 +309,7 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
+            self.holding = False
             if warned:
                 log.info("%s: schema registry available again", self.topology.name)
             return

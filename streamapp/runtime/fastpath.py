@@ -242,8 +242,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
     def liveness(self) -> tuple[bool, str]:
         """(alive, reason) for /healthz. Not alive: the consumer or app crashed, the drain loop
         ended with an error, or it completed no pass for ``stall_after`` seconds although it
-        waits neither for a store (a sink holding a batch is readiness's concern) nor for a
-        rebalance. Reads state only; safe to call at any time."""
+        waits neither for a rebalance nor, deliberately, for the schema registry (a pipeline
+        that says it is ``holding`` a batch). Stores never hold the loop (they run beside it),
+        so a store in flight does not excuse a loop without passes. Reads state only; safe to
+        call at any time."""
         app = self.transport.app
         for service in (self, app):
             if service.crashed:
@@ -258,8 +260,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if app.should_stop or app.rebalancing or not self.flow_active:
             return True, "rebalancing or stopping"
         idle = time.monotonic() - self._loop_at
-        if self.storing or idle <= self.stall_after:
+        if idle <= self.stall_after:
             return True, "ok"
+        if any(getattr(lane.processor, "holding", False) for lane in self._lanes):
+            return True, "holding a batch until the schema registry answers"
         state = "not running" if task.done() else "stuck"
         return False, f"batch loop {state}: no pass for {idle:.0f}s (limit {self.stall_after:.0f}s)"
 

@@ -39,12 +39,21 @@ def stuck(c: BatchConsumer, loop: asyncio.AbstractEventLoop) -> None:
 
 
 class Storing(BatchConsumer):
-    storing = True  # a store in flight (a sink holding its batch is readiness's concern)
+    storing = True  # a store in flight: it runs beside the loop, so it excuses nothing
 
 
 def stuck_but_storing(c: BatchConsumer, loop: asyncio.AbstractEventLoop) -> None:
     stuck(c, loop)
     c.__class__ = Storing
+
+
+class Holding:
+    holding = True  # a pipeline waiting for the schema registry on purpose
+
+
+def stuck_holding_for_the_registry(c: BatchConsumer, loop: asyncio.AbstractEventLoop) -> None:
+    stuck(c, loop)
+    c.set_handler(["held"], Holding(), "held")  # type: ignore[arg-type]
 
 
 def stuck_during_rebalance(c: BatchConsumer, loop: asyncio.AbstractEventLoop) -> None:
@@ -81,7 +90,8 @@ def not_started(c: BatchConsumer, loop: asyncio.AbstractEventLoop) -> None:
         (crashed, False, "consumer crashed: ValueError: store failed"),
         (stuck, False, "batch loop stuck: no pass for 35s (limit 30s)"),
         (loop_gone, False, "batch loop not running: no pass for 35s (limit 30s)"),
-        (stuck_but_storing, True, "ok"),
+        (stuck_but_storing, False, "batch loop stuck: no pass for 35s (limit 30s)"),
+        (stuck_holding_for_the_registry, True, "holding a batch until the schema registry answers"),
         (stuck_during_rebalance, True, "rebalancing or stopping"),
         (resumed_after_a_long_rebalance, True, "ok"),
     ],

@@ -6,13 +6,20 @@ that the order of outputs, messages and failures across stages and run boundarie
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from pipeline_stubs import Rec
 
 from streamapp.decode.drift import SchemaEvolution
-from streamapp.errors import DecodeError, EncodeError, StageError, TransformError
+from streamapp.errors import (
+    DecodeError,
+    EncodeError,
+    RegistryUnavailableError,
+    StageError,
+    TransformError,
+)
 from streamapp.pipeline import PHASE, Pipeline, Prepared
 from streamapp.types import parse_type
 
@@ -119,3 +126,37 @@ def test_a_schema_evolution_stops_before_its_record(at: int) -> None:
     assert acc.outputs == outputs
     assert acc.messages == messages
     assert [(recs[i].offset, type(exc)) for i, exc in acc.failures.items()] == failures
+
+
+class FlakyRegistryDecoder(Decoder):
+    """Its registry does not answer the first ``outages`` prefetches."""
+
+    def __init__(self, outages: int) -> None:
+        super().__init__()
+        self.outages = outages
+        self.prefetches = 0
+
+    async def prefetch(self, records: Any) -> None:
+        self.prefetches += 1
+        if self.prefetches <= self.outages:
+            raise RegistryUnavailableError("registry at http://r:8081 did not answer")
+
+
+def test_prepare_holds_the_batch_while_the_registry_is_down_and_nothing_fails() -> None:
+    decoder = FlakyRegistryDecoder(outages=3)
+    p = pipeline(decoder)
+    p.registry_retry_delay = 0.001
+    seen: list[bool] = []
+
+    async def run() -> Prepared:
+        task = asyncio.ensure_future(p.prepare({0: records(20)}))
+        while not task.done():
+            seen.append(p.holding)
+            await asyncio.sleep(0)
+        return await task
+
+    acc = asyncio.run(run())
+    assert decoder.prefetches == 4 and True in seen and not p.holding
+    outputs, _, failures = expected(range(20))
+    assert acc.outputs == outputs and len(acc.failures) == len(failures)
+    assert not any(isinstance(e, RegistryUnavailableError) for e in acc.failures.values())
