@@ -164,3 +164,9 @@ def test_worker_image_builds_the_native_reader_and_ships_only_the_wheel() -> Non
     named = {n.value for n in ast.walk(sources) if isinstance(n, ast.Constant)}
     for source in ("streamapp/decode/_avrorows.c", "streamapp/encode/_avrowrite.c"):
         assert source in named and (REPO / source).exists(), f"setup.py does not build {source}"
+
+
+def test_compose_workers_get_a_mask_key_from_the_environment_not_the_repository() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("STREAMAPP_MASK_SECRET:"))
+    assert "${STREAMAPP_MASK_SECRET:?" in line  # compose refuses to start without one
