@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -27,9 +28,10 @@ from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, check_keys, collapse
 from streamapp.sinks.ddl import Unfit as _Unfit
-from streamapp.sinks.ddl import checker, scalar_text, to_json
+from streamapp.sinks.ddl import checker, quantize, scalar_text, to_json
 from streamapp.sinks.rediskey import VERSION_SUFFIX as VERSION_SUFFIX  # re-exported
 from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError, version_key
+from streamapp.types import FieldType, Kind
 
 TOMBSTONE_TTL_SECONDS: Final = 7 * 24 * 3600
 PIPELINE_RECORDS: Final = 2_000
@@ -147,6 +149,7 @@ class _Plan:
     key_pos: dict[str, int]  # key column -> position in record.key
     names: tuple[str, ...]  # columns, sorted (JSON key order)
     checks: tuple[Callable[[Any], str | None], ...]  # per column of ``names``
+    decimals: tuple[tuple[int, FieldType], ...]  # (position in ``names``, type) of decimals
     json_names: tuple[bytes, ...]  # each column as a JSON string, same order
     hash: bool
     ttl: bytes
@@ -177,6 +180,11 @@ def compile_table(table: TableSpec) -> _Plan:
         key_pos={k: i for i, k in enumerate(table.key_columns)},
         names=names,
         checks=tuple(checker(table.columns[n], deep=False) for n in names),
+        decimals=tuple(
+            (i, table.columns[n])
+            for i, n in enumerate(names)
+            if table.columns[n].kind is Kind.DECIMAL
+        ),
         json_names=tuple(to_json(n).encode() for n in names),
         hash=fmt == "hash",
         ttl=str(ttl).encode(),
@@ -335,6 +343,9 @@ def _call_args(plan: _Plan, r: OutputRecord) -> list[bytes]:
     for n, check, v in zip(plan.names, plan.checks, values, strict=True):
         if v is not None and n not in unchanged and (why := check(v)) is not None:
             raise _Unfit(f"column {n!r} {why}", n)
+    for i, ft in plan.decimals:  # at the column's scale, rounded as PostgreSQL and ClickHouse do
+        if type(v := values[i]) is Decimal:
+            values[i] = quantize(ft, v)
     if plan.hash:
         kept = [n.encode() for n in plan.names if n in unchanged]
         fields: list[bytes] = []

@@ -184,6 +184,9 @@ def from_sink(spec: Any, value: Any, sink: str) -> Any:
     if spec == "int":
         return int(text)
     if spec.startswith("decimal"):
+        scale = int(spec.rstrip(")").split(",")[1])
+        if sink == "redis" and Decimal(text).as_tuple().exponent != -scale:
+            return text  # Redis holds the text at the column's scale, as "12.50"
         return Decimal(text)
     if spec == "float":
         return float(text)

@@ -83,6 +83,22 @@ def test_redis_hash_args() -> None:
     assert args[3:] == [b"h", b"0", b"604800", b"1", b"name", b"amount", b"2.00", b"id", b"7"]
 
 
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(Decimal("2"), "2.00"), (Decimal("1.505"), "1.51"), (Decimal("-9.2E+2"), "-920.00")],
+)
+def test_redis_decimals_at_the_column_scale_as_the_other_sinks(amount: Decimal, text: str) -> None:
+    """decimal(5,2) as PostgreSQL's numeric(5,2) and ClickHouse's Decimal(5,2) hold it (the
+    connector's text in decimal.handling.mode=string, or a variable-scale numeric, has its own
+    scale)."""
+    doc = args_of("o:{id}", rec(7, 1, name="a", amount=amount))[6]
+    assert json.loads(doc)["amount"] == text
+    merged = args_of("o:{id}", rec(7, 1, name=UNCHANGED, amount=amount))
+    assert dict(zip(merged[6::2], merged[7::2], strict=True))[b'"amount"'] == f'"{text}"'.encode()
+    hashed = args_of("o:{id}", rec(7, 1, name="a", amount=amount), format="hash")
+    assert hashed[hashed.index(b"amount") + 1] == text.encode()
+
+
 def test_redis_delete_args_keep_only_the_key() -> None:
     args = args_of("o:{id}", rec(7, 9, deleted=True), tombstone_ttl_seconds=5)
     assert args == [b"o:7", b"o:7:__version", b"9", b"d", b"0", b"5"]
