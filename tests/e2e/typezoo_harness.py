@@ -109,6 +109,8 @@ def columns(modes: ModeSet) -> dict[str, Any]:
         "c_ltree": "string",
         "c_point": {"wkb": "bytes", "srid": "int"},
         "c_citext": "string",
+        "c_ts3": "timestamp(3)",
+        "c_time3": "time(3)",
     }
 
 

@@ -108,6 +108,10 @@ def _column(col: str, text: str, h: dict[str, str], modes: ModeSet) -> Any:
     if col == "c_timetz":  # ZonedTime: converted to UTC, the offset dropped
         aware = datetime.combine(date(2000, 1, 1), time.fromisoformat(text))
         return aware.astimezone(UTC).time().replace(tzinfo=None)
+    if col == "c_ts3":
+        return _timestamp(text)  # milliseconds at the source: exact in every mode
+    if col == "c_time3":
+        return time.fromisoformat(text)
     if col == "c_ts":
         return _ms(_timestamp(text)) if connect else _timestamp(text)
     if col == "c_tstz":

@@ -53,7 +53,9 @@ CREATE TABLE zoo (
     c_ltree      public.ltree,
     c_point      point,
     c_tsvector   tsvector,
-    c_citext     public.citext
+    c_citext     public.citext,
+    c_ts3        timestamp(3),       -- adaptive: milliseconds (io.debezium.time.Timestamp)
+    c_time3      time(3)             -- adaptive: milliseconds; adaptive_time_microseconds: µs
 );
 ALTER TABLE zoo REPLICA IDENTITY FULL;
 
@@ -65,7 +67,8 @@ INSERT INTO zoo VALUES
  '{"b": [1, 2.5, "x"], "a": null}', '{"k": {"n": 1}, "s": "t"}', '<a x="1">t</a>',
  '192.168.0.1', '10.0.0.0/8', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05',
  B'101100001111', B'1011', '{1,2,3}', '{"a","b c",NULL}', '{1.5,-2.25}', 'happy', 7,
- 'a=>1, b=>"x y"', 'top.middle.leaf', '(1.5,-2.25)', 'a fat cat', 'MiXeD'),
+ 'a=>1, b=>"x y"', 'top.middle.leaf', '(1.5,-2.25)', 'a fat cat', 'MiXeD',
+ '2024-05-01 12:34:56.123', '13:45:12.345'),
 (2, -32768, -2147483648, -9223372036854775808, -999999999999999.99999,
  -123456789012345678901234567890.123456789, -92233720368547758.08, -3.4e38, 1.7976931348623157e308,
  false, '', '', '', ''::bytea,
@@ -74,10 +77,10 @@ INSERT INTO zoo VALUES
  '[]', '{}', '<r/>',
  '::1', '2001:db8::/32', 'ff:ff:ff:ff:ff:ff', 'ff:ff:ff:ff:ff:ff:ff:ff',
  B'000000000000', B'', '{}', '{}', '{}', 'sad', 2147483647,
- '', 'a', '(0,0)', '', ''),
+ '', 'a', '(0,0)', '', '', '1900-01-01 00:00:00.001', '00:00:00.001'),
 (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
- NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
 (4, 32767, 2147483647, 9223372036854775807, 999999999999999.99999,
  99999999999999999999999999999999999999999, 92233720368547758.07, 1.17549435e-38, -2.2250738585072014e-308,
  true, 'abcde', repeat('v', 20), repeat('long ', 200), decode(repeat('ab', 300), 'hex'),
@@ -86,7 +89,8 @@ INSERT INTO zoo VALUES
  '"just a string"', '[1, {"z": true}]', '<a><b>&amp;</b></a>',
  '2001:db8::1/64', '192.168.100.128/25', '00:00:00:00:00:00', '00:00:00:ff:fe:00:00:00',
  B'111111111111', B'10101010101010101010', '{-1,0,2147483647}', '{"",NULL,"x"}', '{0,1e-20,-7}',
- 'ok', 1, 'k=>NULL', 'a.b.c.d.e.f', '(-1e-5,1e10)', 'the:1 quick:2,3', 'ÄÖÜ');
+ 'ok', 1, 'k=>NULL', 'a.b.c.d.e.f', '(-1e-5,1e10)', 'the:1 quick:2,3', 'ÄÖÜ',
+ '9999-12-31 23:59:59.999', '23:59:59.999');
 
 -- one special value per row: numeric NaN, float NaN/±Infinity, date/time ±infinity, time 24:00
 INSERT INTO zoo (id, c_numvar, c_num_arr) VALUES (10, 'NaN', '{1,NaN}');
