@@ -1,4 +1,4 @@
-"""`streamapp topology list|validate|show|test`: the topology modules as the loader sees them."""
+"""`streamapp topology list|validate|show|test|init`: topology modules, as the loader sees them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from streamapp.commands import find, load, settings
 
 if TYPE_CHECKING:
+    from streamapp.settings import Settings
     from streamapp.transform.compile import CompiledTopology
 
 ORDER = 50
@@ -18,7 +19,7 @@ ORDER = 50
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "topology",
-        help="list, validate, show or test the topology modules",
+        help="list, validate, show, test or init the topology modules",
         description="Work with the topology modules in STREAMAPP_TOPOLOGIES_DIR.",
     )
     actions = parser.add_subparsers(dest="action", metavar="action", required=True)
@@ -62,11 +63,32 @@ def register(sub: Any) -> None:
     test.add_argument(
         "--events", required=True, metavar="FILE", help="JSON lines of Debezium events ('-': stdin)"
     )
+    init = actions.add_parser(
+        "init",
+        help="write a topology module whose Source.columns come from the schema registry",
+        description="Read the latest value schema of SUBJECT (<topic>-value, or the topic) "
+        "from the schema registry at STREAMAPP_REGISTRY_URL, take the Debezium envelope's "
+        "'after' record and write a topology module NAME declaring each column with the type "
+        "streamapp reads it as (decimal(p,s), timestamp(6), timestamptz, json, ...), the key "
+        "columns from the <topic>-key subject when there is one, a derived output schema and "
+        "no sinks. The module goes to --out, else <STREAMAPP_TOPOLOGIES_DIR>/NAME.py; an "
+        "existing file is never overwritten.",
+    )
+    init.add_argument("name", help="the topology's name (also the module's file name)")
+    init.add_argument(
+        "--from-registry",
+        required=True,
+        metavar="SUBJECT",
+        help="the value subject, e.g. shop.public.orders-value (or the topic)",
+    )
+    init.add_argument("--out", metavar="FILE", help="where to write the module ('-': stdout)")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     s = settings()
+    if args.action == "init":
+        return _init(args, s)
     topologies = load(s)
     if args.action == "validate":
         print(f"{len(topologies)} topolog{'y' if len(topologies) == 1 else 'ies'} valid")
@@ -86,6 +108,31 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(render(topology, s.mask_secrets())))
         return 0
     return _test(topology, args.events)
+
+
+def _init(args: argparse.Namespace, s: Settings) -> int:
+    from streamapp.errors import ConfigError
+    from streamapp.ops.init import from_registry, render
+    from streamapp.registry import SchemaRegistry
+
+    registry = SchemaRegistry(s.registry_url)
+    try:
+        text = render(from_registry(registry, args.name, args.from_registry))
+    finally:
+        registry.close()
+    if args.out == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out) if args.out else s.path(s.topologies_dir) / f"{args.name}.py"
+    try:
+        with out.open("x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError:
+        raise ConfigError(f"--out {out}: the file exists; remove it or give another") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot be written ({exc.strerror})") from None
+    print(f"wrote {out}: topology {args.name!r} from subject {args.from_registry!r}")
+    return 0
 
 
 def _connect(topologies: list[CompiledTopology], url: str) -> int:
