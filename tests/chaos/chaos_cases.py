@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos_env import ALL_SINKS, ChaosEnv, stack_service
+from chaos_env import ALL_SINKS, ChaosEnv, heal_connectors, healthy_connectors, stack_service
 from chaos_watch import QuietKafka
 
 from streamapp.settings import Settings
@@ -194,6 +194,7 @@ def registry_down(env: ChaosEnv, ctx: Context, result: Result) -> None:
     from chaos_inject import cold_schema
 
     under_load(env)
+    connectors = healthy_connectors()
     cold = cold_schema(env)
     log = env.folder / "stack.log"
     env.mark("registry: stack down")
@@ -210,11 +211,23 @@ def registry_down(env: ChaosEnv, ctx: Context, result: Result) -> None:
     took = stack_service("up", "registry", log)
     env.notes.append(f"registry down {time.monotonic() - down_at:.0f}s (restart {took:.0f}s)")
     recover(env, result)
+    _heal(env, connectors)
+
+
+def _heal(env: ChaosEnv, connectors: set[str]) -> None:
+    """Restart the connectors a stack fault failed (the case's own included) and say so."""
+    healed, broken = heal_connectors(connectors)
+    if healed:
+        env.notes.append(f"connector task(s) FAILED by the fault, restarted: {', '.join(healed)}")
+        env.mark(f"connectors restarted: {', '.join(healed)}")
+    if broken:
+        env.notes.append(f"connector(s) still not RUNNING 120 s after the fault: {broken}")
 
 
 def restart_service(service: str) -> Script:
     def script(env: ChaosEnv, ctx: Context, result: Result) -> None:
         under_load(env)
+        connectors = healthy_connectors()
         log = env.folder / "stack.log"
         started = time.monotonic()
         env.mark(f"{service}: stack down")
@@ -222,8 +235,8 @@ def restart_service(service: str) -> Script:
         env.mark(f"{service}: stack up")
         stack_service("up", service, log)
         env.notes.append(f"{service} away {time.monotonic() - started:.0f}s")
-        env.repair_connector()
         recover(env, result)
+        _heal(env, connectors)
 
     return script
 

@@ -276,6 +276,46 @@ class ChaosEnv:
         return problems
 
 
+def healthy_connectors() -> set[str]:
+    """The Connect cluster's connectors whose connector and tasks are all RUNNING now."""
+    found = connect_rest("GET", "/connectors?expand=status", timeout=10) or {}
+    out = set()
+    for name, info in found.items():
+        status = info.get("status", {})
+        states = [status.get("connector", {}).get("state")]
+        states += [t.get("state") for t in status.get("tasks", [])]
+        if all(s == "RUNNING" for s in states):
+            out.add(name)
+    return out
+
+
+def heal_connectors(before: set[str], timeout: float = 120.0) -> tuple[list[str], list[str]]:
+    """Restart the failed tasks of connectors that were healthy ``before`` a stack fault (the
+    user's ``shop`` connector too: the run leaves the stack as it found it); returns the
+    connectors restarted and those still not healthy after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    healed: list[str] = []
+    while True:
+        try:
+            broken = sorted(before - healthy_connectors())
+        except Exception:  # noqa: BLE001 - Connect still starting
+            broken = sorted(before)
+        if not broken or time.monotonic() > deadline:
+            return healed, broken
+        for name in broken:
+            try:
+                status = connect_rest("GET", f"/connectors/{name}/status", timeout=5)
+            except Exception:  # noqa: BLE001 - Connect still starting
+                continue
+            if any(t.get("state") == "FAILED" for t in status.get("tasks", [])):
+                connect_rest(
+                    "POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true"
+                )
+                if name not in healed:
+                    healed.append(name)
+        time.sleep(1.0)
+
+
 def stack_service(command: str, service: str, log: Path) -> float:
     """`python3 infra/local/stack <up|down> <service>` on the stack the settings point at;
     returns the seconds it took. Same env, so the same ports and state directory."""
