@@ -56,7 +56,7 @@ bench: venv up  ## benchmarks that print figures: core chain, consume path, end 
 	@$(BIN)/python bench/consume_bench.py 200000 6
 	@$(BIN)/python bench/pipeline_bench.py 100000 2000
 
-chaos: venv up  ## fault injection on the real stack (~15 min; restarts Kafka, registry, Connect): prints what was lost
+chaos: venv up  ## fault injection on the real stack (~10 min; restarts Kafka, registry, Connect): prints what was lost
 	@$(BIN)/python tests/chaos/run.py
 
 clean-stack: down  ## stop the stack and delete its data and logs (keeps the download cache)
