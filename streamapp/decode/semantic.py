@@ -16,6 +16,7 @@ Documented choices:
 - ``Interval`` (``interval.handling.mode=string``) stays the ISO-8601 ``str``: months and years
   have no fixed length, so no ``timedelta`` is exact. ``MicroDuration`` -> ``timedelta``.
 - ``Bits`` stays ``bytes`` (Debezium's little-endian bit order, ``length`` bits).
+- ``Year`` stays ``int``, except 1900, the binlog's decoding of YEAR 0000, which becomes 0.
 - ``EnumSet`` -> ``list[str]`` (empty string -> []). ``Enum``, ``Xml``, ``Ltree`` stay ``str``.
 - Geometry/Geography/Point -> ``{"wkb": bytes, "srid": int | None}``; a Point without WKB gets
   the little-endian WKB of (x, y).
@@ -278,6 +279,15 @@ def json_value(text: str) -> Any:
     return UNCHANGED if parsed == PLACEHOLDER_MAP else parsed
 
 
+def year(value: int) -> int:
+    """``io.debezium.time.Year`` (MySQL/MariaDB ``YEAR``) -> int; 1900 -> 0.
+
+    ``YEAR`` holds 1901..2155 and the zero year 0000, which the binlog client decodes as
+    1900 (its byte 0 + 1900): 1900 can only be 0000, and a MySQL client reads it as 0.
+    """
+    return 0 if value == 1900 else value
+
+
 def enum_set(text: str) -> list[str]:
     """``io.debezium.data.EnumSet`` comma-separated text -> list of members."""
     return text.split(",") if text else []
@@ -361,6 +371,7 @@ _SEMANTICS: dict[str, tuple[tuple[str, ...], Callable[[SType, bool], Converter]]
     _D + "VariableScaleDecimal": (_STRUCT, lambda st, b64: _with_b64(variable_scale_decimal, b64)),
     _D + "Json": (_STR, _fixed(json_value)),
     _D + "Uuid": (_STR, _fixed(uuid_from_text)),
+    _T + "Year": (_INTS, _fixed(year)),
     _D + "EnumSet": (_STR, _fixed(enum_set)),
     _D + "geometry.Geometry": (_STRUCT, lambda st, b64: _with_b64(geometry, b64)),
     _D + "geometry.Geography": (_STRUCT, lambda st, b64: _with_b64(geometry, b64)),

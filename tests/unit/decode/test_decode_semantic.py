@@ -140,6 +140,8 @@ CASES: list[tuple[str, str | None, str, Any, Any]] = [
     ("microduration-negative", T + "MicroDuration", "long", -1, timedelta(microseconds=-1)),
     ("interval-stays-text", T + "Interval", "string", "P1Y2M3DT4H5M6.78S", "P1Y2M3DT4H5M6.78S"),
     ("year-stays-int", T + "Year", "int", 2024, 2024),
+    ("year-zero-from-binlog", T + "Year", "int", 1900, 0),  # YEAR 0000 read from the binlog
+    ("year-first", T + "Year", "int", 1901, 1901),
     ("json", D + "Json", "string", '{"a": [1, 2.5, null, "x"]}', {"a": [1, 2.5, None, "x"]}),
     ("json-scalar", D + "Json", "string", "42", 42),
     (
