@@ -40,6 +40,7 @@ from streamapp.decode.hints import (
     duration_from_iso,
     hint_converter,
 )
+from streamapp.decode.limits import loads as json_loads
 from streamapp.decode.modes import HandlingModes
 from streamapp.decode.schema import SType
 from streamapp.errors import DecodeError
@@ -102,7 +103,7 @@ _CONVERSIONS: Final[dict[tuple[Kind, Kind], Callable[[FieldType], Converter]]] =
     (Kind.UUID, Kind.STRING): lambda ft: str,
     (Kind.STRING, Kind.UUID): lambda ft: uuid.UUID,
     (Kind.JSON, Kind.STRING): lambda ft: _json_text,
-    (Kind.STRING, Kind.JSON): lambda ft: json.loads,
+    (Kind.STRING, Kind.JSON): lambda ft: json_loads,
     (Kind.TIMESTAMPTZ, Kind.TIMESTAMP): lambda ft: _naive,
     (Kind.TIMESTAMP, Kind.TIMESTAMPTZ): lambda ft: _aware,
     (Kind.STRING, Kind.BYTES): lambda ft: semantic.b64decode,  # replaced by the binary mode

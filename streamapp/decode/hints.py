@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -41,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamapp.decode import semantic
+from streamapp.decode.limits import loads as json_loads
 from streamapp.decode.modes import HandlingModes
 from streamapp.records import UNCHANGED
 from streamapp.types import FieldType, Kind
@@ -173,7 +173,7 @@ def _scalar(ft: FieldType, modes: HandlingModes, documents: bool) -> Converter |
     if kind is Kind.UUID:
         return _typed("UUID text", uuid.UUID, None, uuid.UUID)
     if kind is Kind.JSON:
-        return None if documents else (lambda v: json.loads(v) if type(v) is str else v)
+        return None if documents else (lambda v: json_loads(v) if type(v) is str else v)
     return None
 
 
@@ -311,7 +311,7 @@ def _record(d: dict[str, Any], fields: Mapping[str, Converter]) -> dict[str, Any
 def _container(cls: type, inner: Converter | None, documents: bool) -> Converter:
     def convert(v: Any) -> Any:
         if type(v) is str and not documents:
-            v = json.loads(v)
+            v = json_loads(v)
         if type(v) is not cls:
             raise _mismatch("a JSON " + ("object" if cls is dict else "array"), v)
         return inner(v) if inner is not None else v

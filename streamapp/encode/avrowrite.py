@@ -65,6 +65,9 @@ def _decimal_writer(precision: int, scale: int) -> Callable[[Decimal], bytes]:
     def to_bytes(v: Decimal) -> bytes:
         if not isinstance(v, Decimal):
             raise TypeError("decimal")
+        if v.is_finite() and v and v.adjusted() + scale >= precision:
+            # too many digits: refused before int(), which is quadratic in a huge exponent
+            raise _Unfit(f"needs more than {precision} digits at scale {scale}")
         q = v.scaleb(scale, ctx)
         try:
             u = int(q)

@@ -341,3 +341,14 @@ def test_documents_keep_parsed_json_as_is(spec: Any, value: Any) -> None:
 def test_documents_do_not_parse_container_text() -> None:
     with pytest.raises(HintMismatch):
         convert("array<int>", "[1]", docs=True)
+
+
+@pytest.mark.parametrize("spec", ["json", "array<int>", {"d": "date"}])
+def test_json_text_of_a_column_is_refused_past_the_nesting_limit(spec: Any) -> None:
+    """129..~900 levels used to pass through json.loads unchecked (the message-level limit
+    covers the envelope, not a column's own JSON text)."""
+    from streamapp.decode.limits import MAX_JSON_DEPTH
+
+    deep = "[" * (MAX_JSON_DEPTH + 10) + "]" * (MAX_JSON_DEPTH + 10)
+    with pytest.raises(ValueError, match=str(MAX_JSON_DEPTH)):  # LimitExceeded
+        convert(spec, deep)

@@ -262,6 +262,9 @@ def test_unchanged_without_unchanged_field_is_an_encode_error() -> None:
         ("string", 12, "Python type int does not fit output type string"),
         ("bytes", SECRET, "output type bytes, which takes bytes"),
         ("decimal(5,2)", Decimal("1234.5"), "needs more than 5 digits at scale 2"),
+        # refused by its exponent before int(): int() of it would take hours (quadratic)
+        ("decimal(10,2)", Decimal("1E+40000000"), "needs more than 10 digits at scale 2"),
+        ("decimal(10,2)", Decimal("-9.9E+999999999"), "needs more than 10 digits at scale 2"),
         ("decimal(5,2)", Decimal("NaN"), "Decimal is not finite"),
         ("decimal(5,2)", Decimal("-Infinity"), "Decimal is not finite"),
         ("decimal(5,2)", 1.5, "float does not fit output type decimal(5,2), which takes Decimal"),
