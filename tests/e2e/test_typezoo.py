@@ -34,6 +34,7 @@ HELPERS = (
     " extract(minute FROM c_interval) AS iv_mi, extract(second FROM c_interval) AS iv_s"
 )
 Want = dict[int, "dict[str, Any] | Refused"]
+STREAMED = 1000  # case n streams a copy of the zoo rows with ids + n * STREAMED
 
 
 def _source_text(zoo: ZooHarness) -> tuple[list[dict[str, str | None]], list[dict[str, str]]]:
@@ -57,11 +58,14 @@ def _source_text(zoo: ZooHarness) -> tuple[list[dict[str, str | None]], list[dic
     return out[0], out[1]  # type: ignore[return-value]
 
 
-def _want(zoo: ZooHarness, modes: ModeSet) -> Want:
+def _want(zoo: ZooHarness, modes: ModeSet, case: int) -> Want:
+    """What case number ``case`` (1-based; it streamed the ids ``case * STREAMED + id``, and
+    read the lower ones in its snapshot) must store of each row now in the zoo."""
     rows, helpers = _source_text(zoo)
     cols = columns(modes)
     want: Want = {}
     for row, h in zip(rows, helpers, strict=True):
+        h["streamed"] = "yes" if int(str(row["id"])) // STREAMED == case else ""
         try:
             want[int(str(row["id"]))] = expected_row(row, h, modes, cols)  # type: ignore[arg-type]
         except Refused as exc:
@@ -135,16 +139,20 @@ def zoo(
         harness.write_topologies()
         harness.create_topics(kafka_admin)
         harness.start_worker()
-        for converter, modes in CASES:  # one at a time: PostgreSQL has few WAL senders
+        for n, (converter, modes) in enumerate(CASES, 1):  # one at a time: few WAL senders
             harness.register_connector(converter, modes)
             prefix = harness.prefix(converter, modes)
-            want = _want(harness, modes)
-            wait_until(
-                lambda p=prefix, w=want: _settled(harness, p, w, client),
-                what=f"every zoo row of {prefix} in its sinks or DLQ",
-                timeout=120,
-                tail=harness.worker_tail,
-            )
+            for phase in ("snapshot", "stream"):
+                if phase == "stream":  # the zoo rows again, through pgoutput this time
+                    harness.copy_rows(offset=STREAMED * n)
+                want = _want(harness, modes, n)
+                wait_until(
+                    lambda p=prefix, w=want: _settled(harness, p, w, client),
+                    what=f"every zoo row of {prefix} in its sinks or DLQ after the {phase}",
+                    timeout=120,
+                    tail=harness.worker_tail,
+                )
+            harness.seen[prefix] = set(want)
             harness.retire_connector(converter, modes)
         assert harness.stop_worker() == 0, harness.worker_tail()
         yield harness
@@ -201,7 +209,10 @@ def test_every_sink_holds_the_source_values(
 
     prefix = zoo.prefix(converter, modes)
     cols = columns(modes)
-    want = _want(zoo, modes)
+    case = CASES.index((converter, modes)) + 1
+    want = {k: v for k, v in _want(zoo, modes, case).items() if k in zoo.seen[prefix]}
+    streamed = [k for k in want if k // STREAMED == case]
+    assert len(streamed) == len([k for k in want if k < STREAMED])  # each row streamed too
     bad: list[str] = []
 
     pg = zoo.warehouse.execute(

@@ -152,6 +152,7 @@ class ZooHarness:
             prefix = self.prefix(converter, modes)
             self.shops[prefix] = ShopHarness(settings, prefix, converter, tmp)
         self.worker = ShopHarness(settings, name, "avro", tmp)
+        self.seen: dict[str, set[int]] = {}  # case prefix -> the zoo ids its connector sent
 
     def prefix(self, converter: str, modes: ModeSet) -> str:
         return f"{self.name}_{converter}_{modes.name}"
@@ -170,6 +171,25 @@ class ZooHarness:
             sql.SQL("CREATE PUBLICATION {} FOR TABLE {}.zoo").format(
                 sql.Identifier(f"streamapp_{self.name}"), ident
             )
+        )
+
+    def copy_rows(self, offset: int) -> None:
+        """Insert a copy of the original zoo rows (ids below ``offset``'s unit) at id + offset."""
+        cols = [
+            r["attname"]
+            for r in self.source.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 1"
+                " AND NOT attisdropped ORDER BY attnum",
+                (f"{self.name}.zoo",),
+            )
+        ]
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        table = sql.SQL("{}.zoo").format(sql.Identifier(self.name))
+        self.source.execute(
+            sql.SQL("INSERT INTO {} (id, {}) SELECT id + %s, {} FROM {} WHERE id < 100").format(
+                table, names, names, table
+            ),
+            (offset,),
         )
 
     def write_topologies(self) -> None:

@@ -86,8 +86,8 @@ def _column(col: str, text: str, h: dict[str, str], modes: ModeSet) -> Any:
         return _num(text, modes, True)
     if col == "c_numvar":
         return _num(text, modes, modes.decimal != "string")
-    if col == "c_money":  # Debezium reads money as a double, then scale 2
-        money = Decimal(float(h["money"]))
+    if col == "c_money":  # the snapshot reads money as a double (scale 2), pgoutput as text
+        money = Decimal(h["money"]) if h.get("streamed") else Decimal(float(h["money"]))
         if modes.decimal == "double":
             return float(money)
         return money.quantize(Decimal("0.01"))
