@@ -175,8 +175,9 @@ class JsonPlan:
     A Connect Decimal arrives as base64 text, or with ``decimal.format=NUMERIC`` as a JSON
     number that may hold more digits than a float: then the payload's non-integer numbers must
     be parsed as Decimal (float fields turn them back into floats). ``exact``: always so (a
-    Decimal nested in an array, map or struct, or the whole value); ``decimals``: the rows'
-    Decimal fields, parsed exactly only when one of them holds a number (see ``inexact``).
+    Decimal nested in an array, map or struct, or the whole value, or once a row's Decimal
+    field held a number); ``decimals``: the rows' Decimal fields, parsed exactly only when one
+    of them holds a number (see ``inexact``).
     """
 
     shape: str  # envelope | mongo | record | value
@@ -330,6 +331,7 @@ class JsonFormat:
                     data = body[cut + len(_PAYLOAD_SEP) : -1]
                     payload = _loads(data, f"{part} payload", exact)
                     if plan is not None and plan.inexact(payload):
+                        plan.exact = True  # the converter writes numbers: parse exactly now
                         payload = json.loads(data, parse_float=Decimal)
                 except ValueError:
                     pass  # not the layout we expected: parse the whole message below
@@ -345,6 +347,7 @@ class JsonFormat:
         if keys == {"schema", "payload"} and doc["schema"] is not None:
             plan = self._plan(None, doc["schema"])
             if plan.exact or plan.inexact(doc["payload"]):  # again, keeping every digit
+                plan.exact = True
                 doc = json.loads(raw, parse_float=Decimal)
             return plan, doc["payload"]
         if keys == {"schema", "payload"} or (
