@@ -19,12 +19,14 @@ import psycopg
 
 @dataclass(frozen=True, slots=True)
 class SourcePosition:
-    """Where the source is: its current WAL LSN, and the connector slot's confirmed LSN."""
+    """Where the source is: its current WAL LSN, and the connector slot's confirmed LSN; for a
+    MySQL-family source ``binlog`` (``file:pos`` of SHOW MASTER STATUS) instead."""
 
     wal_lsn: int | None
     slot: str | None = None
     slot_lsn: int | None = None
     slot_problem: str | None = None
+    binlog: str | None = None
 
 
 def parse_lsn(text: str) -> int:
@@ -41,6 +43,12 @@ def format_lsn(lsn: int) -> str:
 def lsn_of_version(version: int | None) -> int | None:
     """The WAL position a PostgreSQL-sourced version encodes (None stays None)."""
     return None if version is None else version >> 1
+
+
+def format_binlog_version(version: int) -> str:
+    """The binlog position a MySQL-family version encodes (see ``decode.version``):
+    ``binlog #<file number> pos <pos>``."""
+    return f"binlog #{version >> 43} pos {(version >> 11) & 0xFFFFFFFF}"
 
 
 def current_wal_lsn(conn: psycopg.Connection[Any]) -> int | None:

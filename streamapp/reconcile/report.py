@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from streamapp.ops.dlqshow import table
-from streamapp.reconcile.freshness import behind, format_lsn, lsn_of_version
+from streamapp.reconcile.freshness import (
+    behind,
+    format_binlog_version,
+    format_lsn,
+    lsn_of_version,
+)
 from streamapp.reconcile.layout import Key
 from streamapp.reconcile.merge import DIFFERS, OK, Tally
 from streamapp.reconcile.run import Result
@@ -48,8 +53,10 @@ def render_sink(
     source_lsn: int | None,
     tolerance: float,
     verbose: bool,
+    binlog: bool = False,
 ) -> list[str]:
-    """One block: verdict, counts, sample keys, null rates, freshness, notes."""
+    """One block: verdict, counts, sample keys, null rates, freshness, notes (``binlog``: the
+    sinks' versions are binlog positions of a MySQL-family source)."""
     verdict = tally.verdict(tolerance)
     if tally.state != "ok":
         return [f"{tally.sink}  {tally.state.upper()}  {tally.detail}", "  not verified"]
@@ -79,12 +86,14 @@ def render_sink(
     if nulls:
         rows = [("null rate", "expected", "in sink"), *nulls]
         lines += ["  " + line for line in table(rows, frozenset({1, 2}))]
-    lines.append(f"  freshness       {_freshness(tally, source_lsn)}")
+    lines.append(f"  freshness       {_freshness(tally, source_lsn, binlog)}")
     lines += [f"  note            {note}" for note in tally.notes]
     return lines
 
 
-def _freshness(tally: Tally, source_lsn: int | None) -> str:
+def _freshness(tally: Tally, source_lsn: int | None, binlog: bool = False) -> str:
+    if binlog and tally.newest_version is not None:
+        return f"newest applied change at {format_binlog_version(tally.newest_version)}"
     applied = lsn_of_version(tally.newest_version)
     if applied is None:
         return "no applied change found"
@@ -99,8 +108,9 @@ def render(
     c = result.counts
     pos = result.position
     wal = format_lsn(pos.wal_lsn) if pos.wal_lsn is not None else "unknown"
+    where = f"binlog at {pos.binlog}" if pos.binlog else f"WAL at {wal}"
     lines = [
-        f"reconcile {result.topology}: source {result.table} (WAL at {wal})",
+        f"reconcile {result.topology}: source {result.table} ({where})",
         f"  source rows {c.source_rows:,}, expected in sinks {c.expected:,} "
         f"(filtered out {c.filtered:,}, failed the transform {c.failed:,}, "
         f"repeated output keys {c.duplicates:,})",
@@ -128,7 +138,10 @@ def render(
     if result.sorted_on_disk:
         lines.append("  note: the output key does not follow the source order; sorted on disk")
     for tally in result.tallies:
-        lines += ["", *render_sink(tally, key_names, pos.wal_lsn, tolerance, verbose)]
+        sink = render_sink(
+            tally, key_names, pos.wal_lsn, tolerance, verbose, pos.binlog is not None
+        )
+        lines += ["", *sink]
     lines += ["", summary(result, tolerance)]
     return lines
 

@@ -28,6 +28,7 @@ from streamapp.reconcile.extsort import external_sort
 from streamapp.reconcile.freshness import SourcePosition, source_position
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import OrderedJoin, Tally
+from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
 from streamapp.reconcile.pgread import PostgresRows
 from streamapp.reconcile.propagated import propagated, with_columns
 from streamapp.reconcile.redisread import RedisJoin, RedisTarget
@@ -171,7 +172,8 @@ def _pass(
 ) -> Result:
     src = topology.topology.source
     table = SourceTable.parse(options.table) if options.table else SourceTable.of_topic(src.topic)
-    reader = SourceReader(
+    kind = MySqlSourceReader if is_mysql_dsn(settings.source_dsn) else SourceReader
+    reader: SourceReader | MySqlSourceReader = kind(
         settings.source_dsn, table, {**src.columns, **extra}, chunk_rows=options.chunk_rows
     )
     closers: list[Any] = [reader]
@@ -180,8 +182,11 @@ def _pass(
         kept = {n: t for n, t in extra.items() if n in reader.present}
         topology = with_columns(settings, topology, kept)
         layout = Layout.of(topology)
-        assert reader.conn is not None
-        position = source_position(reader.conn, options.slot)
+        if isinstance(reader, MySqlSourceReader):
+            position = reader.position()
+        else:
+            assert reader.conn is not None
+            position = source_position(reader.conn, options.slot)
         sinks = _selected(topology, options.kinds)
         redis = [RedisTarget(s, layout.key_names) for s in sinks if isinstance(s, RedisSink)]
         tallies, joins, readers = _joins(

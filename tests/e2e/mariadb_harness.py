@@ -113,6 +113,10 @@ class MariaHarness:
         self.shop = ShopHarness(settings, name, "avro", tmp)
 
     @property
+    def port(self) -> int:
+        return int(os.environ.get("STREAMAPP_MARIADB_PORT") or 13306)
+
+    @property
     def topic(self) -> str:
         return f"{self.name}.{self.name}.type_zoo"
 

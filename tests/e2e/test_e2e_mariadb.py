@@ -154,6 +154,20 @@ def converge(maria: MariaHarness, redis_client: Any, phase: str) -> None:
     )
 
 
+def reconcile(maria: MariaHarness) -> subprocess.CompletedProcess[str]:
+    """`streamapp reconcile` of the zoo topology with a mysql:// STREAMAPP_SOURCE_DSN."""
+    dsn = f"mysql://streamapp:streamapp@127.0.0.1:{maria.port}/{maria.name}"
+    done = subprocess.run(
+        [sys.executable, "-m", "streamapp", "reconcile", f"{maria.name}_zoo"],
+        env=dict(maria.shop.env, STREAMAPP_SOURCE_DSN=dsn),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (maria.tmp / "reconcile.txt").write_text(done.stdout + done.stderr)
+    return done
+
+
 def test_mariadb_snapshot_stream_key_update_and_new_column(
     maria: MariaHarness, kafka_admin: Any, redis_client: Any
 ) -> None:
@@ -183,6 +197,19 @@ def test_mariadb_snapshot_stream_key_update_and_new_column(
     maria.execute("UPDATE type_zoo SET c_added = 'later' WHERE id = 4")
     converge(maria, redis_client, "ALTER TABLE ADD COLUMN")
     assert expected(maria)[(4,)]["c_added"] == "later"
+
+    # streamapp reconcile reads the MariaDB source (mysql:// DSN) and finds every sink equal
+    done = reconcile(maria)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("result: MATCH"), done.stdout
+    # ... and sees a change the stopped worker has not applied
+    maria.shop.stop_worker()
+    maria.execute("UPDATE type_zoo SET c_text = 'drifted' WHERE id = 4")
+    done = reconcile(maria)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("result: DIFFERS"), done.stdout
+    maria.shop.start_worker()
+    converge(maria, redis_client, "the worker's restart")
 
     # a TIME outside 00:00..24:00 has no Python time: the event goes to the DLQ, named
     before = dlq_size(maria.shop, kafka_admin)
