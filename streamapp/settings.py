@@ -144,7 +144,9 @@ class Settings:
     source_dsn: str = _setting(
         "STREAMAPP_SOURCE_DSN",
         "postgresql://streamapp:streamapp@127.0.0.1:15432/source",
-        "source PostgreSQL (the database Debezium reads)",
+        "source PostgreSQL (the database Debezium reads); "
+        "`mysql://`/`mariadb://user:password@host:port/database` for a MySQL-family source "
+        "(reconcile)",
     )
     warehouse_dsn: str = _setting(
         "STREAMAPP_WAREHOUSE_DSN",
