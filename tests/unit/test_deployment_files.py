@@ -34,6 +34,7 @@ def test_every_stack_service_is_declared(compose: dict[str, Any]) -> None:
         "postgres",
         "registry",
         "redis",
+        "mariadb",
         "clickhouse",
         "connect",
         "connect-setup",
@@ -107,7 +108,7 @@ def test_connect_is_the_native_stacks_connect(compose: dict[str, Any]) -> None:
     # resolved from the native stack's POMs: Debezium PostgreSQL and Apicurio's converter.
     assert f"FROM {compose['services']['kafka']['image']}" in dockerfile
     assert "COPY infra/local/connect/plugins" in dockerfile
-    for plugin in ("debezium-postgres", "apicurio-converter"):
+    for plugin in ("debezium-postgres", "debezium-mariadb", "apicurio-converter"):
         assert plugin in dockerfile
         assert (REPO / "infra/local/connect/plugins" / plugin / "pom.xml").exists()
     # The worker's properties match the native stack's, apart from addresses and paths.
@@ -170,3 +171,17 @@ def test_compose_workers_get_a_mask_key_from_the_environment_not_the_repository(
     text = (REPO / "docker-compose.yml").read_text()
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("STREAMAPP_MASK_SECRET:"))
     assert "${STREAMAPP_MASK_SECRET:?" in line  # compose refuses to start without one
+
+
+def test_mariadb_is_the_native_stacks_mariadb(compose: dict[str, Any]) -> None:
+    maria = compose["services"]["mariadb"]
+    assert 13306 in _host_port(maria)
+    flags = set(maria["command"])
+    for flag in ("--binlog-format=ROW", "--binlog-row-image=FULL", "--gtid-strict-mode=ON"):
+        assert flag in flags
+    mounts = " ".join(maria["volumes"])
+    for path in ("infra/local/source/mariadb_shop.sql", "infra/docker/mariadb-grants.sql"):
+        assert path in mounts and (REPO / path).exists()
+    assert compose["services"]["connect"]["depends_on"]["mariadb"]["condition"] == (
+        "service_healthy"
+    )
