@@ -11,6 +11,8 @@ mounts them) and never appear in ``repr``, logs or errors.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import ssl
 import threading
@@ -24,6 +26,7 @@ from streamapp.errors import ConfigError
 if TYPE_CHECKING:
     from streamapp.settings import Settings
 
+log = logging.getLogger("streamapp.kafka")
 PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # librdkafka properties that have a STREAMAPP_KAFKA_* setting of their own
@@ -261,27 +264,61 @@ def current(environ: Mapping[str, str] | None = None) -> KafkaSecurity:
 
 
 def _remember_error(err: Any) -> None:
-    """librdkafka's error callback: keep the last error for :func:`explain`."""
+    """librdkafka's error callback: keep the last error for :func:`explain`, log it at INFO."""
     text = err.str() if hasattr(err, "str") else str(err)
+    _keep(text)
+    log.info("kafka client: %s", text)
+
+
+def _keep(text: str) -> None:
     with _lock:
-        _last_error[:] = [text]
+        if text not in _last_error:
+            _last_error[:] = [*_last_error[-4:], text]
 
 
-def kafka_conf(bootstrap: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A confluent-kafka client config: ``bootstrap``, the security settings, ``extra`` (the
-    caller's defaults), then STREAMAPP_KAFKA_PROPERTIES (so a user's tuning wins)."""
-    security = current()
-    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "error_cb": _remember_error}
+class _ClientLog:
+    """librdkafka's log lines (connection failures repeat every second) at DEBUG: the error
+    callback already keeps each error, and commands print one line of their own."""
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        log.debug(fmt, *args)
+        if args and args[0] == "FAIL":  # a connection failed: keep why, for explain()
+            _keep(str(args[-1]))
+
+
+def kafka_conf(
+    bootstrap: str, extra: Mapping[str, Any] | None = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """A confluent-kafka client config: ``bootstrap``, the security settings (of ``settings``,
+    default: the process's environment), ``extra`` (the caller's defaults), then
+    STREAMAPP_KAFKA_PROPERTIES (so a user's tuning wins)."""
+    security = current() if settings is None else KafkaSecurity.from_settings(settings)
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "error_cb": _remember_error,
+        "logger": _ClientLog(),
+    }
     conf.update(security.librdkafka(with_properties=False))
     conf.update(extra or {})
     conf.update(security.properties)
     return conf
 
 
+def client_error(exc: BaseException, client: Any = None) -> tuple[str, str]:
+    """(the error's text, what to fix or '') for a failed client call; the hint also draws on
+    errors the client reported meanwhile (served by polling ``client``)."""
+    err = exc.args[0] if exc.args else exc
+    text = err.str() if hasattr(err, "str") else (str(err) or type(exc).__name__)
+    if client is not None and hasattr(client, "poll"):
+        with contextlib.suppress(Exception):  # only a better message is at stake
+            client.poll(0)  # serve error_cb: why the brokers are "down"
+    return text, explain(text)
+
+
 def last_error() -> str:
-    """The last error any librdkafka client reported ('' if none)."""
+    """The last few distinct errors librdkafka clients reported ('' if none)."""
     with _lock:
-        return _last_error[0] if _last_error else ""
+        return " | ".join(_last_error)
 
 
 # (substring of a client error, lower case) -> what to fix
@@ -309,7 +346,7 @@ _HINTS: Final = (
     ),
     (
         ("authorization failed", "not authorized", "authorization_failed", "authorizationfailed"),
-        "the user lacks an ACL for this: grant it on the broker (kafka-acls) or use another "
+        "{user} lacks an ACL for this: grant it on the broker (kafka-acls) or use another "
         "STREAMAPP_KAFKA_SASL_USERNAME",
     ),
     (
@@ -320,6 +357,7 @@ _HINTS: Final = (
             "unsupported sasl mechanism",
             "unexpected eof",
             "packet length",
+            "in state apiversion_query",
         ),
         "the listener speaks another protocol: check STREAMAPP_KAFKA_SECURITY_PROTOCOL "
         "(and the port in STREAMAPP_KAFKA_BOOTSTRAP)",
@@ -332,15 +370,27 @@ def explain(*texts: str) -> str:
     haystack = " ".join((*texts, last_error())).lower()
     for needles, hint in _HINTS:
         if any(n in haystack for n in needles):
-            return hint
+            return hint.replace("{user}", _user())
     return ""
 
 
-def registry_conf(url: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A SchemaRegistryClient config for ``url`` with the STREAMAPP_REGISTRY_* auth and TLS."""
+def _user() -> str:
+    """The configured principal, as an ACL hint names it."""
+    try:
+        username = current().username
+    except ConfigError:
+        username = ""
+    return f"STREAMAPP_KAFKA_SASL_USERNAME={username!r}" if username else "the client's principal"
+
+
+def registry_conf(
+    url: str, extra: Mapping[str, Any] | None = None, *, settings: Settings | None = None
+) -> dict[str, Any]:
+    """A SchemaRegistryClient config for ``url`` with the STREAMAPP_REGISTRY_* auth and TLS (of
+    ``settings``, default: the process's environment)."""
     from streamapp.settings import Settings
 
-    s = Settings.from_env()
+    s = Settings.from_env() if settings is None else settings
     root = s.path(".")
     conf: dict[str, Any] = {"url": url}
     user_info = read_secret(
@@ -393,7 +443,18 @@ def preflight(bootstrap: str, *, timeout: float = 10.0) -> None:
     try:
         admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        err = exc.args[0] if exc.args else exc
-        text = err.str() if hasattr(err, "str") else str(err)
-        hint = explain(text) or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
+        text, hint = client_error(exc, admin)
+        hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
         raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None
+
+
+def unseen_by_acl() -> str:
+    """With a SASL user, the broker hides the topics the user may not Describe: the end of a
+    sentence that says so ('' without SASL, where there is no user to blame)."""
+    security = current()
+    if not security.protocol.startswith("SASL"):
+        return ""
+    return (
+        f" is hidden from STREAMAPP_KAFKA_SASL_USERNAME={security.username!r}, which lacks a "
+        "Describe ACL on it: grant it with kafka-acls, or use another user"
+    )

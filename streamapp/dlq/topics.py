@@ -20,7 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streamapp.errors import StreamappError
-from streamapp.kafkaconf import explain, kafka_conf
+from streamapp.kafkaconf import client_error, kafka_conf
 
 log = logging.getLogger("streamapp.dlq")
 
@@ -47,10 +47,10 @@ def ensure_dlq_topics(
         # all topics: asking for one by name auto-creates it on brokers that allow that
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
+        text, hint = client_error(exc, admin)
+        hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP (`streamapp check`)"
         raise DlqTopicError(
-            f"Kafka at {bootstrap}: listing topics to create the DLQ topics failed "
-            f"({_text(exc)}); "
-            f"{explain(_text(exc)) or 'check STREAMAPP_KAFKA_BOOTSTRAP (`streamapp check`)'}"
+            f"Kafka at {bootstrap}: listing topics to create the DLQ topics failed ({text}); {hint}"
         ) from None
     missing = [t for t in wanted if t not in existing]
     created = []

@@ -28,15 +28,13 @@ def _kafka(settings: Settings) -> str:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from streamapp.kafkaconf import explain, kafka_conf
+    from streamapp.kafkaconf import client_error, kafka_conf
 
-    admin = AdminClient(kafka_conf(settings.kafka_bootstrap))
+    admin = AdminClient(kafka_conf(settings.kafka_bootstrap, settings=settings))
     try:
         meta = admin.list_topics(timeout=5)
     except KafkaException as exc:
-        err = exc.args[0] if exc.args else exc
-        text = err.str() if hasattr(err, "str") else str(err)
-        hint = explain(text)
+        text, hint = client_error(exc, admin)
         raise KafkaException(f"{text}; {hint}" if hint else text) from None
     return f"{len(meta.brokers)} broker(s), {len(meta.topics)} topic(s)"
 
@@ -46,7 +44,9 @@ def _registry(settings: Settings) -> str:
 
     from streamapp.kafkaconf import registry_conf
 
-    subjects = SchemaRegistryClient(registry_conf(settings.registry_url)).get_subjects()
+    subjects = SchemaRegistryClient(
+        registry_conf(settings.registry_url, settings=settings)
+    ).get_subjects()
     return f"{len(subjects)} subject(s)"
 
 

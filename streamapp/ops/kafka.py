@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streamapp.kafkaconf import explain, kafka_conf
+from streamapp.errors import ConfigError
+from streamapp.kafkaconf import client_error, kafka_conf, unseen_by_acl
 from streamapp.ops import OpsError
 
 T = TypeVar("T")
@@ -81,13 +82,14 @@ class Kafka:
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else exc
-            text = err.str() if hasattr(err, "str") else str(err)
-            hint = explain(text) or (
-                "check the broker (`streamapp check`) and STREAMAPP_KAFKA_BOOTSTRAP"
-            )
-            raise OpsError(f"Kafka at {self.bootstrap}: {what} failed ({text}); {hint}") from None
+        except (KafkaException, TimeoutError) as exc:
+            text, hint = client_error(exc, self.admin)
+            message = f"Kafka at {self.bootstrap}: {what} failed ({text})"
+            if hint:  # the connection settings are wrong: no command can go on
+                raise ConfigError(f"{message}; {hint}") from None
+            raise OpsError(
+                f"{message}; check the broker (`streamapp check`) and STREAMAPP_KAFKA_BOOTSTRAP"
+            ) from None
 
     def partitions(self, topic: str, *, missing_ok: bool = False) -> list[int]:
         """The partition numbers of ``topic``; when it does not exist, ``[]`` if ``missing_ok``
@@ -99,6 +101,8 @@ class Kafka:
         )
         found = meta.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
+            if unseen_by_acl():  # a SASL user sees only the topics it may Describe
+                self._refused_describe(topic)
             if missing_ok:
                 return []
             raise OpsError(
@@ -106,6 +110,23 @@ class Kafka:
                 "topic names (`streamapp topology list`)"
             )
         return sorted(found.partitions)
+
+    def _refused_describe(self, topic: str) -> None:
+        """ConfigError naming the user when the broker refuses to describe ``topic`` (ACLs);
+        nothing when it does not exist (DescribeTopics never creates a topic)."""
+        from confluent_kafka import KafkaError, TopicCollection
+
+        future = self.admin.describe_topics(TopicCollection([topic]))[topic]
+        try:
+            future.result(self.timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if getattr(err, "code", lambda: None)() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise ConfigError(
+                    f"Kafka at {self.bootstrap}: topic {topic!r}{unseen_by_acl()}"
+                ) from None
+        except TimeoutError:
+            pass
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         """(low, end): the first stored offset and the next offset to be written."""

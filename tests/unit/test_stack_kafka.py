@@ -31,6 +31,7 @@ def kafka() -> Iterator[ModuleType]:
     """infra/local/stack/kafka.py (a script directory: its ``common`` is lent for the import)."""
     with pytest.MonkeyPatch.context() as mp:
         load(mp, "common", STACK / "common.py")
+        load(mp, "kafkasasl", STACK / "kafkasasl.py")
         yield load(mp, "stack_kafka", STACK / "kafka.py")
 
 

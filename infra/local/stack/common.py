@@ -33,6 +33,7 @@ class Config:
     cache_dir: Path
     kafka_port: int
     kafka_controller_port: int
+    kafka_sasl_port: int
     kafka_heap: str
     registry_port: int
     registry_heap: str
@@ -56,6 +57,7 @@ class Config:
             cache_dir=Path(env("STREAMAPP_CACHE_DIR", str(Path.home() / ".cache/streamapp"))),
             kafka_port=int(env("STREAMAPP_KAFKA_PORT", "19092")),
             kafka_controller_port=int(env("STREAMAPP_KAFKA_CONTROLLER_PORT", "19093")),
+            kafka_sasl_port=int(env("STREAMAPP_KAFKA_SASL_PORT", "19094")),
             kafka_heap=env("STREAMAPP_KAFKA_HEAP", "768m"),
             registry_port=int(env("STREAMAPP_REGISTRY_PORT", "18081")),
             registry_heap=env("STREAMAPP_REGISTRY_HEAP", "384m"),

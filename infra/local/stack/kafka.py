@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import kafkasasl
 from common import (
     REPO,
     Config,
@@ -39,11 +40,12 @@ SERVER_PROPERTIES = """# written by infra/local/stack (streamapp local stack)
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},\
+SASL_SSL://127.0.0.1:{sasl_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs={log_dir}
 num.partitions=1
 default.replication.factor=1
@@ -131,8 +133,10 @@ class Kafka(SpawnedService):
             SERVER_PROPERTIES.format(
                 port=self.cfg.kafka_port,
                 controller_port=self.cfg.kafka_controller_port,
+                sasl_port=self.cfg.kafka_sasl_port,
                 log_dir=log_dir,
             )
+            + kafkasasl.listener_properties(self.cfg)
         )
         if (log_dir / "meta.properties").exists():
             return
@@ -151,6 +155,7 @@ class Kafka(SpawnedService):
         ensure_port_free(
             self.cfg.kafka_controller_port, "kafka controller", "STREAMAPP_KAFKA_CONTROLLER_PORT"
         )
+        ensure_port_free(self.cfg.kafka_sasl_port, "kafka SASL_SSL", "STREAMAPP_KAFKA_SASL_PORT")
         spawn(
             self._java("kafka.Kafka", str(self.props), heap=self.cfg.kafka_heap),
             log=self.cfg.state_dir / "logs" / "kafka.stdout.log",
@@ -159,6 +164,22 @@ class Kafka(SpawnedService):
 
     def healthy(self) -> bool:
         return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
+
+    def wait(self) -> float:
+        """Wait until the broker answers, then make sure its SASL_SSL users and ACLs exist."""
+        took = super().wait()
+        if not port_open(self.cfg.kafka_sasl_port):
+            say(
+                f"kafka has no SASL_SSL listener on {self.cfg.kafka_sasl_port}: it was started "
+                "before the listener was added; restart it (make down, make up) to enable it"
+            )
+            return took
+        java = require_tool(
+            "java", "install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)"
+        )
+        tools = [java, "-Xmx256m", f"-Dlog4j.configuration=file:{TOOLS_LOG4J}"]
+        kafkasasl.ensure_users(self.cfg, [*tools, "-cp", f"{self.libs}/*"], self.address)
+        return took
 
     def tool(self, name: str, args: list[str]) -> int:
         """Run Kafka's ``name`` tool (see TOOLS) with ``args``; its exit code.

@@ -1,0 +1,83 @@
+"""The worker, the output producer and the ops commands through a SASL_SSL + SCRAM listener,
+and one actionable line for each way the connection can be refused."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from conftest import SASL_PORT, SaslHarness
+from ops_harness import row
+from worker_harness import consume_all, wait_until
+
+
+def test_worker_and_ops_commands_through_sasl_ssl(sasl: SaslHarness, pg_warehouse: Any) -> None:
+    for i in range(1, 21):
+        sasl.send("c", after=row(i), lsn=i)
+    sasl.send("c", after=row(21, qty="x"), lsn=21)  # one record for the DLQ
+    sasl.flush()
+    sasl.start()
+    wait_until(lambda: len(sasl.pg_rows(pg_warehouse)) == 20, what="20 rows", harness=sasl)
+    # the worker's producer wrote the outputs and the DLQ record through the listener
+    assert len(consume_all(sasl.settings, sasl.output, expect=20)) == 20
+    assert len(consume_all(sasl.settings, sasl.dlq, expect=1)) == 1
+    ends = sasl.ends()
+    wait_until(lambda: sasl.committed() == ends, what="offsets committed", harness=sasl)
+
+    check = sasl.cli("check")
+    kafka = next(x for x in check.stdout.splitlines() if x.split()[1:2] == ["kafka"])
+    assert kafka.startswith("ok ") and f"127.0.0.1:{SASL_PORT}" in kafka, check.stdout
+
+    status = sasl.cli("status", sasl.unique)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"group '{sasl.unique}-group': Stable, 1 member(s): " in status.stdout
+    assert re.search(r"^  total +0$", status.stdout, re.M), status.stdout
+
+    listing = sasl.cli("dlq", "list", sasl.unique)
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    assert "TransformError" in listing.stdout, listing.stdout
+    assert sasl.stop() == 0
+
+    dry = sasl.cli("replay", sasl.unique, "--from", "earliest", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert re.search(r"^\s*total\s+21\b", dry.stdout, re.M), dry.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"STREAMAPP_KAFKA_SASL_PASSWORD": "not-the-password"}, "STREAMAPP_KAFKA_SASL_PASSWORD"),
+        ({"STREAMAPP_KAFKA_SSL_CA_FILE": ""}, "STREAMAPP_KAFKA_SSL_CA_FILE"),
+        ({"STREAMAPP_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "STREAMAPP_KAFKA_SECURITY_PROTOCOL"),
+    ],
+    ids=["wrong-password", "missing-ca", "plaintext-client"],
+)
+@pytest.mark.parametrize("command", [("status",), ("dlq", "list"), ("worker",)])
+def test_refused_connection_is_one_line_naming_the_setting(
+    sasl: SaslHarness, overrides: dict[str, str], setting: str, command: tuple[str, ...]
+) -> None:
+    sasl.overrides = overrides
+    args = (*command, sasl.unique) if command != ("worker",) else command
+    done = sasl.cli(*args, timeout=120)
+    assert done.returncode != 0
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and setting in errors[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "not-the-password" not in done.stdout + done.stderr
+
+
+def test_user_without_acls_is_told_so(sasl: SaslHarness) -> None:
+    sasl.overrides = {
+        "STREAMAPP_KAFKA_SASL_USERNAME": "noacl",
+        "STREAMAPP_KAFKA_SASL_PASSWORD_FILE": str(
+            sasl.env["STREAMAPP_KAFKA_SASL_PASSWORD_FILE"]
+        ).replace("streamapp.password", "noacl.password"),
+    }
+    for args in (("status", sasl.unique), ("dlq", "list", sasl.unique)):
+        done = sasl.cli(*args, timeout=120)
+        assert done.returncode != 0
+        errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1, done.stderr[-2000:]
+        assert "'noacl'" in errors[0] and "ACL" in errors[0], errors[0]
+        assert "Traceback" not in done.stderr
