@@ -6,9 +6,13 @@ explicit steps; every step reports per-record outcomes *by input position*, neve
 1. ``prepare`` (CPU only, no I/O): decode, transform, encode. Yields ``outputs`` with, for each,
    the position of the input record it came from (``origins``), the encoded output-topic
    messages, and ``failures`` keyed by input position (stage and error).
-2. ``store``: every sink writes ``outputs`` while the output topic's records are flushed; a
-   sink's content refusals come back as output positions (several when the sink merged records
-   of one key), mapped through ``origins`` to input positions and added to ``failures``.
+2. ``store``: first every sink's ``precheck`` (pure, no I/O) names the outputs it would refuse
+   for their content; an input record with such an output reaches no sink and no output topic
+   (it goes to the DLQ whole, not half-stored by the sinks that would have taken it). Then every
+   sink writes the remaining outputs while the output topic's records are flushed; a sink's
+   content refusals that only its server finds come back as output positions (several when the
+   sink merged records of one key), mapped through ``origins`` to input positions and added to
+   ``failures``.
 3. route: ``ErrorRouting`` (dlq/routing.py), the one error policy, counts every input record's
    outcome in order against the error budget, raises under ``on_error="fail"``, and returns the
    failures in order; each input record reaches the DLQ once, with its first error.
@@ -88,6 +92,7 @@ class Prepared(NamedTuple):
     outputs: list[OutputRecord]
     origins: list[int]  # for each output, the position of the input record it came from
     messages: list[tuple[bytes | None, bytes | None]]  # encoded output-topic messages
+    message_origins: list[int]  # for each message, the position of its input record
     failures: dict[int, StageError]  # input position -> the first failure of that record
     started: float
 
@@ -107,6 +112,10 @@ class SinkWriter:
         self.breaker = breaker
         self.name = f"{sink.kind}:{table.target}"
         self.metrics: Metrics | None = None
+
+    def precheck(self, records: Sequence[OutputRecord]) -> list[Any]:
+        """The sink's content refusals found without I/O (see ``Sink.precheck``)."""
+        return self.sink.precheck(self.table, records)
 
     async def write(self, records: Sequence[OutputRecord], stopping: asyncio.Event) -> list[Any]:
         """Store ``records``; waits (never drops) while the sink is unavailable."""
@@ -185,7 +194,7 @@ class Pipeline:
         ``CHUNK`` records so that a concurrent ``store`` of the previous batch keeps moving.
         Under ``on_error="fail"`` raises the first failure here already (nothing is stored)."""
         records = [rec for part in batch.values() for rec in part]
-        acc = Prepared(batch, records, [], [], [], {}, time.perf_counter())
+        acc = Prepared(batch, records, [], [], [], [], {}, time.perf_counter())
         await self._prefetch(records)
         start = 0
         while start < len(records):
@@ -205,14 +214,16 @@ class Pipeline:
         commit the batch."""
         stored_at = time.perf_counter()
         failures = p.failures
-        self.producer.produce_many(self.topology.output_topic, p.messages)
+        outputs, origins, messages = p.outputs, p.origins, p.messages
+        if outputs and self.writers:
+            outputs, origins, messages = self._precheck(p)
+        self.producer.produce_many(self.topology.output_topic, messages)
         delivered = asyncio.ensure_future(self.producer.flush())
         try:
-            if p.outputs:
+            if outputs:
                 results = await asyncio.gather(
-                    *(w.write(p.outputs, self.stopping) for w in self.writers)
+                    *(w.write(outputs, self.stopping) for w in self.writers)
                 )
-                origins = p.origins
                 for rejected in results:
                     for item in rejected:
                         for position in item.positions:
@@ -245,16 +256,39 @@ class Pipeline:
                 },
             )
             await self.producer.flush()
-        self._count_done(p, stored_at, flushed_at)
+        self._count_done(p, outputs, stored_at, flushed_at)
 
-    def _count_done(self, p: Prepared, stored_at: float, flushed_at: float) -> None:
+    def _precheck(
+        self, p: Prepared
+    ) -> tuple[list[OutputRecord], list[int], list[tuple[bytes | None, bytes | None]]]:
+        """Outputs, their origins and the messages left once every input record that has an
+        output some sink refuses by its own rules (found without I/O) is failed whole."""
+        refused: dict[int, StageError] = {}  # input position -> the first refusal
+        origins = p.origins
+        for writer in self.writers:
+            for item in writer.precheck(p.outputs):
+                for position in item.positions:
+                    refused.setdefault(origins[position], item.error)
+        if not refused:
+            return p.outputs, origins, p.messages
+        for position, error in refused.items():
+            p.failures.setdefault(position, error)
+        keep = [i for i, o in enumerate(origins) if o not in refused]
+        messages = [
+            m for m, o in zip(p.messages, p.message_origins, strict=True) if o not in refused
+        ]
+        return [p.outputs[i] for i in keep], [origins[i] for i in keep], messages
+
+    def _count_done(
+        self, p: Prepared, outputs: list[OutputRecord], stored_at: float, flushed_at: float
+    ) -> None:
         c = self.counters
         count = self._count(p.batch)
         c.events_in += count
-        c.records_out += len(p.outputs)
+        c.records_out += len(outputs)
         c.failed += len(p.failures)
         c.batches += 1
-        stamps = [r.source_ts_ms for r in p.outputs if r.source_ts_ms is not None]
+        stamps = [r.source_ts_ms for r in outputs if r.source_ts_ms is not None]
         if stamps:
             c.last_source_ts_ms = stamps[-1]
             c.latency.record_many(int(time.time() * 1000), stamps)
@@ -264,7 +298,7 @@ class Pipeline:
         if m is not None:
             name = self.topology.name
             m.events_in.labels(name).inc(count)
-            m.records_out.labels(name).inc(len(p.outputs))
+            m.records_out.labels(name).inc(len(outputs))
             m.dlq.labels(name).inc(len(p.failures))
             for error in p.failures.values():
                 m.failed.labels(name, error.stage).inc()
@@ -341,6 +375,7 @@ class Pipeline:
         process = self.topology.process
         encode = self.encoder.messages if self.encoder is not None else None
         outputs, origins, messages, failures = acc.outputs, acc.origins, acc.messages, acc.failures
+        message_origins = acc.message_origins
         for start in range(begin, end, PHASE):
             run = records[start : min(start + PHASE, end)]
             # per record: its outputs (a list), or the StageError that stopped it
@@ -386,6 +421,7 @@ class Pipeline:
                     outputs.append(out)
                     origins.append(position)
                 messages.extend(encoded)
+                message_origins.extend([position] * len(encoded))
             if evolution is not None:
                 return start + len(results), evolution
         return end, None

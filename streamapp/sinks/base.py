@@ -100,6 +100,14 @@ class Sink(abc.ABC):
         """Store ``records``; return the ones refused for their content (by position in
         ``records``, each position at most once), store all others."""
 
+    def precheck(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """The records ``write`` would refuse for their content by this sink's own rules (a NUL
+        in PostgreSQL text, a lone surrogate for Redis), by position, found without I/O and
+        without changing anything. The pipeline keeps such records from every sink, so a record
+        in the DLQ is not half-stored. Refusals only the server can find still come from
+        ``write``. Default: none."""
+        return []
+
     @abc.abstractmethod
     async def healthy(self) -> bool:
         """True when a real round trip to the service succeeds now; never raises."""

@@ -260,6 +260,16 @@ class PostgresSink(Sink):
             rejected.append(Rejected(origins, self._content_error(plan, exc)))
         return rejected
 
+    def precheck(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """Records with a value their column cannot hold (NUL in text, out of range, ...), by
+        the same checks ``write`` applies, before anything is sent."""
+        plan = self._plans.get(self._plan_key(table))
+        if plan is None:  # not ensured yet: write checks them
+            return []
+        valid, positions, rejected = check_keys(table, records)
+        self._rows(plan, valid, [(p,) for p in positions], rejected)
+        return rejected
+
     def _rows(
         self,
         plan: _Plan,

@@ -264,6 +264,17 @@ class RedisSink(Sink):
         """Validate and compile the key template; no schema to create (JSON carries new fields)."""
         self._plans[_plan_key(table)] = compile_table(table)
 
+    def precheck(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """Records ``write`` would refuse before sending (a lone surrogate, a value with no
+        text form, a key template it cannot render), by the same code."""
+        plan = self._plans.get(_plan_key(table))
+        if plan is None:
+            return []
+        valid, positions, rejected = check_keys(table, records)
+        for r, position in zip(valid, positions, strict=True):
+            _args_or_refusal(plan, r, (position,), rejected)
+        return rejected
+
     async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
         key = _plan_key(table)
         plan = self._plans.get(key)
@@ -272,14 +283,9 @@ class RedisSink(Sink):
         valid, positions, rejected = check_keys(table, records)
         calls: list[tuple[tuple[int, ...], list[bytes]]] = []  # (origins, script arguments)
         for r, origins in zip(*collapse(valid, positions), strict=True):
-            try:
-                calls.append((origins, _call_args(plan, r)))
-            except UnicodeError:  # its message would quote the offending character
-                msg = f"{table.where}: a string holds a lone surrogate (not valid Unicode)"
-                rejected.append(Rejected(origins, SinkError(msg)))
-            except _Unfit as exc:
-                msg = f"{table.where}: {exc}; fix the topology or the source"
-                rejected.append(Rejected(origins, SinkError(msg, field=exc.column)))
+            args = _args_or_refusal(plan, r, origins, rejected)
+            if args is not None:
+                calls.append((origins, args))
         await self.start()
         for start in range(0, len(calls), self.pipeline_records):
             chunk = calls[start : start + self.pipeline_records]
@@ -330,6 +336,22 @@ def _reply_code(exc: BaseException) -> str:
 
 def _plan_key(table: TableSpec) -> tuple[Any, ...]:
     return (*table.signature, repr(sorted(table.options.items())))
+
+
+def _args_or_refusal(
+    plan: _Plan, r: OutputRecord, origins: tuple[int, ...], rejected: list[Rejected]
+) -> list[bytes] | None:
+    """``_call_args`` of ``r``, or None with its refusal added to ``rejected``."""
+    where = plan.table.where
+    try:
+        return _call_args(plan, r)
+    except UnicodeError:  # its message would quote the offending character
+        msg = f"{where}: a string holds a lone surrogate (not valid Unicode)"
+        rejected.append(Rejected(origins, SinkError(msg)))
+    except _Unfit as exc:
+        msg = f"{where}: {exc}; fix the topology or the source"
+        rejected.append(Rejected(origins, SinkError(msg, field=exc.column)))
+    return None
 
 
 def _call_args(plan: _Plan, r: OutputRecord) -> list[bytes]:

@@ -289,18 +289,20 @@ def test_metrics_health_and_readiness_endpoints(harness: WorkerHarness, pg_wareh
     assert harness.stop() == 0
 
 
-def test_a_record_a_sink_refuses_goes_to_the_dlq_and_the_others_keep_it(
+def test_a_record_a_sink_refuses_goes_to_the_dlq_and_reaches_no_sink(
     harness: WorkerHarness, pg_warehouse: Any, redis_client: Any
 ) -> None:
-    """Redis has no JSON form for NaN and refuses the record; PostgreSQL stores it. Nothing
-    is dropped silently: the record is in the DLQ with stage=sink for the sink that refused."""
+    """Redis has no JSON form for NaN and refuses the record by its own rules (its precheck);
+    the record goes to the DLQ with stage=sink, and no other sink stores it either (it used to
+    be stored by PostgreSQL and ClickHouse: in the DLQ and half-stored at once)."""
     harness.send("c", after=row(1), lsn=10)
     harness.send("c", after=row(2, score=float("nan")), lsn=20)
+    harness.send("c", after=row(3), lsn=30)
     harness.flush()
     harness.start()
     wait_until(
-        lambda: set(harness.pg_rows(pg_warehouse)) == {1, 2},
-        what="both rows in PG",
+        lambda: set(harness.pg_rows(pg_warehouse)) == {1, 3},
+        what="rows 1 and 3 in PG",
         harness=harness,
     )
     dlq = consume_all(harness.settings, harness.dlq, expect=1)
@@ -309,7 +311,11 @@ def test_a_record_a_sink_refuses_goes_to_the_dlq_and_the_others_keep_it(
     headers = h.header_map(dlq[0].headers())
     assert headers[h.STAGE] == "sink" and headers[h.EXCEPTION_CLASS] == "streamapp.errors.SinkError"
     assert headers[h.FIELD] == "score"
-    assert set(harness.redis_rows(redis_client)) == {1}
+    assert set(harness.redis_rows(redis_client)) == {1, 3}
+    assert set(harness.pg_rows(pg_warehouse)) == {1, 3}
+    assert {r[0] for r in harness.clickhouse_rows()} == {1, 3}
+    out = consume_all(harness.settings, harness.output, expect=2)
+    assert len(out) == 2  # nor the output topic
 
 
 def test_systemic_failure_stops_the_worker_instead_of_draining_the_topic(

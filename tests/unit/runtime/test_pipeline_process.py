@@ -97,7 +97,7 @@ def records(count: int) -> list[Rec]:
 
 
 def run(p: Pipeline, recs: list[Rec]) -> tuple[int, SchemaEvolution | None, Prepared]:
-    acc = Prepared({}, recs, [], [], [], {}, 0.0)
+    acc = Prepared({}, recs, [], [], [], [], {}, 0.0)
     done, evolution = p._process(recs, 0, len(recs), acc)
     return done, evolution, acc
 

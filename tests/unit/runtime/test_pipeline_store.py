@@ -48,9 +48,19 @@ class Writer:
         self.log = log
         self.reject = reject
         self.merged = merged  # positions of records the sink merged into one refused row
+        self.prechecked: set[int] = set()  # keys its precheck refuses (found without I/O)
+        self.written: list[int] = []
+
+    def precheck(self, records: list[OutputRecord]) -> list[Rejected]:
+        return [
+            Rejected((i,), SinkError(f"NUL in row {r.key[0]}"))
+            for i, r in enumerate(records)
+            if r.key[0] in self.prechecked
+        ]
 
     async def write(self, records: list[OutputRecord], stopping: asyncio.Event) -> list[Rejected]:
         self.log.append("sink start")
+        self.written.extend(r.key[0] for r in records)
         for _ in range(3):  # a sink that takes a few turns of the event loop
             await asyncio.sleep(0)
         self.log.append("sink done")
@@ -79,7 +89,9 @@ def prepared(count: int) -> Prepared:
         for n in range(count)
     ]
     messages = [(b"k%d" % n, b"o%d" % n) for n in range(count)]
-    return Prepared({0: recs}, recs, outputs, list(range(count)), messages, {}, 0.0)
+    return Prepared(
+        {0: recs}, recs, outputs, list(range(count)), messages, list(range(count)), {}, 0.0
+    )
 
 
 def pipeline(
@@ -166,3 +178,22 @@ def test_on_error_fail_raises_the_sink_rejection_and_writes_no_dlq_record() -> N
     with pytest.raises(SinkError, match="value out of range in row 1"):
         asyncio.run(p.store(prepared(3)))
     assert not any("things.dlq" in line for line in log)
+
+
+def test_a_record_one_sink_refuses_by_its_rules_reaches_no_sink_and_no_output_topic() -> None:
+    log: list[str] = []
+    strict, lenient = Writer(log, reject=set()), Writer(log, reject=set())
+    strict.prechecked = {1}
+    p = Pipeline(
+        Topology(),  # type: ignore[arg-type]
+        decoder=None,  # type: ignore[arg-type]
+        encoder=None,
+        writers=[strict, lenient],  # type: ignore[list-item]
+        producer=Producer(log),  # type: ignore[arg-type]
+        budget=None,  # type: ignore[arg-type]
+    )
+    asyncio.run(p.store(prepared(3)))
+    assert strict.written == [0, 2] and lenient.written == [0, 2]
+    assert log[0] == "produce things.out x2"  # its message is not produced either
+    assert [line for line in log if "things.dlq" in line] == ["produce things.dlq b'k1'"]
+    assert p.counters.failed == 1 and p.counters.records_out == 2
