@@ -208,10 +208,12 @@ class Pipeline:
         return acc
 
     async def store(self, p: Prepared) -> None:
-        """The output topic's records are queued first and their flush runs while every sink
-        writes (concurrently); then every record's outcome is routed (budget, fail-fast, DLQ)
-        and DLQ records are flushed. Returns when all of it is durable, so the caller may
-        commit the batch."""
+        """Every sink's precheck first (records some sink refuses by its own rules reach no
+        sink and no topic); the output topic's records are queued and their flush runs while
+        every sink writes (concurrently); then every record's outcome is routed (budget,
+        fail-fast, DLQ) and DLQ records are flushed. Returns when all of it is durable, so the
+        caller may commit the batch. (PostgreSQL's and Redis's prechecks repeat their write's
+        checks: a few µs per record for those sinks only.)"""
         stored_at = time.perf_counter()
         failures = p.failures
         outputs, origins, messages = p.outputs, p.origins, p.messages
