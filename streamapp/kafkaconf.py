@@ -11,8 +11,6 @@ mounts them) and never appear in ``repr``, logs or errors.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import ssl
 import threading
@@ -22,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from streamapp.errors import ConfigError
+from streamapp.kafkaerrors import ClientLog, client_error, remember_error
 
 if TYPE_CHECKING:
     from streamapp.settings import Settings
 
-log = logging.getLogger("streamapp.kafka")
 PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # librdkafka properties that have a STREAMAPP_KAFKA_* setting of their own
@@ -233,7 +231,6 @@ class KafkaSecurity:
 
 _lock = threading.Lock()
 _cache: dict[tuple[tuple[str, str], ...], KafkaSecurity] = {}
-_last_error: list[str] = []
 
 
 def _env_key(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -263,29 +260,6 @@ def current(environ: Mapping[str, str] | None = None) -> KafkaSecurity:
     return found
 
 
-def _remember_error(err: Any) -> None:
-    """librdkafka's error callback: keep the last error for :func:`explain`, log it at INFO."""
-    text = err.str() if hasattr(err, "str") else str(err)
-    _keep(text)
-    log.info("kafka client: %s", text)
-
-
-def _keep(text: str) -> None:
-    with _lock:
-        if text not in _last_error:
-            _last_error[:] = [*_last_error[-4:], text]
-
-
-class _ClientLog:
-    """librdkafka's log lines (connection failures repeat every second) at DEBUG: the error
-    callback already keeps each error, and commands print one line of their own."""
-
-    def log(self, level: int, fmt: str, *args: Any) -> None:
-        log.debug(fmt, *args)
-        if args and args[0] == "FAIL":  # a connection failed: keep why, for explain()
-            _keep(str(args[-1]))
-
-
 def kafka_conf(
     bootstrap: str, extra: Mapping[str, Any] | None = None, *, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -295,92 +269,13 @@ def kafka_conf(
     security = current() if settings is None else KafkaSecurity.from_settings(settings)
     conf: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
-        "error_cb": _remember_error,
-        "logger": _ClientLog(),
+        "error_cb": remember_error,
+        "logger": ClientLog(),
     }
     conf.update(security.librdkafka(with_properties=False))
     conf.update(extra or {})
     conf.update(security.properties)
     return conf
-
-
-def client_error(exc: BaseException, client: Any = None) -> tuple[str, str]:
-    """(the error's text, what to fix or '') for a failed client call; the hint also draws on
-    errors the client reported meanwhile (served by polling ``client``)."""
-    err = exc.args[0] if exc.args else exc
-    text = err.str() if hasattr(err, "str") else (str(err) or type(exc).__name__)
-    if client is not None and hasattr(client, "poll"):
-        with contextlib.suppress(Exception):  # only a better message is at stake
-            client.poll(0)  # serve error_cb: why the brokers are "down"
-    return text, explain(text)
-
-
-def last_error() -> str:
-    """The last few distinct errors librdkafka clients reported ('' if none)."""
-    with _lock:
-        return " | ".join(_last_error)
-
-
-# (substring of a client error, lower case) -> what to fix
-_HINTS: Final = (
-    (
-        ("authentication failed", "invalid credentials", "sasl authentication error", "saslauth"),
-        "check STREAMAPP_KAFKA_SASL_USERNAME, STREAMAPP_KAFKA_SASL_PASSWORD and "
-        "STREAMAPP_KAFKA_SASL_MECHANISM (the broker refused the login)",
-    ),
-    (
-        (
-            "certificate verify failed",
-            "unable to get local issuer",
-            "self-signed certificate",
-            "self signed certificate",
-            "certificate_verify_failed",
-        ),
-        "the broker's certificate is not trusted: set STREAMAPP_KAFKA_SSL_CA_FILE to the CA "
-        "that signed it",
-    ),
-    (
-        ("hostname mismatch", "doesn't match", "does not match", "ip address mismatch"),
-        "the broker's certificate does not name the host: fix STREAMAPP_KAFKA_BOOTSTRAP, or "
-        "set STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME=false",
-    ),
-    (
-        ("authorization failed", "not authorized", "authorization_failed", "authorizationfailed"),
-        "{user} lacks an ACL for this: grant it on the broker (kafka-acls) or use another "
-        "STREAMAPP_KAFKA_SASL_USERNAME",
-    ),
-    (
-        (
-            "incorrect security.protocol",
-            "connecting to a ssl listener",
-            "wrong version number",
-            "unsupported sasl mechanism",
-            "unexpected eof",
-            "packet length",
-            "in state apiversion_query",
-        ),
-        "the listener speaks another protocol: check STREAMAPP_KAFKA_SECURITY_PROTOCOL "
-        "(and the port in STREAMAPP_KAFKA_BOOTSTRAP)",
-    ),
-)
-
-
-def explain(*texts: str) -> str:
-    """What to fix for a client error (``texts`` and the last librdkafka error); '' if unknown."""
-    haystack = " ".join((*texts, last_error())).lower()
-    for needles, hint in _HINTS:
-        if any(n in haystack for n in needles):
-            return hint.replace("{user}", _user())
-    return ""
-
-
-def _user() -> str:
-    """The configured principal, as an ACL hint names it."""
-    try:
-        username = current().username
-    except ConfigError:
-        username = ""
-    return f"STREAMAPP_KAFKA_SASL_USERNAME={username!r}" if username else "the client's principal"
 
 
 def registry_conf(
@@ -446,15 +341,3 @@ def preflight(bootstrap: str, *, timeout: float = 10.0) -> None:
         text, hint = client_error(exc, admin)
         hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
         raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None
-
-
-def unseen_by_acl() -> str:
-    """With a SASL user, the broker hides the topics the user may not Describe: the end of a
-    sentence that says so ('' without SASL, where there is no user to blame)."""
-    security = current()
-    if not security.protocol.startswith("SASL"):
-        return ""
-    return (
-        f" is hidden from STREAMAPP_KAFKA_SASL_USERNAME={security.username!r}, which lacks a "
-        "Describe ACL on it: grant it with kafka-acls, or use another user"
-    )

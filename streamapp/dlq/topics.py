@@ -20,7 +20,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streamapp.errors import StreamappError
-from streamapp.kafkaconf import client_error, kafka_conf
+from streamapp.kafkaconf import kafka_conf
+from streamapp.kafkaerrors import client_error, principal
 
 log = logging.getLogger("streamapp.dlq")
 
@@ -68,7 +69,7 @@ def ensure_dlq_topics(
                     continue  # another worker was first
                 raise DlqTopicError(
                     f"creating DLQ topic {topic!r} with retention.ms={retention_ms} failed "
-                    f"({_text(exc)}); create it yourself or grant streamapp CREATE on it"
+                    f"({_text(exc)}); create it yourself or grant {principal()} CREATE on it"
                 ) from None
         if created:
             shown = ", ".join(created)

@@ -28,7 +28,8 @@ def _kafka(settings: Settings) -> str:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from streamapp.kafkaconf import client_error, kafka_conf
+    from streamapp.kafkaconf import kafka_conf
+    from streamapp.kafkaerrors import client_error
 
     admin = AdminClient(kafka_conf(settings.kafka_bootstrap, settings=settings))
     try:

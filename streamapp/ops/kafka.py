@@ -10,7 +10,8 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 
 from streamapp.errors import ConfigError
-from streamapp.kafkaconf import client_error, kafka_conf, unseen_by_acl
+from streamapp.kafkaconf import kafka_conf
+from streamapp.kafkaerrors import client_error, unseen_by_acl
 from streamapp.ops import OpsError
 
 T = TypeVar("T")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from faust.auth import SASLCredentials, SSLCredentials
 
-from streamapp import kafkaconf
+from streamapp import kafkaconf, kafkaerrors
 from streamapp.errors import ConfigError
-from streamapp.kafkaconf import KafkaSecurity, explain, parse_properties
+from streamapp.kafkaconf import KafkaSecurity, parse_properties
+from streamapp.kafkaerrors import explain
 from streamapp.settings import Settings
 
 SECRET = "s3cr3t-Value-xyz"
@@ -187,10 +188,10 @@ def test_registry_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca: str)
     ],
 )
 def test_explain_names_the_setting(error: str, setting: str) -> None:
-    kafkaconf._last_error.clear()
+    kafkaerrors._last_error.clear()
     assert setting in explain(error)
 
 
 def test_explain_unknown_error_is_empty() -> None:
-    kafkaconf._last_error.clear()
+    kafkaerrors._last_error.clear()
     assert explain("Local: Broker transport failure") == ""
