@@ -64,14 +64,14 @@ def parse_properties(text: str) -> tuple[tuple[str, str], ...]:
     so values may hold commas); ConfigError for a malformed pair or a dedicated property."""
     parts = text.splitlines() if "\n" in text.strip() else text.split(",")
     pairs = []
-    for part in (p.strip() for p in parts):
+    for number, part in enumerate((p.strip() for p in parts), 1):
         if not part or part.startswith("#"):
             continue
         key, sep, value = part.partition("=")
         key = key.strip()
-        if not sep or not key:
+        if not sep or not key:  # the item is not quoted: it may be a secret without its key
             raise ConfigError(
-                f"STREAMAPP_KAFKA_PROPERTIES: {key or part[:40]!r} is not key=value; write "
+                f"STREAMAPP_KAFKA_PROPERTIES: item {number} is not key=value; write "
                 "librdkafka properties as key=value separated by commas or newlines"
             )
         if key in DEDICATED:

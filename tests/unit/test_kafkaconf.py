@@ -96,7 +96,7 @@ def test_password_from_file_and_hostname_check_off(tmp_path: Path, ca: str) -> N
         ({"STREAMAPP_KAFKA_SSL_CERT_FILE": __file__}, "STREAMAPP_KAFKA_SSL_KEY_FILE"),
         ({"STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME": "maybe"}, "STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME"),
         ({"STREAMAPP_KAFKA_PROPERTIES": "sasl.password=x"}, "STREAMAPP_KAFKA_SASL_PASSWORD"),
-        ({"STREAMAPP_KAFKA_PROPERTIES": "linger.ms"}, "key=value"),
+        ({"STREAMAPP_KAFKA_PROPERTIES": f"linger.ms=5,{SECRET}"}, "item 2 is not key=value"),
         (
             {
                 "STREAMAPP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
@@ -110,7 +110,7 @@ def test_password_from_file_and_hostname_check_off(tmp_path: Path, ca: str) -> N
 def test_invalid_settings_name_the_setting(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names) as info:
         Settings.from_env(env)
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and SECRET not in str(info.value)
 
 
 def test_properties_split_on_newlines_when_a_value_holds_commas() -> None:
