@@ -73,15 +73,9 @@ def _want(zoo: ZooHarness, modes: ModeSet, case: int) -> Want:
     return want
 
 
-def _stored(want: Want, sink: str) -> dict[int, dict[str, Any]]:
-    """The rows ``sink`` must hold: all but the refused ones (Redis refuses NaN/infinity)."""
-    out = {}
-    for key, row in want.items():
-        if not isinstance(row, Refused):
-            out[key] = row
-        elif row.stage == "redis" and sink != "redis":
-            out[key] = row.row
-    return out
+def _stored(want: Want) -> dict[int, dict[str, Any]]:
+    """The rows every sink must hold: all but the refused ones, which only the DLQ gets."""
+    return {key: row for key, row in want.items() if not isinstance(row, Refused)}
 
 
 def _dlq_ids(zoo: ZooHarness, prefix: str) -> dict[int, str]:
@@ -177,7 +171,7 @@ def _settled(zoo: ZooHarness, prefix: str, want: Want, client: Any) -> bool:
     if high - low < refused:
         return False
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if len(keys) < 2 * len(_stored(want, "redis")):  # each value and its :__version companion
+    if len(keys) < 2 * len(_stored(want)):  # each value and its :__version companion
         return False
     try:
         row = zoo.warehouse.execute(
@@ -185,7 +179,7 @@ def _settled(zoo: ZooHarness, prefix: str, want: Want, client: Any) -> bool:
         ).fetchone()
     except psycopg.errors.UndefinedTable:  # the worker has not created it yet
         return False
-    return row is not None and row["n"] >= len(_stored(want, "pg"))
+    return row is not None and row["n"] >= len(_stored(want))
 
 
 def _compare(sink: str, want: dict[int, dict[str, Any]], got: dict[int, dict[str, Any]],
@@ -218,7 +212,7 @@ def test_every_sink_holds_the_source_values(
     pg = zoo.warehouse.execute(
         sql.SQL("SELECT * FROM public.{} WHERE NOT __deleted").format(sql.Identifier(prefix))
     ).fetchall()
-    bad += _compare("pg", _stored(want, "pg"), {r["id"]: r for r in pg}, cols)
+    bad += _compare("pg", _stored(want), {r["id"]: r for r in pg}, cols)
 
     client = redis.Redis.from_url(zoo.settings.redis_url)
     try:
@@ -228,14 +222,14 @@ def test_every_sink_holds_the_source_values(
                 docs[int(key.decode().rsplit(":", 1)[1])] = json.loads(client.get(key))
     finally:
         client.close()
-    bad += _compare("redis", _stored(want, "redis"), docs, cols)
+    bad += _compare("redis", _stored(want), docs, cols)
 
     exprs = [
         f"hex(`{c}`) AS `{c}`" if spec == "bytes" else f"toString(`{c}`) AS `{c}`"
         for c, spec in cols.items()
     ]
     ch = zoo.chdb_query(f"SELECT {', '.join(exprs)} FROM `{prefix}` FINAL")
-    bad += _compare("ch", _stored(want, "ch"), {int(r["id"]): r for r in ch}, cols)
+    bad += _compare("ch", _stored(want), {int(r["id"]): r for r in ch}, cols)
 
     refused = {k: r.stage for k, r in want.items() if isinstance(r, Refused)}
     dlq = _dlq_ids(zoo, prefix)

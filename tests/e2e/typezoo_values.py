@@ -2,8 +2,9 @@
 
 ``expected_row`` turns one source row, as PostgreSQL prints it, into the value every sink must
 hold for each column under a connector's modes, or a ``Refused`` saying where the pipeline
-refuses the row (``decode``/``encode``: no sink gets it; ``redis``: PostgreSQL and ClickHouse
-hold it, Redis cannot, the record goes to the DLQ). ``from_sink`` reads a sink's stored value
+refuses the row, which then reaches no sink but the DLQ: ``decode``, ``encode``, or ``sink``
+(Redis's canonical JSON has no NaN or infinity, and a record one sink refuses reaches none).
+``from_sink`` reads a sink's stored value
 back into the same Python form, and ``same`` compares (``real``: as float32, NaN equal to NaN).
 The README table "PostgreSQL type zoo" states the same rules.
 """
@@ -25,12 +26,11 @@ DAYS_PER_MONTH_AVG = 365.25 / 12  # Debezium's MicroDuration: months of average 
 
 
 class Refused(Exception):
-    """The pipeline refuses the row at ``stage`` (decode, encode or redis)."""
+    """The pipeline refuses the row at ``stage`` (decode, encode or sink)."""
 
     def __init__(self, stage: str) -> None:
         super().__init__(stage)
         self.stage = stage
-        self.row: dict[str, Any] = {}  # the values PostgreSQL and ClickHouse hold (redis)
         self.columns: set[str] = set()  # the columns the DLQ reason may name
 
 
@@ -58,7 +58,7 @@ def _num(text: str, modes: ModeSet, declared_decimal: bool) -> Any:
         if modes.decimal == "precise":
             return None  # Debezium writes NULL for NaN in precise mode
         if modes.decimal == "double":
-            return math.nan  # a double NaN: PostgreSQL and ClickHouse keep it, JSON cannot
+            return math.nan  # a double NaN: Redis's JSON has none, so no sink gets the row
         if declared_decimal:
             raise Refused("encode")  # "NAN" text, declared decimal: not finite
         return "NAN"  # Debezium's text for NaN in string mode
@@ -158,12 +158,11 @@ def expected_row(
             refused.append(exc)
     special = {c for c, v in out.items() if isinstance(v, float) and not math.isfinite(v)}
     if not refused and special:
-        refused.append(Refused("redis"))  # canonical JSON has no NaN or infinity
+        refused.append(Refused("sink"))  # Redis: canonical JSON has no NaN or infinity
         refused[0].columns = special
-    order = ("decode", "encode", "redis")
+    order = ("decode", "encode", "sink")
     if refused:
         exc = min(refused, key=lambda r: order.index(r.stage))
-        exc.row = out
         exc.columns = set().union(*(r.columns for r in refused if r.stage == exc.stage))
         raise exc
     return out
