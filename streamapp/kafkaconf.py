@@ -327,9 +327,10 @@ def registry_conf(
     return conf
 
 
-def preflight(bootstrap: str, *, timeout: float = 10.0) -> None:
-    """Reach the brokers and list topics with the configured security settings, before the
-    worker's aiokafka clients start; ConfigError (one line naming what to fix) if that fails."""
+def preflight(bootstrap: str, group: str = "", *, timeout: float = 10.0) -> None:
+    """Reach the brokers (and describe consumer group ``group``: the user must be allowed to)
+    with the configured security settings, before the worker's aiokafka clients start;
+    ConfigError (one line naming what to fix) if that fails."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -337,7 +338,9 @@ def preflight(bootstrap: str, *, timeout: float = 10.0) -> None:
     admin = AdminClient(kafka_conf(bootstrap))
     try:
         admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
+        if group:
+            admin.describe_consumer_groups([group])[group].result(timeout)
+    except (KafkaException, TimeoutError) as exc:
         text, hint = client_error(exc, admin)
         hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
         raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None

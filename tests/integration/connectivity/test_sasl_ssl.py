@@ -74,7 +74,7 @@ def test_user_without_acls_is_told_so(sasl: SaslHarness) -> None:
             sasl.env["STREAMAPP_KAFKA_SASL_PASSWORD_FILE"]
         ).replace("streamapp.password", "noacl.password"),
     }
-    for args in (("status", sasl.unique), ("dlq", "list", sasl.unique)):
+    for args in (("status", sasl.unique), ("dlq", "list", sasl.unique), ("worker",)):
         done = sasl.cli(*args, timeout=120)
         assert done.returncode != 0
         errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
