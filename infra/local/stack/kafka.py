@@ -11,6 +11,7 @@ import hashlib
 import socket
 import struct
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -168,6 +169,9 @@ class Kafka(SpawnedService):
     def wait(self) -> float:
         """Wait until the broker answers, then make sure its SASL_SSL users and ACLs exist."""
         took = super().wait()
+        deadline = time.monotonic() + 10  # listeners open together; allow for a slow machine
+        while not port_open(self.cfg.kafka_sasl_port) and time.monotonic() < deadline:
+            time.sleep(0.5)
         if not port_open(self.cfg.kafka_sasl_port):
             say(
                 f"kafka has no SASL_SSL listener on {self.cfg.kafka_sasl_port}: it was started "
