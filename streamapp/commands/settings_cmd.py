@@ -15,6 +15,8 @@ def register(sub: Any) -> None:
 
 
 def _print() -> int:
-    for env, value, doc in settings().describe():
-        print(f"{env:<30} {value:<48} {doc}")
+    rows = settings().describe()
+    width = max(len(env) for env, _, _ in rows)
+    for env, value, doc in rows:
+        print(f"{env:<{width}} {value:<48} {doc}")
     return 0
