@@ -1,0 +1,96 @@
+"""A SCRAM password and a registry API secret that are one sentinel: a worker (DEBUG logs),
+`settings`, `check`, `status` and a refused login must never print it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import SaslHarness
+from ops_harness import row
+from worker_harness import wait_until
+
+PW = "S3ntinel-kafka-pw-9q"
+
+
+def assert_no_sentinel(what: str, text: str) -> None:
+    assert PW not in text and "S3ntinel" not in text, f"the sentinel password leaked into {what}"
+
+
+@pytest.fixture
+def sentinel_user(sasl: SaslHarness, kafka_admin: Any) -> Iterator[str]:
+    """A SCRAM-SHA-512 user whose password is the sentinel, with ACLs on everything; created
+    and deleted with Kafka's admin API over the PLAINTEXT listener."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialDeletion,
+        UserScramCredentialUpsertion,
+    )
+
+    user = f"{sasl.unique}_u"
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+    upsert = UserScramCredentialUpsertion(user, info, PW.encode())
+    for fut in kafka_admin.alter_user_scram_credentials([upsert]).values():
+        fut.result(30)
+    bindings = [
+        AclBinding(kind, name, ResourcePatternType.LITERAL, f"User:{user}", "*",
+                   AclOperation.ALL, AclPermissionType.ALLOW)
+        for kind, name in (
+            (ResourceType.TOPIC, "*"),
+            (ResourceType.GROUP, "*"),
+            (ResourceType.BROKER, "kafka-cluster"),
+        )
+    ]  # fmt: skip
+    for fut in kafka_admin.create_acls(bindings).values():
+        fut.result(30)
+    yield user
+    filters = [
+        AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
+                         b.operation, b.permission_type)
+        for b in bindings
+    ]  # fmt: skip
+    for fut in kafka_admin.delete_acls(filters).values():
+        fut.result(30)
+    deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+    for fut in kafka_admin.alter_user_scram_credentials([deletion]).values():
+        fut.result(30)
+
+
+def test_sasl_and_registry_secrets_never_printed(
+    sasl: SaslHarness, sentinel_user: str, pg_warehouse: Any
+) -> None:
+    sasl.overrides = {
+        "STREAMAPP_KAFKA_SASL_USERNAME": sentinel_user,
+        "STREAMAPP_KAFKA_SASL_PASSWORD": PW,
+        "STREAMAPP_KAFKA_SASL_PASSWORD_FILE": "",
+        "STREAMAPP_REGISTRY_USER_INFO": f"key:{PW}",  # the local registry ignores basic auth
+        "STREAMAPP_KAFKA_PROPERTIES": f"sasl.oauthbearer.client.secret={PW}",
+        "STREAMAPP_LOG_LEVEL": "DEBUG",
+    }
+    for i in range(1, 6):
+        sasl.send("c", after=row(i), lsn=i)
+    sasl.flush()
+    sasl.start()
+    wait_until(lambda: len(sasl.pg_rows(pg_warehouse)) == 5, what="5 rows", harness=sasl)
+    outputs = {name: sasl.cli(*args) for name, args in (
+        ("settings", ("settings",)),
+        ("check", ("check",)),
+        ("status", ("status", sasl.unique)),
+    )}  # fmt: skip
+    assert sasl.stop() == 0
+    assert "STREAMAPP_KAFKA_SASL_PASSWORD" in outputs["settings"].stdout
+    assert outputs["status"].returncode == 0, outputs["status"].stderr
+    sasl.overrides["STREAMAPP_KAFKA_SASL_PASSWORD"] = PW + "-wrong"
+    outputs["refused status"] = refused = sasl.cli("status", sasl.unique, timeout=120)
+    assert refused.returncode != 0 and "STREAMAPP_KAFKA_SASL_PASSWORD" in refused.stderr
+    for name, done in outputs.items():
+        assert_no_sentinel(name, done.stdout + done.stderr)
+    assert_no_sentinel("the worker's DEBUG log", sasl.log.read_text(errors="replace"))
