@@ -144,7 +144,7 @@ class KafkaSecurity:
                 f"STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME={s.kafka_ssl_check_hostname!r}: "
                 "use true or false"
             )
-        return cls(
+        security = cls(
             protocol=protocol,
             mechanism=mechanism,
             username=s.kafka_sasl_username,
@@ -161,6 +161,8 @@ class KafkaSecurity:
             check_hostname=check == "true",
             properties=parse_properties(s.kafka_properties),
         )
+        security.ssl_context()  # the CA, certificate and key load, or ConfigError says which
+        return security
 
     @property
     def uses_tls(self) -> bool:
@@ -196,10 +198,23 @@ class KafkaSecurity:
         """The TLS context of the aiokafka consumer (None without TLS)."""
         if not self.uses_tls:
             return None
-        ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca_file or None)
+        except ssl.SSLError:
+            raise ConfigError(
+                f"STREAMAPP_KAFKA_SSL_CA_FILE: {self.ca_file} holds no PEM certificate; point it "
+                "at the CA certificate (PEM) that signed the brokers' certificates"
+            ) from None
         ctx.check_hostname = self.check_hostname
         if self.cert_file:
-            ctx.load_cert_chain(self.cert_file, self.key_file, self.key_password or None)
+            try:
+                ctx.load_cert_chain(self.cert_file, self.key_file, self.key_password or None)
+            except ssl.SSLError:
+                raise ConfigError(
+                    f"STREAMAPP_KAFKA_SSL_CERT_FILE/_KEY_FILE: cannot load {self.cert_file} with "
+                    f"the key {self.key_file}; check that they are a PEM certificate and its key, "
+                    "and STREAMAPP_KAFKA_SSL_KEY_PASSWORD for an encrypted key"
+                ) from None
         return ctx
 
     def faust_credentials(self) -> Any:

@@ -195,3 +195,36 @@ def test_explain_names_the_setting(error: str, setting: str) -> None:
 def test_explain_unknown_error_is_empty() -> None:
     kafkaerrors._last_error.clear()
     assert explain("Local: Broker transport failure") == ""
+
+
+def test_mtls_client_certificate_with_encrypted_key(tmp_path: Path, ca: str) -> None:
+    import subprocess
+
+    key, cert = tmp_path / "client.key", tmp_path / "client.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=streamapp", "-passout", f"pass:{SECRET}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "keypw").write_text(SECRET)
+    env = {
+        "STREAMAPP_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "STREAMAPP_KAFKA_SSL_CA_FILE": ca,
+        "STREAMAPP_KAFKA_SSL_CERT_FILE": str(cert),
+        "STREAMAPP_KAFKA_SSL_KEY_FILE": str(key),
+        "STREAMAPP_KAFKA_SSL_KEY_PASSWORD_FILE": str(tmp_path / "keypw"),
+    }
+    sec = security(**env)
+    conf = sec.librdkafka()
+    assert conf["ssl.certificate.location"] == str(cert)
+    assert conf["ssl.key.location"] == str(key) and conf["ssl.key.password"] == SECRET
+    assert "sasl.mechanism" not in conf
+    assert isinstance(sec.ssl_context(), ssl.SSLContext)  # the encrypted key opened
+    with pytest.raises(ConfigError, match="STREAMAPP_KAFKA_SSL_KEY_PASSWORD_FILE"):
+        security(**{**env, "STREAMAPP_KAFKA_SSL_KEY_PASSWORD_FILE": str(tmp_path / "none")})
+    (tmp_path / "wrongpw").write_text("not-it")
+    with pytest.raises(ConfigError, match="STREAMAPP_KAFKA_SSL_KEY_PASSWORD") as info:
+        security(**{**env, "STREAMAPP_KAFKA_SSL_KEY_PASSWORD_FILE": str(tmp_path / "wrongpw")})
+    assert "not-it" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"STREAMAPP_KAFKA_SSL_CA_FILE: .* holds no PEM"):
+        security(**{**env, "STREAMAPP_KAFKA_SSL_CA_FILE": str(tmp_path / "wrongpw")})
