@@ -88,7 +88,7 @@ class _Buffer:
 class _Lane:
     """One topology's buffer, its chain of stores and the partitions paused for it."""
 
-    __slots__ = ("buffer", "depth", "name", "paused", "processor", "tail")
+    __slots__ = ("buffer", "depth", "name", "paused", "processor", "stores", "tail")
 
     def __init__(self, name: str, processor: BatchProcessor) -> None:
         self.name = name
@@ -96,6 +96,7 @@ class _Lane:
         self.buffer = _Buffer()
         self.tail: asyncio.Future[None] | None = None  # the newest store of the chain
         self.depth = 0  # stores started and not finished (at most 2: storing + prepared)
+        self.stores: list[asyncio.Future[None]] = []  # those stores, oldest first
         self.paused: set[TP] = set()
 
 
@@ -287,6 +288,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             lane.buffer.add(tp, batch)
 
     async def _flush_due(self, *, force: bool) -> None:
+        blocked: list[_Lane] = []  # due, but their stores are behind
+        ran = False
         for lane in self._lanes:
             buf = lane.buffer
             if not buf.count:
@@ -297,8 +300,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if lane.depth >= LANE_DEPTH:
                 if full and not force:
                     self._pause(lane)
+                blocked.append(lane)
                 continue
             await self._run(lane, buf.take())
+            ran = True
+        if blocked and not ran and not force:
+            # Nothing else to do: wake as soon as a blocked lane's oldest store finishes (as a
+            # plain await would), but poll again after batch_max_wait at the latest, so a
+            # long outage never keeps the loop from polling (the lane's partitions are paused).
+            oldest = [lane.stores[0] for lane in blocked if lane.stores]
+            if oldest:
+                await asyncio.wait(
+                    oldest, timeout=self.batch_max_wait, return_when=asyncio.FIRST_COMPLETED
+                )
 
     def _pause(self, lane: _Lane) -> None:
         """Stop fetching for a full lane: the partitions it buffers, and the rest of its
@@ -333,6 +347,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             raise
         lane.depth += 1
         lane.tail = asyncio.ensure_future(self._store(lane, lane.tail, prepared, batch))
+        lane.stores.append(lane.tail)
 
     async def _store(
         self,
@@ -361,6 +376,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
             failure = exc
         finally:
             lane.depth -= 1
+            task = asyncio.current_task()
+            if task in lane.stores:
+                lane.stores.remove(task)
             if lane.depth < LANE_DEPTH:
                 self._resume(lane)
         if failure is not None:
