@@ -16,9 +16,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from streamapp.decode import Decoder
 from streamapp.decode.drift import DriftGuard
@@ -27,6 +27,7 @@ from streamapp.dlq.topics import ensure_dlq_topics
 from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
+from streamapp.errors import RegistryUnavailableError
 from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
 from streamapp.observability.web import ensure_port_free, install
@@ -44,6 +45,7 @@ from streamapp.types import parse_type
 
 log = logging.getLogger("streamapp.worker")
 
+T = TypeVar("T")
 TEARDOWN_BOUND = 15.0  # seconds between run_worker's return and the process's exit, at most
 
 
@@ -110,6 +112,29 @@ def table_specs(topology: CompiledTopology) -> list[tuple[str, TableSpec]]:
     return specs
 
 
+def until_registry_answers(
+    call: Callable[[], T], *, first: float = 1.0, most: float = 30.0, sleep: Any = time.sleep
+) -> T:
+    """``call()``, retried with backoff (``first`` doubling to ``most`` seconds) while the
+    schema registry is unavailable: a worker started during a registry outage waits for it
+    (one warning line) instead of exiting and being restarted over and over. Other registry
+    errors (an incompatible schema, bad credentials) raise at once."""
+    delay, warned = first, False
+    while True:
+        try:
+            result = call()
+        except RegistryUnavailableError as exc:
+            if not warned:
+                log.warning("%s; waiting for it (retrying with backoff)", exc)
+                warned = True
+            sleep(delay)
+            delay = min(delay * 2, most)
+            continue
+        if warned:
+            log.info("schema registry available again; starting")
+        return result
+
+
 def make_encoder(topology: CompiledTopology, registry: SchemaRegistry) -> RecordEncoder:
     """Register the output key and value schemas (compatibility checked) and build the encoder."""
     key_schema = key_schema_for(
@@ -119,8 +144,12 @@ def make_encoder(topology: CompiledTopology, registry: SchemaRegistry) -> Record
         key_columns=topology.key_columns,
     )
     topic = topology.output_topic
-    value_id = registry.register(subject_name(topic), topology.output_avro_schema)
-    key_id = registry.register(subject_name(topic, key=True), key_schema)
+    value_id = until_registry_answers(
+        lambda: registry.register(subject_name(topic), topology.output_avro_schema)
+    )
+    key_id = until_registry_answers(
+        lambda: registry.register(subject_name(topic, key=True), key_schema)
+    )
     return RecordEncoder(
         topology.output_avro_schema, key_schema, value_schema_id=value_id, key_schema_id=key_id
     )
