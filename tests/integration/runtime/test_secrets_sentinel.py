@@ -11,6 +11,7 @@ logs). Every byte they print, log, serve or write to the DLQ is searched for the
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -39,6 +40,12 @@ PW = "S3ntinel-pw-7x"
 DLQ_KEY = PW + "A" * 29  # 43 URL-safe base64 digits: 32 bytes, the sentinel in their text
 RETENTION = "3600000"
 PII = "person2@example.com"
+# the stack's addresses (its STREAMAPP_*_PORT knobs, as `make up` reads them)
+PG_PORT = os.environ.get("STREAMAPP_PG_PORT", "15432")
+PG = f"127.0.0.1:{PG_PORT}"
+REDIS = f"127.0.0.1:{os.environ.get('STREAMAPP_REDIS_PORT', '16379')}"
+REGISTRY = f"127.0.0.1:{os.environ.get('STREAMAPP_REGISTRY_PORT', '18081')}"
+CONNECT = f"127.0.0.1:{os.environ.get('STREAMAPP_CONNECT_PORT', '18083')}"
 
 
 def assert_no_sentinel(what: str, text: str | bytes) -> None:
@@ -59,11 +66,11 @@ class SentinelHarness(WorkerHarness):
     def env(self) -> dict[str, str]:
         env = dict(super().env)
         env.update(
-            STREAMAPP_SOURCE_DSN=f"postgresql://{self.user}:{PW}@127.0.0.1:15432/source",
-            STREAMAPP_WAREHOUSE_DSN=f"postgresql://{self.user}:{PW}@127.0.0.1:15432/warehouse",
-            STREAMAPP_REDIS_URL=f"redis://{self.user}:{PW}@127.0.0.1:16379/0",
-            STREAMAPP_REGISTRY_URL=f"http://{self.user}:{PW}@127.0.0.1:18081/apis/ccompat/v7",
-            STREAMAPP_CONNECT_URL=f"http://{self.user}:{PW}@127.0.0.1:18083",
+            STREAMAPP_SOURCE_DSN=f"postgresql://{self.user}:{PW}@{PG}/source",
+            STREAMAPP_WAREHOUSE_DSN=f"postgresql://{self.user}:{PW}@{PG}/warehouse",
+            STREAMAPP_REDIS_URL=f"redis://{self.user}:{PW}@{REDIS}/0",
+            STREAMAPP_REGISTRY_URL=f"http://{self.user}:{PW}@{REGISTRY}/apis/ccompat/v7",
+            STREAMAPP_CONNECT_URL=f"http://{self.user}:{PW}@{CONNECT}",
             STREAMAPP_MASK_SECRET=f"{PW}-mask-secret",
             STREAMAPP_MASK_SECRET_CRM=f"{PW}-crm-secret",
             STREAMAPP_DLQ_KEY=DLQ_KEY,
@@ -227,7 +234,7 @@ def test_failures_on_wrong_or_unreachable_endpoints_print_no_sentinel(
     h_.log.unlink()
     h_.overrides = {
         "STREAMAPP_LOG_FORMAT": "text",
-        "STREAMAPP_WAREHOUSE_DSN": f"postgresql://streamapp:{PW}@127.0.0.1:15432/warehouse",
+        "STREAMAPP_WAREHOUSE_DSN": f"postgresql://streamapp:{PW}@{PG}/warehouse",
     }
     h_.start()
     try:
@@ -241,7 +248,7 @@ def test_failures_on_wrong_or_unreachable_endpoints_print_no_sentinel(
             h_.proc.send_signal(signal.SIGTERM)
             h_.proc.wait(90)
     log = h_.log.read_text(errors="replace")
-    assert "cannot connect to postgresql://streamapp:***@127.0.0.1:15432/warehouse" in log
+    assert f"cannot connect to postgresql://streamapp:***@{PG}/warehouse" in log
     assert "password authentication failed" in log  # the driver's own error, traceback included
     assert_no_sentinel("the text log of a worker with a wrong password", log)
 
@@ -249,8 +256,8 @@ def test_failures_on_wrong_or_unreachable_endpoints_print_no_sentinel(
     h_.overrides = {}
     check = h_.cli(
         "check",
-        STREAMAPP_SOURCE_DSN=f"host=127.0.0.1 port=15432 dbname=source password={PW}",
-        STREAMAPP_WAREHOUSE_DSN=f"postgresql://streamapp@127.0.0.1:15432/warehouse?password={PW}",
+        STREAMAPP_SOURCE_DSN=f"host=127.0.0.1 port={PG_PORT} dbname=source password={PW}",
+        STREAMAPP_WAREHOUSE_DSN=f"postgresql://streamapp@{PG}/warehouse?password={PW}",
         STREAMAPP_REDIS_URL=f"redis://:{PW}@127.0.0.1:1/0",
         STREAMAPP_CLICKHOUSE_DSN=f"http://default:{PW}@127.0.0.1:1/default",
         STREAMAPP_REGISTRY_URL=f"http://{h_.user}:{PW}@127.0.0.1:1/apis/ccompat/v7",
@@ -263,8 +270,8 @@ def test_failures_on_wrong_or_unreachable_endpoints_print_no_sentinel(
 
     # Settings refused at start: the message shows the setting, never the password.
     for env, value in {
-        "STREAMAPP_SOURCE_DSN": f"postgresql://streamapp:p@ss@{PW}@127.0.0.1:15432/source",
-        "STREAMAPP_CONNECT_URL": f"{h_.user}:{PW}@127.0.0.1:18083",
+        "STREAMAPP_SOURCE_DSN": f"postgresql://streamapp:p@ss@{PW}@{PG}/source",
+        "STREAMAPP_CONNECT_URL": f"{h_.user}:{PW}@{CONNECT}",
         "STREAMAPP_DLQ_KEY": PW,
     }.items():
         refused = h_.cli("settings", **{env: value})
