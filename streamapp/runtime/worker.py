@@ -46,6 +46,7 @@ from streamapp.types import parse_type
 log = logging.getLogger("streamapp.worker")
 
 T = TypeVar("T")
+STARTUP_REGISTRY_WAIT = 60.0  # seconds a starting worker waits for an unavailable registry
 TEARDOWN_BOUND = 15.0  # seconds between run_worker's return and the process's exit, at most
 
 
@@ -113,21 +114,32 @@ def table_specs(topology: CompiledTopology) -> list[tuple[str, TableSpec]]:
 
 
 def until_registry_answers(
-    call: Callable[[], T], *, first: float = 1.0, most: float = 30.0, sleep: Any = time.sleep
+    call: Callable[[], T],
+    *,
+    first: float = 1.0,
+    most: float = 30.0,
+    give_up: float = STARTUP_REGISTRY_WAIT,
+    sleep: Any = time.sleep,
 ) -> T:
     """``call()``, retried with backoff (``first`` doubling to ``most`` seconds) while the
-    schema registry is unavailable: a worker started during a registry outage waits for it
-    (one warning line) instead of exiting and being restarted over and over. Other registry
-    errors (an incompatible schema, bad credentials) raise at once."""
-    delay, warned = first, False
+    schema registry is unavailable, for ``give_up`` seconds of waiting at most: a worker
+    started during a short registry outage waits for it (one warning line) instead of exiting
+    and being restarted over and over, while a registry that stays away (a wrong address) still
+    ends the start with its error. Other registry errors (an incompatible schema, bad
+    credentials) raise at once."""
+    delay, waited, warned = first, 0.0, False
     while True:
         try:
             result = call()
         except RegistryUnavailableError as exc:
+            if waited >= give_up:
+                raise
             if not warned:
-                log.warning("%s; waiting for it (retrying with backoff)", exc)
+                log.warning("%s; waiting up to %.0fs for it", exc, give_up)
                 warned = True
-            sleep(delay)
+            pause = min(delay, give_up - waited)
+            sleep(pause)
+            waited += pause
             delay = min(delay * 2, most)
             continue
         if warned:
