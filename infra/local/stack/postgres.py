@@ -1,4 +1,8 @@
-"""PostgreSQL 15 from Debian's binaries: a project-owned cluster with wal_level=logical."""
+"""PostgreSQL 15 from Debian's binaries: a project-owned cluster with wal_level=logical and TLS.
+
+TLS (``ssl = on``, the stack certificate from certs.py) is offered to every client and required
+from two roles of its own (``hostssl`` only, see pgtls.py); plaintext stays open for the others.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from common import (
     tail,
     wait_ready,
 )
+from pgtls import TlsSetup
 
 DATABASES = ("source", "warehouse", "registry")
 
@@ -44,6 +49,7 @@ class Postgres:
         self.bin = cfg.pg_bin
         self.data = self._data_dir()
         self.sockdir = self.data.parent / "postgres-socket"
+        self.tls = TlsSetup(cfg, self.data)
         # The server writes its own log, so it lives where the postgres user can write; when the
         # cluster was relocated (see _data_dir), .stack/logs/postgres.log links to it.
         self.log = (
@@ -72,8 +78,11 @@ class Postgres:
     def prepare(self) -> None:
         if not (self.bin / "initdb").exists():
             apt_install("postgresql-15")
-        if (self.data / "PG_VERSION").exists():
-            return
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb()
+        self.tls.configure()
+
+    def _initdb(self) -> None:
         say(f"initialising PostgreSQL cluster in {self.data}")
         self.data.mkdir(parents=True, exist_ok=True)
         self.sockdir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +191,12 @@ class Postgres:
     def wait(self) -> float:
         took = wait_ready(self.name, self.healthy, timeout=self.cfg.ready_timeout, log=self.log)
         self._ensure_databases()
+        self.tls.apply(self.log)
         return took
+
+    def details(self) -> list[tuple[str, bool]]:
+        """`status` lines: whether TLS is on, and the TLS-only roles."""
+        return self.tls.details()
 
     def _ensure_databases(self) -> None:
         have = set(self.query("select datname from pg_database").split())
