@@ -32,6 +32,7 @@ def kafka() -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as mp:
         load(mp, "common", STACK / "common.py")
         load(mp, "kafkasasl", STACK / "kafkasasl.py")
+        load(mp, "certs", STACK / "certs.py")
         yield load(mp, "stack_kafka", STACK / "kafka.py")
 
 
@@ -64,3 +65,43 @@ def test_the_jar_cache_is_keyed_on_the_pom(
     edited.write_text(kafka.POM.read_text().replace("</dependencies>", "<!-- x --></dependencies>"))
     assert kafka.pom_digest(edited) != kafka.pom_digest(kafka.POM)
     assert "<artifactId>kafka-tools</artifactId>" in kafka.POM.read_text()
+
+
+def test_server_properties_have_an_mtls_listener_that_requires_a_client_certificate(
+    kafka: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMAPP_STACK_DIR", str(tmp_path))
+    monkeypatch.setenv("STREAMAPP_KAFKA_MTLS_PORT", "29095")
+    cfg = sys.modules["common"].Config.from_env()
+    text = kafka.SERVER_PROPERTIES.format(
+        port=1, controller_port=2, sasl_port=3, mtls_port=cfg.kafka_mtls_port, log_dir="/x"
+    ) + sys.modules["kafkasasl"].listener_properties(cfg)
+    props = dict(
+        line.split("=", 1)
+        for line in text.replace("\\\n", "").splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert "SSL://127.0.0.1:29095" in props["listeners"].split(",")
+    assert "SSL://127.0.0.1:29095" in props["advertised.listeners"].split(",")
+    assert "SSL:SSL" in props["listener.security.protocol.map"].split(",")
+    assert props["listener.name.ssl.ssl.client.auth"] == "required"
+    assert props["listener.name.ssl.ssl.truststore.type"] == "PEM"
+    assert props["listener.name.ssl.ssl.truststore.location"] == str(
+        tmp_path / "kafka-sasl" / "ca.pem"
+    )
+    assert (tmp_path / "kafka-sasl" / "ca.pem").is_file()
+
+
+def test_a_broker_started_with_other_properties_is_outdated(
+    kafka: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` restarts a running broker whose listeners changed (it asks ``outdated()``)."""
+    monkeypatch.setenv("STREAMAPP_STACK_DIR", str(tmp_path))
+    broker = kafka.Kafka(sys.modules["common"].Config.from_env())
+    broker.data.mkdir(parents=True)
+    broker.props.write_text("listeners=PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2\n")
+    assert broker.outdated()  # started before the start copy existed
+    broker.started_props.write_text("listeners=PLAINTEXT://127.0.0.1:1\n")
+    assert "mTLS" in broker.outdated()
+    broker.started_props.write_text(broker.props.read_text())
+    assert broker.outdated() is None

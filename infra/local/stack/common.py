@@ -34,6 +34,7 @@ class Config:
     kafka_port: int
     kafka_controller_port: int
     kafka_sasl_port: int
+    kafka_mtls_port: int
     kafka_heap: str
     registry_port: int
     registry_heap: str
@@ -60,6 +61,7 @@ class Config:
             kafka_sasl_port=int(env("STREAMAPP_KAFKA_SASL_PORT", "19094")),
             kafka_heap=env("STREAMAPP_KAFKA_HEAP", "768m"),
             registry_port=int(env("STREAMAPP_REGISTRY_PORT", "18081")),
+            kafka_mtls_port=int(env("STREAMAPP_KAFKA_MTLS_PORT", "19095")),
             registry_heap=env("STREAMAPP_REGISTRY_HEAP", "384m"),
             pg_port=int(env("STREAMAPP_PG_PORT", "15432")),
             pg_user=env("STREAMAPP_PG_USER", "streamapp"),

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import certs
 import kafkasasl
 from common import (
     REPO,
@@ -42,11 +43,12 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},\
-SASL_SSL://127.0.0.1:{sasl_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}
+SASL_SSL://127.0.0.1:{sasl_port},SSL://127.0.0.1:{mtls_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port},\
+SSL://127.0.0.1:{mtls_port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 log.dirs={log_dir}
 num.partitions=1
 default.replication.factor=1
@@ -102,6 +104,8 @@ class Kafka(SpawnedService):
         self.data = cfg.data(self.name)
         self.libs = cfg.cache_dir / f"kafka-{KAFKA_VERSION}" / f"libs-{pom_digest(POM)}"
         self.props = self.data / "server.properties"
+        # the properties the running broker was started with (see outdated())
+        self.started_props = self.data / "server.properties.started"
 
     @property
     def address(self) -> str:
@@ -135,10 +139,13 @@ class Kafka(SpawnedService):
                 port=self.cfg.kafka_port,
                 controller_port=self.cfg.kafka_controller_port,
                 sasl_port=self.cfg.kafka_sasl_port,
+                mtls_port=self.cfg.kafka_mtls_port,
                 log_dir=log_dir,
             )
             + kafkasasl.listener_properties(self.cfg)
         )
+        # the mTLS listener's client certificate, for tests and users of the stack
+        certs.issue(self.cfg, kafkasasl.MTLS_CLIENT, common_name=kafkasasl.MTLS_CLIENT)
         if (log_dir / "meta.properties").exists():
             return
         say("formatting Kafka KRaft storage")
@@ -157,6 +164,8 @@ class Kafka(SpawnedService):
             self.cfg.kafka_controller_port, "kafka controller", "STREAMAPP_KAFKA_CONTROLLER_PORT"
         )
         ensure_port_free(self.cfg.kafka_sasl_port, "kafka SASL_SSL", "STREAMAPP_KAFKA_SASL_PORT")
+        ensure_port_free(self.cfg.kafka_mtls_port, "kafka mTLS", "STREAMAPP_KAFKA_MTLS_PORT")
+        self.started_props.write_text(self.props.read_text())
         spawn(
             self._java("kafka.Kafka", str(self.props), heap=self.cfg.kafka_heap),
             log=self.cfg.state_dir / "logs" / "kafka.stdout.log",
@@ -166,16 +175,26 @@ class Kafka(SpawnedService):
     def healthy(self) -> bool:
         return metadata_brokers("127.0.0.1", self.cfg.kafka_port) >= 1
 
+    def outdated(self) -> str | None:
+        """Why the running broker must be restarted ('up' does it): it was started with other
+        properties than ``prepare`` wrote (e.g. before the mTLS listener existed), else None."""
+        started = self.started_props.read_text() if self.started_props.exists() else ""
+        if started != self.props.read_text():
+            return "runs with older server.properties (e.g. without the SASL_SSL or mTLS listener)"
+        return None
+
     def wait(self) -> float:
         """Wait until the broker answers, then make sure its SASL_SSL users and ACLs exist."""
         took = super().wait()
+        ports = (self.cfg.kafka_sasl_port, self.cfg.kafka_mtls_port)
         deadline = time.monotonic() + 10  # listeners open together; allow for a slow machine
-        while not port_open(self.cfg.kafka_sasl_port) and time.monotonic() < deadline:
+        while not all(map(port_open, ports)) and time.monotonic() < deadline:
             time.sleep(0.5)
-        if not port_open(self.cfg.kafka_sasl_port):
+        closed = [p for p in ports if not port_open(p)]
+        if closed:
             say(
-                f"kafka has no SASL_SSL listener on {self.cfg.kafka_sasl_port}: it was started "
-                "before the listener was added; restart it (make down, make up) to enable it"
+                f"kafka has no SASL_SSL/mTLS listener on {closed[0]}: see {self.log} "
+                "(make down, make up restarts it)"
             )
             return took
         java = require_tool(
