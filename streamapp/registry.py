@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import fastavro
 import httpx
@@ -23,6 +23,9 @@ from streamapp.errors import (
 )
 from streamapp.kafkaconf import registry_conf
 from streamapp.redact import redact_url
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
 
 DEFAULT_URL: Final = "http://127.0.0.1:8081/apis/ccompat/v7"
 DEFAULT_LEVEL: Final = "BACKWARD"
@@ -258,8 +261,22 @@ class SchemaRegistry:
         except _CLIENT_ERRORS as exc:
             raise self._error(what, exc) from None
 
+    def subjects(self) -> list[str]:
+        """Every subject the registry lists (one round trip, nothing cached)."""
+        return [str(s) for s in self._call("list the subjects", self._client.get_subjects)]
+
     def _error(self, what: str, exc: Exception) -> RegistryError:
         url = redact_url(self.url)
+        refused = access_problem(exc)
+        if refused:
+            detail = redact_url(
+                f"HTTP {exc.http_status_code}"
+                if isinstance(exc, SchemaRegistryError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            return RegistryError(
+                f"schema registry at {url}: could not {what} ({detail}); {refused}"
+            )
         if isinstance(exc, SchemaRegistryError):
             detail = redact_url(
                 f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
@@ -309,6 +326,49 @@ class SchemaRegistry:
             return fastavro.parse_schema(schema, named)
         except Exception as exc:  # noqa: BLE001 - fastavro raises several types for bad schemas
             raise ConfigError(f"{where} is not a valid Avro schema ({exc})") from None
+
+
+def access_problem(exc: BaseException) -> str:
+    """What to fix when the registry refused the credentials (HTTP 401/403) or its TLS
+    certificate could not be verified (named by the setting); '' for any other failure.
+    Neither is transient: retrying with the same settings cannot succeed."""
+    if isinstance(exc, SchemaRegistryError):
+        if exc.http_status_code == 401:
+            return (
+                "the registry refused the login: check STREAMAPP_REGISTRY_USER_INFO "
+                "(<user>:<password> or <api key>:<api secret>) or "
+                "STREAMAPP_REGISTRY_BEARER_TOKEN (or their _FILE forms)"
+            )
+        if exc.http_status_code == 403:
+            return (
+                "the registry refused this user the request: grant it the rights, or use "
+                "other STREAMAPP_REGISTRY_USER_INFO / STREAMAPP_REGISTRY_BEARER_TOKEN"
+            )
+        return ""
+    text = str(exc).upper()
+    if "CERTIFICATE_VERIFY_FAILED" in text or "CERTIFICATE VERIFY FAILED" in text:
+        return (
+            "the registry's TLS certificate could not be verified: set "
+            "STREAMAPP_REGISTRY_CA_FILE to the CA that signed it (and check that the "
+            "certificate names the host in STREAMAPP_REGISTRY_URL)"
+        )
+    if "WRONG_VERSION_NUMBER" in text or "RECORD_LAYER_FAILURE" in text:
+        return (
+            "TLS failed: check the scheme of STREAMAPP_REGISTRY_URL (https:// for a TLS port, "
+            "http:// for a plain one)"
+        )
+    return ""
+
+
+def probe(settings: Settings) -> str:
+    """`streamapp check`'s round trip to the registry of ``settings`` (with its auth and
+    CA): ``"<n> subject(s)"``; RegistryError of one line naming what to fix otherwise."""
+    client = SchemaRegistryClient(registry_conf(settings.registry_url, settings=settings))
+    registry = SchemaRegistry(settings.registry_url, client=client)
+    try:
+        return f"{len(registry.subjects())} subject(s)"
+    finally:
+        registry.close()
 
 
 def _canonical(schema: Mapping[str, Any]) -> str:

@@ -167,10 +167,32 @@ class Settings:
         "http://127.0.0.1:18083",
         "Kafka Connect REST API (`streamapp snapshot`; `streamapp check` requires it when set)",
     )
+    connect_user_info: str = _setting(
+        "STREAMAPP_CONNECT_USER_INFO",
+        "",
+        "Kafka Connect REST basic auth `<user>:<password>`",
+        secret=True,
+    )
+    connect_user_info_file: str = _setting(
+        "STREAMAPP_CONNECT_USER_INFO_FILE",
+        "",
+        "a file holding STREAMAPP_CONNECT_USER_INFO's value; read when that is unset",
+    )
+    connect_ca_file: str = _setting(
+        "STREAMAPP_CONNECT_CA_FILE",
+        "",
+        "PEM CA file that signed an https Connect REST API's certificate (unset: system CAs)",
+    )
     topologies_dir: str = _setting(
         "STREAMAPP_TOPOLOGIES_DIR", "topologies", "folder of topology modules"
     )
     schemas_dir: str = _setting("STREAMAPP_SCHEMAS_DIR", "schemas", "folder of output .avsc files")
+    state_dir: str = _setting(
+        "STREAMAPP_STATE_DIR",
+        ".stack/state",
+        "folder of the worker's materialised tables (RocksDB, one folder per table; needs "
+        "`streamapp[state]`); empty: tables in memory only, re-read from their topics at start",
+    )
     mask_secret: str = _setting(
         "STREAMAPP_MASK_SECRET",
         "",

@@ -41,14 +41,9 @@ def _kafka(settings: Settings) -> str:
 
 
 def _registry(settings: Settings) -> str:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from streamapp.registry import probe  # a refused login or unknown CA names the setting
 
-    from streamapp.kafkaconf import registry_conf
-
-    subjects = SchemaRegistryClient(
-        registry_conf(settings.registry_url, settings=settings)
-    ).get_subjects()
-    return f"{len(subjects)} subject(s)"
+    return probe(settings)
 
 
 def _postgres(dsn: str) -> Callable[[Settings], str]:

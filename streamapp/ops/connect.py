@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from streamapp.errors import ConfigError
 from streamapp.ops import OpsError
 from streamapp.settings import redact_url
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
 
 POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
 _REBALANCE_RETRY_S = 30.0
@@ -76,51 +82,132 @@ def _regexes(text: str) -> list[re.Pattern[str]]:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectAuth:
+    """How every request reaches Connect's REST API: an ``Authorization`` header (basic auth
+    from STREAMAPP_CONNECT_USER_INFO[_FILE], '' for none) and the CA file that verifies an
+    https URL (STREAMAPP_CONNECT_CA_FILE, '' for the system CAs). Holds no I/O once built."""
+
+    authorization: str = field(default="", repr=False)
+    ca_file: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectAuth:
+        """The auth of ``settings``; ConfigError (naming the setting, never its value) for user
+        info without a ``:``, an unreadable ``_FILE`` or a CA path that is no file."""
+        from streamapp.kafkaconf import read_secret
+
+        user_info = read_secret(
+            settings.connect_user_info,
+            settings.connect_user_info_file,
+            "STREAMAPP_CONNECT_USER_INFO",
+            settings.path("."),
+        )
+        header = ""
+        if user_info:
+            if ":" not in user_info:
+                raise ConfigError("STREAMAPP_CONNECT_USER_INFO must be <user>:<password>")
+            header = "Basic " + base64.b64encode(user_info.encode()).decode()
+        ca = ""
+        if settings.connect_ca_file:
+            path = settings.path(settings.connect_ca_file)
+            if not path.is_file():
+                raise ConfigError(
+                    f"STREAMAPP_CONNECT_CA_FILE: {path} is not a readable file; fix the path"
+                )
+            ca = str(path)
+        return cls(header, ca)
+
+    @classmethod
+    def from_env(cls) -> ConnectAuth:
+        from streamapp.settings import Settings
+
+        return cls.from_settings(Settings.from_env())
+
+    def context(self) -> ssl.SSLContext | None:
+        """The TLS context of an https URL with a private CA (None: urllib's default)."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectClient:
-    """Calls to one Connect worker's REST API at ``url``.
+    """Calls to one Connect worker's REST API at ``url``, authenticated by ``auth`` (default:
+    the STREAMAPP_CONNECT_* settings of the process's environment).
 
     Guarantees: every failure is an OpsError of one line naming the URL (password hidden) and
-    what to do; HTTP 409 (the worker group is rebalancing) is retried for up to 30 s.
+    what to do: a refused login (HTTP 401/403) names STREAMAPP_CONNECT_USER_INFO, a certificate
+    that cannot be verified STREAMAPP_CONNECT_CA_FILE; HTTP 409 (the worker group is
+    rebalancing) is retried for up to 30 s.
     """
 
     url: str
     timeout: float = 10.0
+    auth: ConnectAuth | None = None
+
+    def __post_init__(self) -> None:
+        if self.auth is None:
+            object.__setattr__(self, "auth", ConnectAuth.from_env())
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """One request; the parsed JSON answer (None when empty)."""
+        auth = self.auth or ConnectAuth()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth.authorization:
+            headers["Authorization"] = auth.authorization
         request = urllib.request.Request(
             self.url.rstrip("/") + path,
             method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers=headers,
         )
         deadline = time.monotonic() + _REBALANCE_RETRY_S
         while True:
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                with urllib.request.urlopen(
+                    request, timeout=self.timeout, context=auth.context()
+                ) as resp:
                     raw = resp.read()
                 return json.loads(raw) if raw else None
             except urllib.error.HTTPError as exc:
                 if exc.code != 409 or time.monotonic() > deadline:
                     raise self._http_error(method, path, exc) from None
             except (OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise OpsError(
-                    f"Kafka Connect at {redact_url(self.url)} is unreachable "
-                    f"({type(reason).__name__}: {str(reason)[:200]}); start it (`make up`) or "
-                    "point STREAMAPP_CONNECT_URL at your Connect REST API"
-                ) from None
+                raise self._unreachable(getattr(exc, "reason", exc)) from None
             time.sleep(1)
+
+    def _unreachable(self, reason: object) -> OpsError:
+        where = f"Kafka Connect at {redact_url(self.url)}"
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return OpsError(
+                f"{where}: its TLS certificate could not be verified ({reason.verify_message}); "
+                "set STREAMAPP_CONNECT_CA_FILE to the CA that signed it (and check that the "
+                "certificate names the host in STREAMAPP_CONNECT_URL)"
+            )
+        if isinstance(reason, ssl.SSLError):
+            return OpsError(
+                f"{where}: TLS failed ({reason.reason or reason}); check the scheme of "
+                "STREAMAPP_CONNECT_URL (https:// for a TLS port, http:// for a plain one)"
+            )
+        return OpsError(
+            f"{where} is unreachable ({type(reason).__name__}: {str(reason)[:200]}); start it "
+            "(`make up`) or point STREAMAPP_CONNECT_URL at your Connect REST API"
+        )
 
     def _http_error(self, method: str, path: str, exc: urllib.error.HTTPError) -> OpsError:
         detail = exc.read().decode(errors="replace")
         with contextlib.suppress(ValueError, KeyError, TypeError):
             detail = str(json.loads(detail)["message"])
         detail = " ".join(detail.split())[:300]
-        return OpsError(
-            f"Kafka Connect at {redact_url(self.url)} answered HTTP {exc.code} to "
-            f"{method} {path}: {detail}"
-        )
+        where = f"Kafka Connect at {redact_url(self.url)}"
+        if exc.code in (401, 403):
+            given = bool(self.auth and self.auth.authorization)
+            fix = (
+                "check STREAMAPP_CONNECT_USER_INFO (<user>:<password>; or its _FILE)"
+                if given
+                else "set STREAMAPP_CONNECT_USER_INFO to <user>:<password> (or its _FILE)"
+            )
+            what = "refused the login" if exc.code == 401 else "refused this user"
+            return OpsError(f"{where} {what} (HTTP {exc.code} to {method} {path}); {fix}")
+        return OpsError(f"{where} answered HTTP {exc.code} to {method} {path}: {detail}")
 
     def connectors(self) -> list[str]:
         return sorted(self.call("GET", "/connectors") or [])

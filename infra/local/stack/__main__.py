@@ -1,5 +1,5 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
-Connect.
+Connect and the authenticating TLS proxy in front of the registry and Connect (authproxy).
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from authproxy import AuthProxy
 from common import Config, StackError, fail, say
 from connect import Connect
 from devkey import ensure_mask_dev_key
@@ -22,10 +23,14 @@ from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
-ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect")
+ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect", "authproxy")
 # Launched only once these (when this run launched them) answer: Connect's worker exits when
 # Kafka is not there, and its connectors need PostgreSQL and the registry.
-NEEDS = {"registry": ("postgres",), "connect": ("kafka", "postgres", "mariadb", "registry")}
+NEEDS = {
+    "registry": ("postgres",),
+    "connect": ("kafka", "postgres", "mariadb", "registry"),
+    "authproxy": ("registry", "connect"),  # its readiness is a round trip through it
+}
 
 
 def services(cfg: Config) -> dict[str, object]:
@@ -36,6 +41,7 @@ def services(cfg: Config) -> dict[str, object]:
         "kafka": Kafka(cfg),
         "registry": Registry(cfg),
         "connect": Connect(cfg),
+        "authproxy": AuthProxy(cfg),
     }
 
 

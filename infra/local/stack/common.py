@@ -49,6 +49,8 @@ class Config:
     connect_port: int
     connect_heap: str
     connectors: tuple[str, ...]
+    registry_tls_port: int
+    connect_tls_port: int
     ready_timeout: float
 
     @classmethod
@@ -59,9 +61,9 @@ class Config:
             kafka_port=int(env("STREAMAPP_KAFKA_PORT", "19092")),
             kafka_controller_port=int(env("STREAMAPP_KAFKA_CONTROLLER_PORT", "19093")),
             kafka_sasl_port=int(env("STREAMAPP_KAFKA_SASL_PORT", "19094")),
+            kafka_mtls_port=int(env("STREAMAPP_KAFKA_MTLS_PORT", "19095")),
             kafka_heap=env("STREAMAPP_KAFKA_HEAP", "768m"),
             registry_port=int(env("STREAMAPP_REGISTRY_PORT", "18081")),
-            kafka_mtls_port=int(env("STREAMAPP_KAFKA_MTLS_PORT", "19095")),
             registry_heap=env("STREAMAPP_REGISTRY_HEAP", "384m"),
             pg_port=int(env("STREAMAPP_PG_PORT", "15432")),
             pg_user=env("STREAMAPP_PG_USER", "streamapp"),
@@ -74,6 +76,14 @@ class Config:
             connect_port=int(env("STREAMAPP_CONNECT_PORT", "18083")),
             connect_heap=env("STREAMAPP_CONNECT_HEAP", "512m"),
             connectors=_names(env("STREAMAPP_CONNECT_CONNECTORS", "shop")),
+            # The authenticating TLS proxy (authproxy.py); by default 363 above the port it
+            # fronts (18444, 18446), so a stack moved to other ports moves its proxy along.
+            registry_tls_port=_above(
+                "STREAMAPP_REGISTRY_TLS_PORT", int(env("STREAMAPP_REGISTRY_PORT", "18081"))
+            ),
+            connect_tls_port=_above(
+                "STREAMAPP_CONNECT_TLS_PORT", int(env("STREAMAPP_CONNECT_PORT", "18083"))
+            ),
             ready_timeout=float(env("STREAMAPP_READY_TIMEOUT", "180")),
         )
 
@@ -85,6 +95,11 @@ class Config:
 
     def pidfile(self, name: str) -> Path:
         return self.state_dir / "run" / f"{name}.pid"
+
+
+def _above(name: str, fronted: int) -> int:
+    """The port env var ``name`` sets, by default 363 above the port it fronts."""
+    return int(env(name, str(fronted + 363)))
 
 
 def _names(value: str) -> tuple[str, ...]:
