@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c streamap
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "streamapp needs Python >= 3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing streamapp and its dev tools into $(VENV) (log: $(VENV)/install.log)"
-	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev]'; } \
+	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev,state]'; } \
 		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $@
 
