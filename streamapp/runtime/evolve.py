@@ -67,6 +67,8 @@ def recompile(
         dataclasses.replace(spec, source=source, output=derived_output),
         secrets=secrets,
         schemas_dir=schemas_dir,
+        tables=compiled.table_shapes,
+        refs=compiled.table_refs,
     )
     new_outputs = {
         n: t for n, t in fresh.output_columns.items() if n not in compiled.output_columns

@@ -56,8 +56,16 @@ class Chain:
     bound with :meth:`bind` are unique identifiers.
     """
 
-    def __init__(self, *, secrets: Mapping[str, bytes]) -> None:
+    def __init__(
+        self,
+        *,
+        secrets: Mapping[str, bytes],
+        tables: Mapping[str, Any] | None = None,
+        refs: Mapping[str, Any] | None = None,
+    ) -> None:
         self.columns: dict[str, Column] = {}
+        self.tables: Mapping[str, Any] = tables or {}  # name -> lookup.TableShape
+        self.refs: dict[str, Any] = dict(refs or {})  # name -> lookup.TableRef, made by lookups
         self.statements: list[Statement] = []
         self.namespace: dict[str, Any] = {}
         self.problems: list[str] = []

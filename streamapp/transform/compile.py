@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from streamapp.errors import TopologyError
 from streamapp.transform.chain import Chain, Column
 from streamapp.transform.checks import declaration_problems, key_problems, sink_problems
 from streamapp.transform.codegen import Process, build, render
+from streamapp.transform.lookup import Lookup, TableRef, TableShape
 from streamapp.transform.spec import OnError, SinkSpec, Topology
 from streamapp.types import FieldType, parse_type
 
@@ -29,6 +30,8 @@ class CompiledTopology:
     columns when there is no before-image or it cannot be transformed. ``output_columns``
     is in output order; ``output_avro_schema`` is the declared .avsc or the derived schema.
     ``source_code`` is the generated code of ``process``, for ``topology explain``.
+    ``table_refs`` names the tables its lookups read (each a ``lookup.TableRef`` the worker
+    binds to the materialised table); ``table_shapes`` the shapes they were compiled against.
     """
 
     name: str
@@ -43,6 +46,18 @@ class CompiledTopology:
     process: Process
     source_code: str
     topology: Topology
+    table_refs: Mapping[str, TableRef] = field(default_factory=dict)
+    table_shapes: Mapping[str, TableShape] = field(default_factory=dict)
+
+    @property
+    def lookups(self) -> tuple[Lookup, ...]:
+        """The topology's lookups, in chain order."""
+        return tuple(s for s in self.topology.transforms if isinstance(s, Lookup))
+
+    @property
+    def wait_seconds(self) -> float:
+        """How long a batch may wait for missing dimension rows (0: no ``missing="wait"``)."""
+        return max((s.wait_seconds for s in self.lookups if s.missing == "wait"), default=0.0)
 
     @property
     def reads_before(self) -> bool:
@@ -57,23 +72,38 @@ class CompiledTopology:
 
 
 def compile_topology(
-    topology: Topology, *, secrets: Mapping[str, bytes], schemas_dir: Path
+    topology: Topology,
+    *,
+    secrets: Mapping[str, bytes],
+    schemas_dir: Path,
+    tables: Mapping[str, TableShape] | None = None,
+    refs: Mapping[str, TableRef] | None = None,
 ) -> CompiledTopology:
     """Validate and compile ``topology``; TopologyError lists every problem, one per line."""
-    compiled, problems = compile_with_problems(topology, secrets=secrets, schemas_dir=schemas_dir)
+    compiled, problems = compile_with_problems(
+        topology, secrets=secrets, schemas_dir=schemas_dir, tables=tables, refs=refs
+    )
     if compiled is None:
         raise TopologyError([f"topology {topology.name!r}: {p}" for p in problems])
     return compiled
 
 
 def compile_with_problems(
-    topology: Topology, *, secrets: Mapping[str, bytes], schemas_dir: Path
+    topology: Topology,
+    *,
+    secrets: Mapping[str, bytes],
+    schemas_dir: Path,
+    tables: Mapping[str, TableShape] | None = None,
+    refs: Mapping[str, TableRef] | None = None,
 ) -> tuple[CompiledTopology | None, list[str]]:
-    """Like :func:`compile_topology` but returns ``(None, problems)`` instead of raising."""
+    """Like :func:`compile_topology` but returns ``(None, problems)`` instead of raising.
+
+    ``tables`` are the shapes of the topologies a lookup may name (the loader passes the
+    compiled ones); ``refs`` the TableRefs to reuse (a recompile keeps the bound ones)."""
     problems = declaration_problems(topology)
     if problems:
         return None, problems
-    chain = Chain(secrets=secrets)
+    chain = Chain(secrets=secrets, tables=tables, refs=refs)
     for name, spec in topology.source.columns.items():
         try:
             ftype = parse_type(spec)
@@ -118,6 +148,8 @@ def compile_with_problems(
         process=build(source, chain.namespace, name=topology.name),
         source_code=source,
         topology=topology,
+        table_refs={name: chain.refs[name] for name in chain.refs},
+        table_shapes=dict(tables or {}),
     ), []
 
 

@@ -16,6 +16,7 @@ from types import ModuleType
 
 from streamapp.errors import TopologyError
 from streamapp.transform.compile import CompiledTopology, compile_with_problems
+from streamapp.transform.lookup import Lookup, TableShape
 from streamapp.transform.spec import Topology
 
 
@@ -27,7 +28,10 @@ def load_topologies(
     Returns them ordered by file name, then declaration order. Raises TopologyError with one
     line per problem across all modules: import errors (file:line), unknown fields, casts
     that can never succeed, missing mask secrets, duplicate columns, schema mismatches, two
-    topologies with one name or one output topic.
+    topologies with one name or one output topic, lookups in a cycle.
+
+    A topology is compiled after the topologies its lookups name (their output columns type
+    the looked-up columns); the returned order is still file, then declaration order.
     """
     if path.is_file():
         files = [path]
@@ -36,9 +40,8 @@ def load_topologies(
     else:
         raise TopologyError([f"{path}: no such topology directory or module"])
     problems: list[str] = []
-    compiled: list[CompiledTopology] = []
     names: dict[str, str] = {}
-    outputs: dict[str, str] = {}
+    todo: list[tuple[str, str, Topology]] = []  # (prefix, shown, topology) in file order
     for file in files:
         shown = _display(file)
         declared = _declared(file, shown, problems)
@@ -52,23 +55,91 @@ def load_topologies(
                 )
                 continue
             names[name] = shown
-            result, lines = compile_with_problems(
-                topology, secrets=secrets, schemas_dir=schemas_dir
+            todo.append((prefix, shown, topology))
+    done: dict[str, CompiledTopology] = {}
+    failed: set[str] = set()
+    for prefix, _, topology in _dependency_order(todo, problems):
+        name = str(topology.name)
+        broken = sorted(n for n in _looked_up(topology) if n in failed)
+        if broken:
+            problems.append(
+                f"{prefix}: looks up {', '.join(map(repr, broken))}, which cannot be compiled "
+                "(see its problems)"
             )
-            problems.extend(f"{prefix}: {line}" for line in lines)
-            if result is None:
-                continue
-            if result.output_topic in outputs:
-                problems.append(
-                    f"{prefix}: output topic {result.output_topic!r} is already written by "
-                    f"{outputs[result.output_topic]}; give each topology its own output topic"
-                )
-                continue
-            outputs[result.output_topic] = f"topology {name!r} ({shown})"
-            compiled.append(result)
+            failed.add(name)
+            continue
+        shapes = {n: TableShape(c.key_columns, c.output_columns) for n, c in done.items()}
+        result, lines = compile_with_problems(
+            topology, secrets=secrets, schemas_dir=schemas_dir, tables=shapes
+        )
+        problems.extend(f"{prefix}: {line}" for line in lines)
+        if result is None:
+            failed.add(name)
+        else:
+            done[name] = result
+    compiled: list[CompiledTopology] = []
+    outputs: dict[str, str] = {}
+    for prefix, shown, topology in todo:
+        result = done.get(str(topology.name))
+        if result is None:
+            continue
+        if result.output_topic in outputs:
+            problems.append(
+                f"{prefix}: output topic {result.output_topic!r} is already written by "
+                f"{outputs[result.output_topic]}; give each topology its own output topic"
+            )
+            continue
+        outputs[result.output_topic] = f"topology {str(topology.name)!r} ({shown})"
+        compiled.append(result)
     if problems:
-        raise TopologyError(problems)
+        shown_files = [_display(file) for file in files]
+        raise TopologyError(sorted(problems, key=lambda line: _file_index(line, shown_files)))
     return compiled
+
+
+def _file_index(line: str, shown_files: list[str]) -> int:
+    """The position of the file a problem line names (problems are reported in file order)."""
+    for index, shown in enumerate(shown_files):
+        if line.startswith((f"{shown}:", f"{shown} ")):
+            return index
+    return len(shown_files)
+
+
+def _looked_up(topology: Topology) -> list[str]:
+    return [s.table for s in topology.transforms if isinstance(s, Lookup)]
+
+
+def _dependency_order(
+    todo: list[tuple[str, str, Topology]], problems: list[str]
+) -> list[tuple[str, str, Topology]]:
+    """``todo`` with every topology after the ones its lookups name (stable otherwise);
+    topologies in a lookup cycle are left out with one problem line each."""
+    by_name = {str(t.name): item for item in todo for t in [item[2]]}
+    ordered: list[tuple[str, str, Topology]] = []
+    state: dict[str, int] = {}  # 1: visiting, 2: ordered, 3: in or behind a cycle
+
+    def visit(name: str) -> bool:
+        if name in state:
+            return state[name] == 2
+        state[name] = 1
+        item = by_name[name]
+        ok = True
+        for dep in _looked_up(item[2]):
+            if dep in by_name and not visit(dep):
+                ok = False
+        state[name] = 2 if ok else 3
+        if ok:
+            ordered.append(item)
+        else:
+            problems.append(
+                f"{item[0]}: its lookups form a cycle through {name!r}; a table cannot be "
+                "enriched from a table that looks it up"
+            )
+        return ok
+
+    for name in by_name:
+        visit(name)
+    return ordered
 
 
 def _declared(file: Path, shown: str, problems: list[str]) -> list[Topology]:

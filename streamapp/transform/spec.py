@@ -150,6 +150,9 @@ class Topology:
 
     ``key`` names output columns (after renames). ``dlq`` defaults to ``"<source topic>.dlq"``.
     ``on_error="dlq"`` routes per-record failures to the DLQ; ``"fail"`` stops the worker.
+    ``materialize=True`` keeps the topology's output rows in a table (see ``streamapp.state``)
+    even when no lookup names it; a materialised topology fills the unchanged (TOASTed) columns
+    of a primary-key update from the row's last image under its old key.
     Sequences are stored as tuples, so a Topology is immutable once built.
     """
 
@@ -161,6 +164,7 @@ class Topology:
     sinks: Sequence[SinkSpec] = ()
     dlq: str | None = None
     on_error: OnError = "dlq"
+    materialize: bool = False
     key_columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ mistake becomes one problem line when the topology is compiled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from streamapp.records import Op
 from streamapp.transform.cast import Cast
@@ -14,6 +14,7 @@ from streamapp.transform.derive import Derive, RowFunction
 from streamapp.transform.fields import Drop, Include, Rename
 from streamapp.transform.filter import Filter, FilterOps, Predicate
 from streamapp.transform.flatten import Flatten, ShapeSpec
+from streamapp.transform.lookup import AsOf, Lookup, Missing, lookup_spec
 from streamapp.transform.mask import Mask, MaskFunction
 from streamapp.transform.metadata import Metadata
 from streamapp.types import TypeSpec
@@ -30,6 +31,7 @@ __all__ = [
     "include",
     "keep_first",
     "keep_last",
+    "lookup",
     "mask",
     "metadata",
     "null_out",
@@ -129,3 +131,20 @@ def derive(name: str, function: RowFunction, *, type: TypeSpec) -> Derive:
 def metadata(*fields: str) -> Metadata:
     """Add event metadata columns ``__op``, ``__lsn``, ... (see ``transform.metadata``)."""
     return Metadata(fields)
+
+
+def lookup(
+    table: str,
+    *,
+    on: str | Sequence[str],
+    columns: Mapping[str, str] | Sequence[str] | None = None,
+    as_of: AsOf = "event",
+    missing: Missing = "null",
+    wait_seconds: float = 5.0,
+) -> Lookup:
+    """Add columns of topology ``table``'s row whose key is the fact's ``on`` column(s):
+    ``columns={"name": "customer_name"}`` (table column -> new column), a list of names kept
+    as they are, or None for every non-key column. ``as_of="event"``: the row as it stands
+    when the fact is processed (``"current"`` is not supported yet). ``missing``: ``"null"``,
+    ``"dlq"``, or ``"wait"`` up to ``wait_seconds`` then DLQ; see ``transform.lookup``."""
+    return lookup_spec(table, on, columns, as_of, missing, wait_seconds)
