@@ -54,7 +54,11 @@ from streamapp.sinks.resilience import (
     RetryPolicy,
     retry,
 )
+from streamapp.state.oldkey import OldKeys
+from streamapp.state.registry import Tables
+from streamapp.state.table import Table
 from streamapp.transform.compile import CompiledTopology
+from streamapp.transform.lookup import LookupMissing
 from streamapp.types import FieldType
 
 log = logging.getLogger("streamapp.pipeline")
@@ -166,8 +170,10 @@ class Pipeline:
         metrics: Metrics | None = None,
         evolver: Evolve | None = None,
         dead_letters: DeadLetterWriter | None = None,
+        tables: Tables | None = None,
     ) -> None:
         self.topology = topology
+        self.tables = tables  # the worker's materialised tables (lookups, TOAST fill)
         self.dead_letters = dead_letters  # None: a clear-text writer, made when first needed
         self.evolver = evolver
         self.decoder = decoder
@@ -182,6 +188,7 @@ class Pipeline:
         self.stopping = asyncio.Event()
         self._fail_fast = topology.on_error == "fail"
         self.metrics = metrics
+        self._oldkeys: OldKeys | None = None
         for writer in self.writers:
             writer.metrics = metrics
 
@@ -192,10 +199,39 @@ class Pipeline:
     async def prepare(self, batch: Mapping[Any, Sequence[Any]]) -> Prepared:
         """Decode, transform and encode every record; no I/O. Yields to the event loop every
         ``CHUNK`` records so that a concurrent ``store`` of the previous batch keeps moving.
-        Under ``on_error="fail"`` raises the first failure here already (nothing is stored)."""
+        Under ``on_error="fail"`` raises the first failure here already (nothing is stored).
+
+        With tables (lookups, or a materialised topology's TOAST fill), the batch first waits
+        until those tables reflect their topics as of now (``Tables.barrier``). A lookup with
+        ``missing="wait"`` that found no row holds the batch until the table has the missing
+        keys (``wait_seconds`` at most), then the batch is prepared again; a key still missing
+        then is that record's TransformError (to the DLQ)."""
         records = [rec for part in batch.values() for rec in part]
-        acc = Prepared(batch, records, [], [], [], [], {}, time.perf_counter())
+        started = time.perf_counter()
         await self._prefetch(records)
+        tables = self.tables
+        if tables is None:
+            return await self._prepare(batch, records, started)
+        await tables.barrier(self.topology)
+        acc = await self._prepare(batch, records, started)
+        missing: dict[str, list[tuple[Any, ...]]] = {}
+        for error in acc.failures.values():
+            if isinstance(error, LookupMissing):
+                missing.setdefault(error.table, []).append(error.key)
+        if not missing:
+            return acc
+        deadline = time.monotonic() + self.topology.wait_seconds
+        self.holding = True  # waiting on purpose, not stuck
+        try:
+            await tables.wait_for(missing, deadline)
+        finally:
+            self.holding = False
+        return await self._prepare(batch, records, started)
+
+    async def _prepare(
+        self, batch: Mapping[Any, Sequence[Any]], records: list[Any], started: float
+    ) -> Prepared:
+        acc = Prepared(batch, records, [], [], [], [], {}, started)
         start = 0
         while start < len(records):
             done, evolution = self._process(records, start, min(start + CHUNK, len(records)), acc)
@@ -375,6 +411,7 @@ class Pipeline:
         """
         decode = self.decoder.decode
         process = self.topology.process
+        own = self.tables.table(self.topology.name) if self.tables is not None else None
         encode = self.encoder.messages if self.encoder is not None else None
         outputs, origins, messages, failures = acc.outputs, acc.origins, acc.messages, acc.failures
         message_origins = acc.message_origins
@@ -405,6 +442,9 @@ class Pipeline:
                         results[i] = process(event)
                     except StageError as exc:
                         results[i] = exc
+                    else:
+                        if own is not None:  # a materialised topology: TOAST fill
+                            results[i] = self._fill(own, results[i], run[i])
             pairs: list[Any] = [()] * len(results)  # per record: its encoded messages
             if encode is not None:
                 for i, produced in enumerate(results):
@@ -427,6 +467,17 @@ class Pipeline:
             if evolution is not None:
                 return start + len(results), evolution
         return end, None
+
+    def _fill(self, own: Table, outputs: list[OutputRecord], rec: Any) -> list[OutputRecord]:
+        """Fill the UNCHANGED columns of a primary-key update's create from the old key's
+        last image (see ``state.oldkey``); other outputs are returned as they are."""
+        headers = getattr(rec, "headers", None)
+        if not headers or not any(out.unchanged for out in outputs):
+            return outputs
+        if self._oldkeys is None:
+            self._oldkeys = OldKeys(self.topology, self.decoder)
+        fill = self._oldkeys.fill
+        return [fill(own, out, headers) if out.unchanged else out for out in outputs]
 
     def _dead_letter(self, rec: Any, error: StageError) -> None:
         if self.dead_letters is None:

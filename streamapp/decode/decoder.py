@@ -142,6 +142,16 @@ class Decoder:
                 "report it to the streamapp maintainers"
             ) from None
 
+    def decode_key(self, data: bytes) -> Mapping[str, Any] | None:
+        """A message key serialized like the topic's keys (Avro wire format or JSON), e.g.
+        the ``__debezium.oldkey`` header of a primary-key update; None when it cannot be
+        read (callers treat the old key as unknown). Its schema must be cached (prefetched)
+        or resolvable."""
+        try:
+            return self._key(data, False)
+        except Exception:  # noqa: BLE001 - best effort: an unreadable old key is just unknown
+            return None
+
     def _decode(
         self, key: bytes | None, value: bytes | None, topic: str, offset: int
     ) -> ChangeEvent:

@@ -76,6 +76,29 @@ class Metrics:
             ["topology"],
             registry=r,
         )
+        # materialised tables (streamapp/state): one label per table (= its topology's name)
+        self.table_rows = Gauge(
+            "streamapp_table_rows", "Live rows of a materialised table", ["table"], registry=r
+        )
+        self.table_restore_seconds = Gauge(
+            "streamapp_table_restore_seconds",
+            "Seconds the table took at start to load its store and catch up with its topic",
+            ["table"],
+            registry=r,
+        )
+        self.table_lag = Gauge(
+            "streamapp_table_reader_lag",
+            "Records of the table's topic not yet applied (high watermarks minus position)",
+            ["table"],
+            registry=r,
+        )
+        self.table_skipped = Counter(
+            "streamapp_table_records_skipped",
+            "Records of a table's topic that could not be decoded or transformed (the table "
+            "topology's own lane sends them to its DLQ)",
+            ["table"],
+            registry=r,
+        )
         self.freshness = Gauge(
             "streamapp_freshness_seconds",
             "Now minus the source ts_ms of the last stored event",

@@ -39,6 +39,7 @@ from streamapp.runtime.evolve import Evolver
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
 from streamapp.sinks.base import Sink, TableSpec
+from streamapp.state.registry import Tables, materialised
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.loader import load_topologies
 from streamapp.types import parse_type
@@ -62,10 +63,12 @@ class Runtime:
     producer: BatchProducer
     registry: SchemaRegistry
     metrics: Metrics = field(default_factory=Metrics)
+    state: Tables | None = None  # materialised tables (lookups, TOAST fill); None: none
 
     async def start(self) -> None:
         """Create missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS), connect every sink and
-        create/evolve every table (idempotent)."""
+        create/evolve every table (idempotent), then restore every materialised table (load
+        its store, catch up with its topic) before any lane consumes."""
         s = self.settings
         log.info("%s", s.key_summary())
         dlq_topics = [t.dlq_topic for t in self.topologies]
@@ -76,10 +79,14 @@ class Runtime:
             await sink.start()
         for sink, table in self.tables:
             await sink.ensure_table(table)
+        if self.state is not None:
+            await self.state.restore()
 
     async def close(self) -> None:
         for pipeline in self.pipelines:
             pipeline.stopping.set()
+        if self.state is not None:
+            await self.state.close()  # checkpoints every table
         for sink in self.sinks.values():
             try:
                 await sink.close()
@@ -229,9 +236,37 @@ def build_runtime(
                 dead_letters=DeadLetterWriter(producer, topology.name, topology.dlq_topic, sealer),
             )
         )
+    state = build_tables(settings, topologies, registry, metrics)
+    if state is not None:
+        for pipeline in pipelines:
+            if pipeline.topology.table_refs or pipeline.topology.name in state.readers:
+                pipeline.tables = state
     return Runtime(
-        settings, list(topologies), pipelines, sinks, tables, producer, registry, metrics
+        settings, list(topologies), pipelines, sinks, tables, producer, registry, metrics, state
     )
+
+
+def build_tables(
+    settings: Settings,
+    topologies: Sequence[CompiledTopology],
+    registry: SchemaRegistry,
+    metrics: Metrics,
+) -> Tables | None:
+    """The materialised tables of ``topologies`` (see ``streamapp.state``), or None."""
+    if not materialised(topologies):
+        return None
+
+    def decoder_for(topology: CompiledTopology) -> Decoder:
+        source = topology.topology.source
+        return Decoder(
+            resolver=registry,
+            hints={name: parse_type(spec) for name, spec in source.columns.items()},
+            handling=source.handling_modes(),
+            needs_before=topology.reads_before,
+            strict_versions=True,
+        )
+
+    return Tables.build(topologies, decoder_for=decoder_for, settings=settings, metrics=metrics)
 
 
 def _live_display(runtime: Runtime, consumer: Any) -> Any:

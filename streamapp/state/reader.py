@@ -1,0 +1,299 @@
+"""Keep one Table in step with its topology's source topic: every partition, no consumer group.
+
+A ``TableReader`` is an asyncio task around a confluent-kafka Consumer (``kafka_conf``, so the
+worker's SASL/TLS settings apply) that is *assigned* every partition of the table topology's
+source topic, from the store's checkpointed offsets or the beginning, and never commits to a
+group. Each fetched batch is decoded with the same ``Decoder`` the worker's lanes use and run
+through the table topology's compiled ``process``; the outputs are applied to the Table in
+offset order, then the table's position advances to the consumer's positions. The store is
+checkpointed (rows and offsets in one atomic write) at most every ``checkpoint_interval``
+seconds and at stop.
+
+``await catch_up(deadline)`` is the barrier lookups use: it returns True once the table's
+position is at or past the topic's end offsets (high watermarks) as of the call, False at the
+deadline. High watermarks are cached for ``watermark_ttl`` seconds, so a caught-up table costs
+one dict comparison per batch.
+
+A record that cannot be decoded or transformed is skipped here (counted in
+``streamapp_table_records_skipped``, one warning line per reader): the table topology's own
+lane sends it to its DLQ; the reader never stops for it. Partitions added to the topic after
+start are not read until the worker restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from streamapp.decode import Decoder
+from streamapp.errors import RegistryUnavailableError, StageError
+from streamapp.kafkaconf import kafka_conf
+from streamapp.observability.metrics import Metrics
+from streamapp.ops.reader import to_record
+from streamapp.records import OutputRecord
+from streamapp.settings import Settings
+from streamapp.state.oldkey import OldKeys
+from streamapp.state.table import Table
+from streamapp.transform.compile import CompiledTopology
+
+log = logging.getLogger("streamapp.state")
+
+
+class TableReader:
+    """Materialises ``topology``'s output rows into ``table`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        topology: CompiledTopology,
+        table: Table,
+        decoder: Decoder,
+        *,
+        settings: Settings,
+        conf: dict[str, Any] | None = None,
+        metrics: Metrics | None = None,
+        batch_size: int = 2000,
+        checkpoint_interval: float = 1.0,
+        watermark_ttl: float = 0.1,
+    ) -> None:
+        self.topology = topology
+        self.table = table
+        self.decoder = decoder
+        self.topic = topology.source_topics[0]
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.checkpoint_interval = checkpoint_interval
+        self.watermark_ttl = watermark_ttl
+        self.oldkeys = OldKeys(topology, decoder)
+        self.skipped = 0
+        self._conf = kafka_conf(
+            settings,
+            {
+                "group.id": f"streamapp-table-{topology.name}",  # never joined nor committed
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": False,
+                "auto.offset.reset": "earliest",
+                **(conf or {}),
+            },
+        )
+        self._consumer: Any = None
+        self._partitions: list[int] = []
+        self._high: dict[int, int] = {}
+        self._high_at = 0.0
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._warned = False
+        self._last_checkpoint = time.monotonic()
+
+    async def start(self) -> None:
+        """Load the store, assign the partitions and start reading (returns at once)."""
+        loaded = await asyncio.to_thread(self.table.load)
+        log.debug("table %s: %d stored entries loaded", self.table.name, loaded)
+        self._consumer = Consumer(self._conf)
+        await asyncio.to_thread(self._assign)
+        self._task = asyncio.ensure_future(self._run())
+
+    async def restore(self, timeout: float = 600.0) -> float:
+        """Start and wait until caught up (one log line with rows and seconds); returns the
+        seconds it took. TimeoutError after ``timeout`` seconds."""
+        started = time.monotonic()
+        await self.start()
+        if not await self.catch_up(started + timeout):
+            raise TimeoutError(
+                f"table {self.table.name} did not catch up with {self.topic} in {timeout:.0f}s"
+            )
+        seconds = time.monotonic() - started
+        log.info(
+            "table %s: %d rows from %s restored in %.1f s",
+            self.table.name,
+            len(self.table),
+            self.topic,
+            seconds,
+        )
+        if self.metrics is not None:
+            self.metrics.table_restore_seconds.labels(self.table.name).set(seconds)
+        return seconds
+
+    async def catch_up(self, deadline: float) -> bool:
+        """True once the table reflects the topic up to its end offsets as of this call
+        (``deadline`` on ``time.monotonic()``); False when the deadline passes first."""
+        high = await self._watermarks()
+        while True:
+            if self._behind(high) == 0:
+                return True
+            if self._task is not None and self._task.done():
+                self._task.result()  # the reader failed: raise its error here
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await self._wait_progress(min(left, 0.5))
+
+    async def wait_for(self, keys: Sequence[tuple[Any, ...]], deadline: float) -> bool:
+        """True once every key has a live row, False at ``deadline`` (``time.monotonic()``)."""
+        get = self.table.get
+        while any(get(key) is None for key in keys):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await self._wait_progress(min(left, 0.5))
+        return True
+
+    async def _wait_progress(self, seconds: float) -> None:
+        self._progress.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), seconds)
+
+    async def stop(self) -> None:
+        """Stop reading, checkpoint the table and close the consumer and the store."""
+        self._stopping = True
+        if self._task is not None:
+            # let the loop finish its consume (0.2 s at most): the consumer is not thread-safe
+            done, _ = await asyncio.wait([self._task], timeout=10.0)
+            if not done:
+                self._task.cancel()
+            elif not self._task.cancelled() and self._task.exception() is not None:
+                log.warning(
+                    "table %s: reader stopped with %s", self.table.name, self._task.exception()
+                )
+        if self._consumer is not None:
+            await asyncio.to_thread(self._consumer.close)
+        self.table.checkpoint()
+        self.table.close()
+
+    def _assign(self) -> None:
+        meta = self._consumer.list_topics(self.topic, timeout=10)
+        topic = meta.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            self._partitions = []  # not created yet: looked for again while running
+            return
+        self._partitions = sorted(topic.partitions)
+        start = self.table.position()
+        self._consumer.assign(
+            [
+                TopicPartition(self.topic, p, start.get(p, OFFSET_BEGINNING))
+                for p in self._partitions
+            ]
+        )
+
+    async def _watermarks(self) -> dict[int, int]:
+        now = time.monotonic()
+        if now - self._high_at > self.watermark_ttl:
+            self._high = await asyncio.to_thread(self._query_watermarks)
+            self._high_at = time.monotonic()
+        return self._high
+
+    def _query_watermarks(self) -> dict[int, int]:
+        if self._consumer is None:
+            return {}
+        if not self._partitions:
+            self._assign()
+        out = {}
+        for p in self._partitions:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=10, cached=False
+            )
+            out[p] = high if high > low else -1  # an empty partition: nothing to wait for
+        return out
+
+    def _behind(self, high: dict[int, int]) -> int:
+        position = self.table.position()
+        return sum(max(0, h - position.get(p, 0)) for p, h in high.items() if h >= 0)
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            if not self._partitions:
+                await asyncio.to_thread(self._assign)
+                if not self._partitions:
+                    self._progress.set()
+                    await asyncio.sleep(2.0)
+                    continue
+            msgs = await asyncio.to_thread(self._consumer.consume, self.batch_size, 0.2)
+            records = [to_record(m) for m in msgs if m.error() is None]
+            try:
+                await self.decoder.prefetch(records)
+            except RegistryUnavailableError as exc:
+                log.warning(
+                    "table %s: schema registry unavailable, retrying: %s", self.table.name, exc
+                )
+                await asyncio.to_thread(self._seek_back, records)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 0.5
+            self.table.apply(self._outputs(records))  # the rest of the batch
+            positions = await asyncio.to_thread(
+                self._consumer.position, [TopicPartition(self.topic, p) for p in self._partitions]
+            )
+            self.table.advance({tp.partition: tp.offset for tp in positions if tp.offset >= 0})
+            now = time.monotonic()
+            if (
+                self.table.store.persistent
+                and now - self._last_checkpoint >= self.checkpoint_interval
+            ):
+                self.table.checkpoint()
+                self._last_checkpoint = now
+            self._update_metrics()
+            self._progress.set()
+            await asyncio.sleep(0)
+
+    def _seek_back(self, records: Sequence[Any]) -> None:
+        first: dict[int, int] = {}
+        for rec in records:
+            first.setdefault(rec.partition, rec.offset)
+        for partition, offset in first.items():
+            self._consumer.seek(TopicPartition(self.topic, partition, offset))
+
+    def _outputs(self, records: Sequence[Any]) -> list[OutputRecord]:
+        """The batch's outputs not applied yet: what precedes a fill is applied first, so the
+        old key's image is there when its row moved within the batch."""
+        decode, process, out = self.decoder.decode, self.topology.process, []
+        fill = self.oldkeys.fill
+        for rec in records:
+            try:
+                event = decode(
+                    rec.key, rec.value, topic=rec.topic, partition=rec.partition, offset=rec.offset
+                )
+                for output in process(event):
+                    if output.unchanged and rec.headers:
+                        self.table.apply(out)
+                        out = []
+                        output = fill(self.table, output, rec.headers)
+                    out.append(output)
+            except StageError as exc:
+                self._skip(rec, exc)
+            except Exception as exc:  # noqa: BLE001 - schema evolution etc.: never stop the table
+                self._skip(rec, exc)
+        return out
+
+    def _skip(self, rec: Any, exc: BaseException) -> None:
+        self.skipped += 1
+        if self.metrics is not None:
+            self.metrics.table_skipped.labels(self.table.name).inc()
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "table %s: skipping %s[%d]@%d (%s: %s); its topology's lane sends such records "
+                "to %s (further skips are only counted)",
+                self.table.name,
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                type(exc).__name__,
+                exc,
+                self.topology.dlq_topic,
+            )
+
+    def _update_metrics(self) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        m.table_rows.labels(self.table.name).set(len(self.table))
+        m.table_lag.labels(self.table.name).set(self._behind(self._high))

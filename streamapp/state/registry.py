@@ -1,0 +1,116 @@
+"""The worker's tables: which topologies are materialised, their readers, the lookup barrier.
+
+A topology is materialised when another one looks it up or it says ``materialize=True``.
+``Tables.build`` makes one Table and TableReader per such topology and binds every lookup's
+``TableRef`` to its table's live-row getter; ``restore()`` loads the stores and catches every
+table up with its topic before the worker's lanes consume anything; ``barrier(topology)`` is
+what a lane awaits before its batch's ``process`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from streamapp.decode import Decoder
+from streamapp.observability.metrics import Metrics
+from streamapp.settings import Settings
+from streamapp.state.reader import TableReader
+from streamapp.state.store import open_store
+from streamapp.state.table import Table
+from streamapp.transform.compile import CompiledTopology
+
+log = logging.getLogger("streamapp.state")
+
+CATCH_UP_TIMEOUT = 600.0  # seconds a start-up restore may take before the worker gives up
+
+
+def materialised(topologies: Sequence[CompiledTopology]) -> list[CompiledTopology]:
+    """The topologies that need a table, in the given order."""
+    looked_up = {name for t in topologies for name in t.table_refs}
+    return [t for t in topologies if t.name in looked_up or t.topology.materialize]
+
+
+def fingerprint(topology: CompiledTopology) -> str:
+    """What makes stored rows stale when it changes: the generated code and the topic."""
+    text = f"{topology.source_topics}\n{topology.source_code}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Tables:
+    """Every materialised table of one worker process (see the module docstring)."""
+
+    def __init__(self, readers: dict[str, TableReader]) -> None:
+        self.readers = readers
+
+    @classmethod
+    def build(
+        cls,
+        topologies: Sequence[CompiledTopology],
+        *,
+        decoder_for: Callable[[CompiledTopology], Decoder],
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> Tables:
+        """Tables and readers for ``topologies`` that need one, lookups bound to them; stores
+        in ``settings.state_dir`` (STREAMAPP_STATE_DIR; empty: in memory)."""
+        readers: dict[str, TableReader] = {}
+        state_dir = settings.path(settings.state_dir) if settings.state_dir else None
+        for topology in materialised(topologies):
+            store = open_store(state_dir, topology.name, fingerprint(topology))
+            table = Table(topology.name, topology.key_columns, store)
+            readers[topology.name] = TableReader(
+                topology, table, decoder_for(topology), settings=settings, metrics=metrics
+            )
+        tables = cls(readers)
+        for topology in topologies:
+            tables.bind(topology)
+        return tables
+
+    def bind(self, topology: CompiledTopology) -> None:
+        """Point ``topology``'s lookups at the tables (also after a recompile)."""
+        for name, ref in topology.table_refs.items():
+            ref.get = self.readers[name].table.get
+
+    def table(self, name: str) -> Table | None:
+        """The table of topology ``name``, if it is materialised."""
+        reader = self.readers.get(name)
+        return None if reader is None else reader.table
+
+    async def restore(self, timeout: float = CATCH_UP_TIMEOUT) -> None:
+        """Load every store and catch every table up with its topic (concurrently)."""
+        await asyncio.gather(*(r.restore(timeout) for r in self.readers.values()))
+
+    async def barrier(self, topology: CompiledTopology, timeout: float = 30.0) -> None:
+        """Wait until the tables ``topology`` reads (its lookups, and its own table for TOAST
+        fill) reflect their topics as of now; after ``timeout`` seconds one warning line and
+        the batch goes on with the tables as they are."""
+        names = [*topology.table_refs]
+        if topology.name in self.readers:
+            names.append(topology.name)
+        if not names:
+            return
+        deadline = time.monotonic() + timeout
+        for name in names:
+            if not await self.readers[name].catch_up(deadline):
+                log.warning(
+                    "table %s did not catch up with its topic within %.0f s; %s goes on with "
+                    "the table as it is",
+                    name,
+                    timeout,
+                    topology.name,
+                )
+
+    async def wait_for(self, keys: dict[str, list[tuple[Any, ...]]], deadline: float) -> bool:
+        """True once every ``(table, key)`` has a live row, False at ``deadline``."""
+        results = [await self.readers[n].wait_for(k, deadline) for n, k in keys.items()]
+        return all(results)
+
+    async def close(self) -> None:
+        """Stop every reader (checkpointing its table)."""
+        for reader in self.readers.values():
+            await reader.stop()
