@@ -19,6 +19,7 @@ import uuid
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streamapp.kafkaconf import KafkaSecurity
 from streamapp.runtime.app import build_app
 from streamapp.settings import Settings
 
@@ -88,6 +89,7 @@ def faust_fastpath(bootstrap: str, topic: str, n: int) -> float:
     app = build_app(
         app_id=f"bench-{uuid.uuid4().hex[:6]}",
         bootstrap=bootstrap,
+        security=KafkaSecurity(),  # the bench runs against the local stack's PLAINTEXT listener
         routes=[("bench", [topic], handler)],
     )
 

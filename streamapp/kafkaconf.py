@@ -3,17 +3,18 @@
 The STREAMAPP_KAFKA_* security settings (settings.py) become a :class:`KafkaSecurity`, which
 renders them for confluent-kafka (librdkafka property names: ``security.protocol``,
 ``sasl.mechanism``, ``ssl.ca.location``, ...) and for Faust's aiokafka consumer
-(``broker_credentials``). The settings are process-wide: every client (worker, output/DLQ producer,
-admin, every ops command) takes them from the environment through :func:`kafka_conf`, so no call
-site can forget them. Secrets are read from the env var or from its ``*_FILE`` (as Kubernetes
-mounts them) and never appear in ``repr``, logs or errors.
+(``broker_credentials``). Every client (worker, output/DLQ producer, admin, every ops command) is
+configured by :func:`kafka_conf` from the caller's :class:`Settings`, which it must pass: the
+bootstrap servers and the security settings come from that one object, so a caller that built
+its own Settings cannot get another environment's security by accident. Secrets are read from the
+env var or from its ``*_FILE`` (as Kubernetes mounts them) and never appear in ``repr``, logs or
+errors.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import ssl
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +22,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from streamapp.errors import ConfigError
 from streamapp.kafkaerrors import ClientLog, client_error, remember_error
+from streamapp.kafkaprops import DEDICATED, parse_properties
+
+__all__ = ["DEDICATED", "KafkaSecurity", "kafka_conf", "parse_properties", "security_of"]
 
 if TYPE_CHECKING:
     from streamapp.settings import Settings
 
 PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-# librdkafka properties that have a STREAMAPP_KAFKA_* setting of their own
-DEDICATED: Final = {
-    "bootstrap.servers": "STREAMAPP_KAFKA_BOOTSTRAP",
-    "security.protocol": "STREAMAPP_KAFKA_SECURITY_PROTOCOL",
-    "sasl.mechanism": "STREAMAPP_KAFKA_SASL_MECHANISM",
-    "sasl.mechanisms": "STREAMAPP_KAFKA_SASL_MECHANISM",
-    "sasl.username": "STREAMAPP_KAFKA_SASL_USERNAME",
-    "sasl.password": "STREAMAPP_KAFKA_SASL_PASSWORD",
-    "ssl.ca.location": "STREAMAPP_KAFKA_SSL_CA_FILE",
-    "ssl.certificate.location": "STREAMAPP_KAFKA_SSL_CERT_FILE",
-    "ssl.key.location": "STREAMAPP_KAFKA_SSL_KEY_FILE",
-    "ssl.key.password": "STREAMAPP_KAFKA_SSL_KEY_PASSWORD",
-    "ssl.endpoint.identification.algorithm": "STREAMAPP_KAFKA_SSL_CHECK_HOSTNAME",
-}
 
 
 def read_secret(value: str, file: str, env: str, root: Path) -> str:
@@ -57,29 +47,6 @@ def read_secret(value: str, file: str, env: str, root: Path) -> str:
             f"secret file or set {env}"
         ) from None
     return text[:-1] if text.endswith("\n") else text
-
-
-def parse_properties(text: str) -> tuple[tuple[str, str], ...]:
-    """``key=value`` pairs separated by commas or newlines (newlines only when the text has any,
-    so values may hold commas); ConfigError for a malformed pair or a dedicated property."""
-    parts = text.splitlines() if "\n" in text.strip() else text.split(",")
-    pairs = []
-    for number, part in enumerate((p.strip() for p in parts), 1):
-        if not part or part.startswith("#"):
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key:  # the item is not quoted: it may be a secret without its key
-            raise ConfigError(
-                f"STREAMAPP_KAFKA_PROPERTIES: item {number} is not key=value; write "
-                "librdkafka properties as key=value separated by commas or newlines"
-            )
-        if key in DEDICATED:
-            raise ConfigError(
-                f"STREAMAPP_KAFKA_PROPERTIES: set {key} with {DEDICATED[key]} instead"
-            )
-        pairs.append((key, value.strip()))
-    return tuple(pairs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +199,29 @@ class KafkaSecurity:
             return SSLCredentials(self.ssl_context())
         return None
 
+    def principal(self) -> str:
+        """Who the broker sees, as an ACL hint names it: the SASL user, the client certificate's
+        subject (mTLS: Kafka's default principal is ``User:<subject DN>``), else a generic name."""
+        if self.protocol.startswith("SASL") and self.username:
+            return f"STREAMAPP_KAFKA_SASL_USERNAME={self.username!r}"
+        dn = self.certificate_dn()
+        if dn:
+            return f"the client certificate's principal User:{dn} (STREAMAPP_KAFKA_SSL_CERT_FILE)"
+        return "streamapp's principal"
+
+    def acl_principal(self) -> str:
+        """The principal for ``kafka-acls --allow-principal`` ('' when unknown)."""
+        if self.protocol.startswith("SASL") and self.username:
+            return f"User:{self.username}"
+        dn = self.certificate_dn()
+        return f"User:{dn}" if dn else ""
+
+    def certificate_dn(self) -> str:
+        """The client certificate's subject as Kafka writes it (RFC 2253), '' without one."""
+        if self.protocol != "SSL" or not self.cert_file:
+            return ""
+        return _subject_dn(self.cert_file)
+
     def describe(self) -> str:
         """One loggable line (no secrets): protocol, mechanism, user, CA."""
         parts = [f"security.protocol={self.protocol}"]
@@ -244,46 +234,31 @@ class KafkaSecurity:
         return " ".join(parts)
 
 
-_lock = threading.Lock()
-_cache: dict[tuple[tuple[str, str], ...], KafkaSecurity] = {}
+@functools.cache
+def _subject_dn(cert_file: str) -> str:
+    try:
+        from cryptography import x509
+
+        with open(cert_file, "rb") as f:
+            return x509.load_pem_x509_certificate(f.read()).subject.rfc4514_string()
+    except (ImportError, OSError, ValueError):
+        return ""
 
 
-def _env_key(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        sorted(
-            (k, v)
-            for k, v in environ.items()
-            if k.startswith(("STREAMAPP_KAFKA_", "STREAMAPP_REGISTRY_", "STREAMAPP_PROFILE"))
-        )
-    )
+@functools.lru_cache(maxsize=8)
+def security_of(settings: Settings) -> KafkaSecurity:
+    """``settings``' Kafka security settings, checked (ConfigError naming the setting to fix);
+    cached per Settings object (they are frozen)."""
+    return KafkaSecurity.from_settings(settings)
 
 
-def current(environ: Mapping[str, str] | None = None) -> KafkaSecurity:
-    """The process's security settings, read from ``environ`` (default: os.environ) and cached
-    until those variables change."""
-    from streamapp.settings import Settings
-
-    environ = os.environ if environ is None else environ
-    key = _env_key(environ)
-    with _lock:
-        found = _cache.get(key)
-    if found is None:
-        found = KafkaSecurity.from_settings(Settings.from_env(environ))
-        with _lock:
-            _cache.clear()
-            _cache[key] = found
-    return found
-
-
-def kafka_conf(
-    bootstrap: str, extra: Mapping[str, Any] | None = None, *, settings: Settings | None = None
-) -> dict[str, Any]:
-    """A confluent-kafka client config: ``bootstrap``, the security settings (of ``settings``,
-    default: the process's environment), ``extra`` (the caller's defaults), then
-    STREAMAPP_KAFKA_PROPERTIES (so a user's tuning wins)."""
-    security = current() if settings is None else KafkaSecurity.from_settings(settings)
+def kafka_conf(settings: Settings, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A confluent-kafka client config from ``settings``: its bootstrap servers and security
+    settings, ``extra`` (the caller's defaults), then STREAMAPP_KAFKA_PROPERTIES (so a user's
+    tuning wins)."""
+    security = security_of(settings)
     conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        "bootstrap.servers": settings.kafka_bootstrap,
         "error_cb": remember_error,
         "logger": ClientLog(),
     }
@@ -342,20 +317,21 @@ def registry_conf(
     return conf
 
 
-def preflight(bootstrap: str, group: str = "", *, timeout: float = 10.0) -> None:
-    """Reach the brokers (and describe consumer group ``group``: the user must be allowed to)
-    with the configured security settings, before the worker's aiokafka clients start;
+def preflight(settings: Settings, *, group: str = "", timeout: float = 10.0) -> None:
+    """Reach ``settings``' brokers (and describe consumer group ``group``: the user must be
+    allowed to) with its security settings, before the worker's aiokafka clients start;
     ConfigError (one line naming what to fix) if that fails."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    security = current()
-    admin = AdminClient(kafka_conf(bootstrap))
+    security = security_of(settings)
+    bootstrap = settings.kafka_bootstrap
+    admin = AdminClient(kafka_conf(settings))
     try:
         admin.list_topics(timeout=timeout)
         if group:
             admin.describe_consumer_groups([group])[group].result(timeout)
     except (KafkaException, TimeoutError) as exc:
-        text, hint = client_error(exc, admin)
+        text, hint = client_error(exc, admin, security)
         hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
         raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from streamapp.errors import ConfigError
+if TYPE_CHECKING:
+    from streamapp.kafkaconf import KafkaSecurity
 
 log = logging.getLogger("streamapp.kafka")
 _lock = threading.Lock()
@@ -43,15 +44,16 @@ class ClientLog:
             _keep(str(args[-1]))
 
 
-def client_error(exc: BaseException, client: Any = None) -> tuple[str, str]:
-    """(the error's text, what to fix or '') for a failed client call; the hint also draws on
-    errors the client reported meanwhile (served by polling ``client``)."""
+def client_error(exc: BaseException, client: Any, security: KafkaSecurity) -> tuple[str, str]:
+    """(the error's text, what to fix or '') for a failed call of ``client``, configured with
+    ``security`` (an ACL hint names its principal); the hint also draws on errors the client
+    reported meanwhile (served by polling ``client``)."""
     err = exc.args[0] if exc.args else exc
     text = err.str() if hasattr(err, "str") else (str(err) or type(exc).__name__)
     if client is not None and hasattr(client, "poll"):
         with contextlib.suppress(Exception):  # only a better message is at stake
             client.poll(0)  # serve error_cb: why the brokers are "down"
-    return text, explain(text)
+    return text, explain(text, principal=security.principal())
 
 
 def last_error() -> str:
@@ -62,6 +64,17 @@ def last_error() -> str:
 
 # (substring of a client error, lower case) -> what to fix
 _HINTS: Final = (
+    (
+        (
+            "alert bad certificate",
+            "alert certificate required",
+            "certificate required",
+            "peer did not return a certificate",
+        ),
+        "the broker requires a client certificate it trusts (mTLS): set "
+        "STREAMAPP_KAFKA_SSL_CERT_FILE and STREAMAPP_KAFKA_SSL_KEY_FILE to a certificate signed "
+        "by a CA the broker trusts",
+    ),
     (
         ("authentication failed", "invalid credentials", "sasl authentication error", "saslauth"),
         "check STREAMAPP_KAFKA_SASL_USERNAME, STREAMAPP_KAFKA_SASL_PASSWORD and "
@@ -87,7 +100,7 @@ _HINTS: Final = (
     (
         ("authorization failed", "not authorized", "authorization_failed", "authorizationfailed"),
         "{user} lacks an ACL for this: grant it on the broker (kafka-acls) or use another "
-        "STREAMAPP_KAFKA_SASL_USERNAME",
+        "user (STREAMAPP_KAFKA_SASL_USERNAME) or client certificate",
     ),
     (
         (
@@ -105,35 +118,23 @@ _HINTS: Final = (
 )
 
 
-def explain(*texts: str) -> str:
-    """What to fix for a client error (``texts`` and the last librdkafka error); '' if unknown."""
+def explain(*texts: str, principal: str = "streamapp's principal") -> str:
+    """What to fix for a client error (``texts`` and the last librdkafka error); '' if unknown.
+    An ACL hint names ``principal`` (see :meth:`KafkaSecurity.principal`)."""
     haystack = " ".join((*texts, last_error())).lower()
     for needles, hint in _HINTS:
         if any(n in haystack for n in needles):
-            return hint.replace("{user}", principal())
+            return hint.replace("{user}", principal)
     return ""
 
 
-def principal() -> str:
-    """The configured principal, as an ACL hint names it."""
-    from streamapp.kafkaconf import current
-
-    try:
-        username = current().username
-    except ConfigError:
-        username = ""
-    return f"STREAMAPP_KAFKA_SASL_USERNAME={username!r}" if username else "streamapp's principal"
-
-
-def unseen_by_acl() -> str:
-    """With a SASL user, the broker hides the topics the user may not Describe: the end of a
-    sentence that says so ('' without SASL, where there is no user to blame)."""
-    from streamapp.kafkaconf import current
-
-    security = current()
-    if not security.protocol.startswith("SASL"):
+def unseen_by_acl(security: KafkaSecurity) -> str:
+    """With a SASL user or a client certificate, the broker hides the topics the principal may
+    not Describe: the end of a sentence that says so ('' without one, where there is no
+    principal to blame)."""
+    if not security.acl_principal():
         return ""
     return (
-        f" is hidden from STREAMAPP_KAFKA_SASL_USERNAME={security.username!r}, which lacks a "
-        "Describe ACL on it: grant it with kafka-acls, or use another user"
+        f" is hidden from {security.principal()}, which lacks a Describe ACL on it: grant it "
+        "with kafka-acls, or use another principal"
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, Producer
 
 from streamapp.errors import StreamappError
 from streamapp.kafkaconf import kafka_conf
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
 
 
 class DeliveryError(StreamappError):
@@ -23,10 +27,10 @@ class BatchProducer:
     a record whose output or DLQ copy is missing.
     """
 
-    def __init__(self, bootstrap: str, *, client_id: str = "streamapp") -> None:
+    def __init__(self, settings: Settings, *, client_id: str = "streamapp") -> None:
         self._producer = Producer(
             kafka_conf(
-                bootstrap,
+                settings,
                 {
                     "client.id": client_id,
                     "enable.idempotence": True,

@@ -110,14 +110,14 @@ def _run(args: argparse.Namespace) -> int:
     from streamapp.ops.dlqstore import load_state, progress_group, read_entries
     from streamapp.ops.kafka import Kafka
 
-    kafka = Kafka(s.kafka_bootstrap)
+    kafka = Kafka(s)
     try:
         group = progress_group(s.group_id)
         state = load_state(kafka, topology.dlq_topic, group)
     finally:
         kafka.close()
     if args.action == "list" or not state.exists:
-        entries = read_entries(s.kafka_bootstrap, state) if args.action == "list" else []
+        entries = read_entries(s, state) if args.action == "list" else []
         print("\n".join(render_summary(topology, state, entries, group)))
         return 0
     return _show(s, topology, state, args)
@@ -132,7 +132,7 @@ def _show(
     from streamapp.registry import SchemaRegistry
 
     entries = read_entries(
-        s.kafka_bootstrap,
+        s,
         state,
         first=args.offset,
         limit=max(args.limit, 0),

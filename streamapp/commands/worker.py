@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
 
     s = settings()
     configure(s.log_level, s.log_format)
-    preflight(s.kafka_bootstrap, s.group_id)
+    preflight(s, group=s.group_id)
     return run_worker(
         s,
         batch_size=args.batch_size,

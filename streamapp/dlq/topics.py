@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -20,8 +21,12 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from streamapp.errors import StreamappError
-from streamapp.kafkaconf import kafka_conf
-from streamapp.kafkaerrors import client_error, principal
+from streamapp.kafkaconf import kafka_conf, security_of
+from streamapp.kafkaerrors import client_error
+
+if TYPE_CHECKING:
+    from streamapp.kafkaconf import KafkaSecurity
+    from streamapp.settings import Settings
 
 log = logging.getLogger("streamapp.dlq")
 
@@ -36,19 +41,21 @@ def _text(exc: KafkaException) -> str:
 
 
 def ensure_dlq_topics(
-    bootstrap: str, topics: Sequence[str], retention_ms: str, *, timeout: float = 15.0
+    settings: Settings, topics: Sequence[str], *, timeout: float = 15.0
 ) -> list[str]:
     """Create the missing ``topics`` with ``retention.ms``; returns the ones created.
 
     Raises DlqTopicError (one line: which topic, why, what to do) when Kafka refuses.
     """
-    admin = AdminClient(kafka_conf(bootstrap))
+    bootstrap, retention_ms = settings.kafka_bootstrap, settings.dlq_retention_ms
+    security = security_of(settings)
+    admin = AdminClient(kafka_conf(settings))
     wanted = list(dict.fromkeys(topics))
     try:
         # all topics: asking for one by name auto-creates it on brokers that allow that
         existing = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        text, hint = client_error(exc, admin)
+        text, hint = client_error(exc, admin, security)
         hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP (`streamapp check`)"
         raise DlqTopicError(
             f"Kafka at {bootstrap}: listing topics to create the DLQ topics failed ({text}); {hint}"
@@ -69,13 +76,24 @@ def ensure_dlq_topics(
                     continue  # another worker was first
                 raise DlqTopicError(
                     f"creating DLQ topic {topic!r} with retention.ms={retention_ms} failed "
-                    f"({_text(exc)}); create it yourself or grant {principal()} CREATE on it"
+                    f"({_text(exc)}); create it yourself or grant {security.principal()} "
+                    f"Create on it{_grant(security, topic)}"
                 ) from None
         if created:
             shown = ", ".join(created)
             log.info("created DLQ topic(s) %s with retention.ms=%s", shown, retention_ms)
     _warn_on_other_retention(admin, [t for t in wanted if t in existing], retention_ms, timeout)
     return created
+
+
+def _grant(security: KafkaSecurity, topic: str) -> str:
+    principal = security.acl_principal()
+    if not principal:
+        return ""
+    return (
+        f" (kafka-acls --bootstrap-server <broker> --add --allow-principal '{principal}' "
+        f"--operation Create --topic '{topic}')"
+    )
 
 
 def _warn_on_other_retention(

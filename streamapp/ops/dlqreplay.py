@@ -51,7 +51,7 @@ def run_dlq_replay(
     again goes back to the DLQ with its attempt count + 1), then the batch's DLQ offsets are
     committed as replayed for ``<group>.dlq-replay``, so no later run takes them again.
     """
-    kafka = Kafka(settings.kafka_bootstrap)
+    kafka = Kafka(settings)
     try:
         group = progress_group(settings.group_id)
         state = load_state(kafka, topology.dlq_topic, group)
@@ -59,7 +59,7 @@ def run_dlq_replay(
             out(f"DLQ {topology.dlq_topic} does not exist yet: nothing to replay")
             return 0
         entries = read_entries(
-            settings.kafka_bootstrap,
+            settings,
             state,
             first=selection.from_offset,
             last=selection.to_offset,

@@ -13,6 +13,7 @@ from streamapp.ops.reader import RangeReader
 
 if TYPE_CHECKING:
     from streamapp.dlq.seal import Sealer
+    from streamapp.settings import Settings
 
 
 def progress_group(group_id: str) -> str:
@@ -64,7 +65,7 @@ def load_state(kafka: Kafka, topic: str, group: str) -> DlqState:
 
 
 def read_entries(
-    bootstrap: str,
+    settings: Settings,
     state: DlqState,
     *,
     first: int | None = None,
@@ -84,7 +85,7 @@ def read_entries(
         if start < stop:
             ranges[(state.topic, p)] = (start, stop)
     entries: list[DlqEntry] = []
-    for batch in RangeReader(bootstrap, ranges).batches():
+    for batch in RangeReader(settings, ranges).batches():
         entries.extend(parse_entry(rec, sealer) for rec in batch)
     entries.sort(key=lambda e: (e.record.partition, e.record.offset))
     return entries if limit is None else entries[:limit]

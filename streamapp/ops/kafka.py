@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streamapp.errors import ConfigError
-from streamapp.kafkaconf import kafka_conf
+from streamapp.kafkaconf import kafka_conf, security_of
 from streamapp.kafkaerrors import client_error, unseen_by_acl
 from streamapp.ops import OpsError
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
 
 T = TypeVar("T")
 TP = tuple[str, int]
@@ -56,10 +59,12 @@ class Kafka:
     :meth:`commit`, which the broker refuses for a group that has active members.
     """
 
-    def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: Settings, *, timeout: float = 15.0) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap
+        self.security = security_of(settings)
         self.timeout = timeout
-        self.admin = AdminClient(kafka_conf(bootstrap))
+        self.admin = AdminClient(kafka_conf(settings))
         self._consumer: Any = None
 
     @property
@@ -68,7 +73,7 @@ class Kafka:
         if self._consumer is None:
             self._consumer = Consumer(
                 kafka_conf(
-                    self.bootstrap,
+                    self.settings,
                     {"group.id": "streamapp-ops-metadata", "enable.auto.commit": False},
                 )
             )
@@ -84,7 +89,7 @@ class Kafka:
         try:
             return fn()
         except (KafkaException, TimeoutError) as exc:
-            text, hint = client_error(exc, self.admin)
+            text, hint = client_error(exc, self.admin, self.security)
             message = f"Kafka at {self.bootstrap}: {what} failed ({text})"
             if hint:  # the connection settings are wrong: no command can go on
                 raise ConfigError(f"{message}; {hint}") from None
@@ -102,7 +107,7 @@ class Kafka:
         )
         found = meta.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
-            if unseen_by_acl():  # a SASL user sees only the topics it may Describe
+            if unseen_by_acl(self.security):  # a principal sees only what it may Describe
                 self._refused_describe(topic)
             if missing_ok:
                 return []
@@ -124,7 +129,7 @@ class Kafka:
             err = exc.args[0] if exc.args else None
             if getattr(err, "code", lambda: None)() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
                 raise ConfigError(
-                    f"Kafka at {self.bootstrap}: topic {topic!r}{unseen_by_acl()}"
+                    f"Kafka at {self.bootstrap}: topic {topic!r}{unseen_by_acl(self.security)}"
                 ) from None
         except TimeoutError:
             pass

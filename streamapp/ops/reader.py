@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from confluent_kafka import Consumer, TopicPartition
 
 from streamapp.kafkaconf import kafka_conf
 from streamapp.ops import OpsError
+
+if TYPE_CHECKING:
+    from streamapp.settings import Settings
 
 TP = tuple[str, int]
 
@@ -52,7 +55,7 @@ class RangeReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        settings: Settings,
         ranges: Mapping[TP, tuple[int, int]],
         *,
         batch_size: int = 500,
@@ -63,7 +66,7 @@ class RangeReader:
         self.stall_seconds = stall_seconds
         self._consumer = Consumer(
             kafka_conf(
-                bootstrap,
+                settings,
                 {
                     "group.id": "streamapp-ops-reader",
                     "enable.auto.commit": False,

@@ -77,7 +77,7 @@ def _by_time(
 
 def run_replay(settings: Settings, req: ReplayRequest, out: Print = print) -> int:
     """Carry out ``req``; returns the exit code (1 when refused). See the command's --help."""
-    kafka = Kafka(settings.kafka_bootstrap)
+    kafka = Kafka(settings)
     try:
         return _replay(settings, kafka, req, out)
     finally:
@@ -138,7 +138,7 @@ def _process(
     settings: Settings, topology: CompiledTopology, plans: Sequence[PartitionPlan], out: Print
 ) -> None:
     ranges = {(p.topic, p.partition): (p.target, p.stop) for p in plans}
-    reader = RangeReader(settings.kafka_bootstrap, ranges)
+    reader = RangeReader(settings, ranges)
     bar = ProgressBar(f"replay {topology.name}", reader.total)
     position: dict[TP, int] = {tp: start for tp, (start, _) in reader.ranges.items()}
 

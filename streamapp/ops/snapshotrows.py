@@ -29,7 +29,7 @@ class SnapshotRows:
         from streamapp.kafkaconf import kafka_conf
         from streamapp.registry import SchemaRegistry
 
-        self._kafka = Kafka(settings.kafka_bootstrap)
+        self._kafka = Kafka(settings)
         self._registry = SchemaRegistry(settings.registry_url)
         self._decoder = Decoder(resolver=self._registry, needs_before=False)
         self._table = {topic: table for table, topic in topics.items()}
@@ -37,7 +37,7 @@ class SnapshotRows:
         self._next: dict[tuple[str, int], int] = {}
         self._consumer: Any = Consumer(
             kafka_conf(
-                settings.kafka_bootstrap,
+                settings,
                 {
                     "group.id": "streamapp-snapshot-count",
                     "enable.auto.commit": False,

@@ -109,7 +109,7 @@ def last_output_time(kafka: Kafka, topic: str) -> int | None:
             ranges[(topic, p)] = (end - 1, end)
     stamps = [
         rec.timestamp
-        for batch in RangeReader(kafka.bootstrap, ranges, stall_seconds=10).batches()
+        for batch in RangeReader(kafka.settings, ranges, stall_seconds=10).batches()
         for rec in batch
         if rec.timestamp is not None
     ]
@@ -139,7 +139,7 @@ def gather(
 ) -> tuple[GroupInfo | None, list[TopologyStatus], dict[str, SinkHealth]]:
     """The group, every topology's status and the health of every sink kind in use."""
     kinds = sorted({s.kind for t in topologies for s in t.sinks})
-    kafka = Kafka(settings.kafka_bootstrap, timeout=10)
+    kafka = Kafka(settings, timeout=10)
     try:
         try:
             group: GroupInfo | None = kafka.group(settings.group_id)

@@ -11,7 +11,9 @@ from typing import Any
 
 import faust
 
-from streamapp import kafkaconf
+from streamapp.errors import ConfigError
+from streamapp.kafkaconf import KafkaSecurity
+from streamapp.kafkaprops import unsupported_warning, worker_consumer_conf
 from streamapp.runtime import watchdog
 from streamapp.runtime.fastpath import BatchConsumer, BatchProcessor, BatchTransport
 
@@ -73,10 +75,29 @@ def log_membership(group: str, session_timeout: float, instance_id: str | None) 
         )
 
 
+def _check_timeouts(options: dict[str, Any]) -> None:
+    """ConfigError for timeouts the consumer would refuse with a traceback at its start."""
+    session = float(options["broker_session_timeout"])
+    request = float(options["broker_request_timeout"])
+    heartbeat = float(options["broker_heartbeat_interval"])
+    if request < session:
+        raise ConfigError(
+            f"STREAMAPP_KAFKA_PROPERTIES: request.timeout.ms={request * 1000:.0f} is below "
+            f"STREAMAPP_SESSION_TIMEOUT ({session:.0f}s); the worker's consumer needs at least "
+            "the session timeout: raise it or remove it"
+        )
+    if heartbeat >= session:
+        raise ConfigError(
+            f"STREAMAPP_KAFKA_PROPERTIES: heartbeat.interval.ms={heartbeat * 1000:.0f} must be "
+            f"below STREAMAPP_SESSION_TIMEOUT ({session:.0f}s) (a third of it is usual)"
+        )
+
+
 def build_app(
     *,
     app_id: str,
     bootstrap: str,
+    security: KafkaSecurity,
     routes: Sequence[tuple[str, Sequence[str], BatchProcessor]],
     batch_size: int = 5000,
     batch_max_wait: float = 0.2,
@@ -95,16 +116,18 @@ def build_app(
     ``session_timeout`` is how long Kafka waits for a silent member (a crashed worker) before
     it hands its partitions on; ``group_instance_id`` makes this worker a static member (KIP-345),
     which a restart with the same id rejoins at once. One log line says which applies.
+    ``security`` gives the consumer its TLS/SASL credentials, and its STREAMAPP_KAFKA_PROPERTIES
+    the Faust settings they map to (:func:`streamapp.kafkaprops.worker_consumer_conf`, which win
+    over these defaults); one warning line names the properties the consumer cannot take.
     """
     datadir = Path(tempfile.gettempdir()) / "streamapp-faust" / app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = StreamApp(
-        app_id,
+    options: dict[str, Any] = dict(
         # Faust keeps table state here; streamapp has none, so keep it out of the working dir.
         datadir=str(datadir),
         broker_client_id=f"{app_id}@{socket.gethostname()}",
         broker=f"kafka://{bootstrap}",
-        broker_credentials=kafkaconf.current().faust_credentials(),
+        broker_credentials=security.faust_credentials(),
         store="memory://",
         autodiscover=False,
         topic_disable_leader=True,
@@ -118,8 +141,15 @@ def build_app(
         broker_session_timeout=session_timeout,
         broker_heartbeat_interval=min(3.0, session_timeout / 3),
         consumer_group_instance_id=group_instance_id,
+        broker_request_timeout=max(90.0, session_timeout),  # Faust's default, or what must be
         **conf,
     )
+    properties, unsupported = worker_consumer_conf(security.properties)
+    options.update(properties)
+    _check_timeouts(options)
+    if unsupported:
+        log.warning("%s", unsupported_warning(unsupported))
+    app = StreamApp(app_id, **options)
     log_membership(app_id, session_timeout, group_instance_id)
     app.startup_hook = on_startup
     app.shutdown_hook = on_shutdown

@@ -23,11 +23,12 @@ from typing import Any, TypeVar
 from streamapp.decode import Decoder
 from streamapp.decode.drift import DriftGuard
 from streamapp.dlq.budget import ErrorBudget, ErrorBudgetPolicy
-from streamapp.dlq.topics import ensure_dlq_topics
+from streamapp.dlq.topics import DlqTopicError, ensure_dlq_topics
 from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
-from streamapp.errors import RegistryUnavailableError
+from streamapp.errors import ConfigError, RegistryUnavailableError
+from streamapp.kafkaconf import security_of
 from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
 from streamapp.observability.web import ensure_port_free, install
@@ -66,15 +67,10 @@ class Runtime:
     state: Tables | None = None  # materialised tables (lookups, TOAST fill); None: none
 
     async def start(self) -> None:
-        """Create missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS), connect every sink and
-        create/evolve every table (idempotent), then restore every materialised table (load
-        its store, catch up with its topic) before any lane consumes."""
+        """Connect every sink and create/evolve every table (idempotent), then restore every
+        materialised table (load its store, catch up with its topic) before any lane consumes."""
         s = self.settings
         log.info("%s", s.key_summary())
-        dlq_topics = [t.dlq_topic for t in self.topologies]
-        await asyncio.to_thread(
-            ensure_dlq_topics, s.kafka_bootstrap, dlq_topics, s.dlq_retention_ms
-        )
         for sink in self.sinks.values():
             await sink.start()
         for sink, table in self.tables:
@@ -189,7 +185,7 @@ def build_runtime(
             schemas_dir=settings.path(settings.schemas_dir),
         )
     registry = SchemaRegistry(settings.registry_url, compatibility=settings.schema_compatibility)
-    producer = BatchProducer(settings.kafka_bootstrap, client_id=settings.group_id)
+    producer = BatchProducer(settings, client_id=settings.group_id)
     evolver = Evolver(
         registry,
         secrets=settings.mask_secrets(),
@@ -269,6 +265,16 @@ def build_tables(
     return Tables.build(topologies, decoder_for=decoder_for, settings=settings, metrics=metrics)
 
 
+def create_topics(runtime: Runtime) -> None:
+    """Create the missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS) before Faust starts, so a
+    refusal (e.g. no Create ACL) ends the start with one line (ConfigError) naming the topic,
+    the principal and the ACL to grant, not a traceback from inside the app's start."""
+    try:
+        ensure_dlq_topics(runtime.settings, [t.dlq_topic for t in runtime.topologies])
+    except DlqTopicError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _live_display(runtime: Runtime, consumer: Any) -> Any:
     """A 1 s timer body printing one summary line for all topologies on stderr."""
     tty = sys.stderr.isatty()
@@ -333,9 +339,11 @@ def run_worker(
     if not runtime.pipelines:
         log.error("no topologies in %s; nothing to run", settings.topologies_dir)
         return 2
+    create_topics(runtime)
     app = build_app(
         app_id=settings.group_id,
         bootstrap=settings.kafka_bootstrap,
+        security=security_of(settings),
         routes=[(p.topology.name, list(p.topology.source_topics), p) for p in runtime.pipelines],
         batch_size=batch_size,
         batch_max_wait=batch_max_wait,

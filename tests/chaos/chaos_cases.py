@@ -139,7 +139,7 @@ def recover(env: ChaosEnv, result: Result) -> None:
 
 def wait_members(env: ChaosEnv, count: int, timeout: float = 120.0) -> float:
     """Seconds until the case's group is Stable with ``count`` members holding partitions."""
-    kafka = QuietKafka(env.settings.kafka_bootstrap, timeout=5.0)
+    kafka = QuietKafka(env.settings, timeout=5.0)
     started = time.monotonic()
     try:
         while True:

@@ -10,6 +10,7 @@ is told about. It also runs the ``tick`` callback it is given (the worker superv
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 from streamapp.ops import OpsError
 from streamapp.ops.kafka import Kafka
+from streamapp.settings import Settings
 
 TP = tuple[str, int]
 
@@ -35,11 +37,11 @@ def quiet(config: dict[str, Any]) -> dict[str, Any]:
 class QuietKafka(Kafka):
     """streamapp's ops Kafka helper with clients that do not log to stderr."""
 
-    def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
+    def __init__(self, settings: Settings, *, timeout: float = 15.0) -> None:
         from confluent_kafka.admin import AdminClient
 
-        super().__init__(bootstrap, timeout=timeout)
-        self.admin = AdminClient(quiet({"bootstrap.servers": bootstrap}))
+        super().__init__(settings, timeout=timeout)
+        self.admin = AdminClient(quiet({"bootstrap.servers": settings.kafka_bootstrap}))
 
     @property
     def consumer(self) -> Any:
@@ -110,7 +112,9 @@ class Watch:
         tick: Callable[[], None] = lambda: None,
         interval: float = 0.5,
     ) -> None:
-        self.kafka = QuietKafka(bootstrap, timeout=3.0)
+        self.kafka = QuietKafka(
+            Settings.from_env({**os.environ, "STREAMAPP_KAFKA_BOOTSTRAP": bootstrap}), timeout=3.0
+        )
         self.group = group
         self.topics = list(topics)
         self.pids = pids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,11 +35,12 @@ def _retention(admin: Any, topic: str) -> str:
 def test_missing_dlq_topics_are_created_with_the_retention(
     stack: Settings, kafka_admin: Any, dlq_names: list[str]
 ) -> None:
-    created = ensure_dlq_topics(stack.kafka_bootstrap, [*dlq_names, dlq_names[0]], "7200000")
+    two_hours = dataclasses.replace(stack, dlq_retention_ms="7200000")
+    created = ensure_dlq_topics(two_hours, [*dlq_names, dlq_names[0]])
     assert sorted(created) == sorted(dlq_names)
     for name in dlq_names:
         assert _retention(kafka_admin, name) == "7200000"
-    assert ensure_dlq_topics(stack.kafka_bootstrap, dlq_names, "7200000") == []  # idempotent
+    assert ensure_dlq_topics(two_hours, dlq_names) == []  # idempotent
 
 
 def test_an_existing_dlq_topic_is_kept_with_a_warning_when_its_retention_differs(
@@ -50,7 +52,8 @@ def test_an_existing_dlq_topic_is_kept_with_a_warning_when_its_retention_differs
     existing = new_topic("old.dlq")  # the broker's default retention
     before = _retention(kafka_admin, existing)
     with caplog.at_level(logging.WARNING, logger="streamapp.dlq"):
-        assert ensure_dlq_topics(stack.kafka_bootstrap, [existing], "3600000") == []
+        one_hour = dataclasses.replace(stack, dlq_retention_ms="3600000")
+        assert ensure_dlq_topics(one_hour, [existing]) == []
     assert _retention(kafka_admin, existing) == before != "3600000"
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith(f"DLQ topic {existing} keeps records for retention.ms={before}")

@@ -37,7 +37,7 @@ def consume_all(settings: Settings, topic: str, count: int) -> list[tuple[Any, A
 
 def test_produce_many_delivers_every_record_in_order(stack: Settings, new_topic: Any) -> None:
     topic = new_topic()
-    producer = BatchProducer(stack.kafka_bootstrap)
+    producer = BatchProducer(stack)
     sent = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(500)] + [(b"gone", None)]
     producer.produce_many(topic, sent)
     asyncio.run(producer.flush(30))
@@ -60,7 +60,7 @@ def test_a_record_the_broker_refuses_fails_the_flush(
     )
     for future in kafka_admin.incremental_alter_configs([resource]).values():
         future.result(30)
-    producer = BatchProducer(stack.kafka_bootstrap)
+    producer = BatchProducer(stack)
     producer.produce_many(topic, [(b"small", b"ok")])
     asyncio.run(producer.flush(30))  # accepted: no error
     producer.produce_many(topic, [(b"big", b"x" * 50_000)])

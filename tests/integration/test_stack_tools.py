@@ -29,7 +29,7 @@ def test_kafka_consumer_groups_describes_the_lag_streamapp_reports(
         offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 1)], asynchronous=False
     )
     consumer.close()
-    ours = Kafka(stack.kafka_bootstrap)
+    ours = Kafka(stack)
     try:
         done = subprocess.run(
             [*TOOL, "--describe", "--group", group],

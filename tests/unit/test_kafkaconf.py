@@ -134,15 +134,38 @@ def test_settings_show_secrets_as_set_only() -> None:
     assert rows["STREAMAPP_KAFKA_PROPERTIES"] == "(set: sasl.oauthbearer.client.secret)"
 
 
-def test_kafka_conf_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STREAMAPP_KAFKA_PROPERTIES", "linger.ms=50")
-    conf = kafkaconf.kafka_conf("h:1", {"linger.ms": 5, "acks": "all"})
+def test_kafka_conf_takes_everything_from_the_callers_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process environment says SASL_SSL; the caller's own Settings (PLAINTEXT, h:1) win."""
+    monkeypatch.setenv("STREAMAPP_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STREAMAPP_KAFKA_SASL_USERNAME", "env-user")
+    monkeypatch.setenv("STREAMAPP_KAFKA_SASL_PASSWORD", SECRET)
+    own = Settings.from_env(
+        {"STREAMAPP_KAFKA_BOOTSTRAP": "h:1", "STREAMAPP_KAFKA_PROPERTIES": "linger.ms=50"}
+    )
+    conf = kafkaconf.kafka_conf(own, {"linger.ms": 5, "acks": "all"})
     assert conf["bootstrap.servers"] == "h:1" and conf["linger.ms"] == "50"
     assert conf["acks"] == "all" and conf["security.protocol"] == "PLAINTEXT"
-    monkeypatch.setenv("STREAMAPP_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("STREAMAPP_KAFKA_SASL_USERNAME", "u")
-    monkeypatch.setenv("STREAMAPP_KAFKA_SASL_PASSWORD", SECRET)
-    assert kafkaconf.kafka_conf("h:1")["sasl.password"] == SECRET
+    assert "sasl.username" not in conf and SECRET not in repr(conf)
+    sasl = Settings.from_env(
+        {
+            "STREAMAPP_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "STREAMAPP_KAFKA_SASL_USERNAME": "u",
+            "STREAMAPP_KAFKA_SASL_PASSWORD": SECRET,
+        }
+    )
+    assert kafkaconf.kafka_conf(sasl)["sasl.password"] == SECRET
+
+
+def test_kafka_conf_cannot_be_called_without_settings() -> None:
+    import inspect
+
+    first = next(iter(inspect.signature(kafkaconf.kafka_conf).parameters.values()))
+    assert first.name == "settings" and first.default is inspect.Parameter.empty
+    assert not hasattr(kafkaconf, "current")  # no environment-wide fallback left to fall into
+    with pytest.raises(TypeError):
+        kafkaconf.kafka_conf()  # type: ignore[call-arg]
 
 
 def test_registry_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca: str) -> None:
@@ -185,6 +208,15 @@ def test_registry_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca: str)
             "STREAMAPP_KAFKA_SECURITY_PROTOCOL",
         ),
         ("Broker: Topic authorization failed", "kafka-acls"),
+        (
+            "ssl://127.0.0.1:19095/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls "
+            "alert bad certificate: SSL alert number 42 (after 2ms in state APIVERSION_QUERY)",
+            "STREAMAPP_KAFKA_SSL_CERT_FILE",
+        ),
+        (
+            "SSL routines::tlsv13 alert certificate required: SSL alert number 116",
+            "STREAMAPP_KAFKA_SSL_KEY_FILE",
+        ),
     ],
 )
 def test_explain_names_the_setting(error: str, setting: str) -> None:
@@ -228,3 +260,28 @@ def test_mtls_client_certificate_with_encrypted_key(tmp_path: Path, ca: str) -> 
     assert "not-it" not in str(info.value)
     with pytest.raises(ConfigError, match=r"STREAMAPP_KAFKA_SSL_CA_FILE: .* holds no PEM"):
         security(**{**env, "STREAMAPP_KAFKA_SSL_CA_FILE": str(tmp_path / "wrongpw")})
+
+
+def test_mtls_principal_is_the_certificate_subject(tmp_path: Path, ca: str) -> None:
+    """An ACL hint over mTLS names Kafka's principal for the certificate: User:<subject DN>."""
+    import subprocess
+
+    key, cert = tmp_path / "client.key", tmp_path / "client.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/O=shop/CN=kafka-client"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    sec = security(
+        STREAMAPP_KAFKA_SECURITY_PROTOCOL="SSL",
+        STREAMAPP_KAFKA_SSL_CA_FILE=ca,
+        STREAMAPP_KAFKA_SSL_CERT_FILE=str(cert),
+        STREAMAPP_KAFKA_SSL_KEY_FILE=str(key),
+    )
+    assert sec.acl_principal() == "User:CN=kafka-client,O=shop"
+    assert "User:CN=kafka-client,O=shop" in sec.principal()
+    kafkaerrors._last_error.clear()
+    hint = explain("Broker: Topic authorization failed", principal=sec.principal())
+    assert "User:CN=kafka-client,O=shop" in hint
+    assert "is hidden from the client certificate's principal" in kafkaerrors.unseen_by_acl(sec)
+    assert security().acl_principal() == "" and kafkaerrors.unseen_by_acl(security()) == ""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from streamapp.kafkaconf import KafkaSecurity
 from streamapp.observability.metrics import Metrics
 from streamapp.observability.web import install
 from streamapp.runtime.app import build_app
@@ -16,7 +17,9 @@ from streamapp.settings import Settings
 
 def pages(liveness: Any) -> dict[str, Any]:
     """The Faust views install() registered, by path."""
-    app = build_app(app_id="web-unit", bootstrap="127.0.0.1:1", routes=[], web_port=1)
+    app = build_app(
+        app_id="web-unit", bootstrap="127.0.0.1:1", security=KafkaSecurity(), routes=[], web_port=1
+    )
     install(app, Metrics(), [], [], liveness, settings=Settings.from_env({}))
     return dict(app.web.views)
 
@@ -32,7 +35,9 @@ def call(view: Any) -> tuple[int, Any]:
 
 
 def test_only_streamapps_pages_are_served() -> None:
-    app = build_app(app_id="web-unit", bootstrap="127.0.0.1:1", routes=[], web_port=1)
+    app = build_app(
+        app_id="web-unit", bootstrap="127.0.0.1:1", security=KafkaSecurity(), routes=[], web_port=1
+    )
     install(app, Metrics(), [], [], None, settings=Settings.from_env({}))
     assert sorted(app.web.views) == ["/healthz", "/metrics", "/readyz"]
     assert not app.web.blueprints._enabled  # Faust's /router, /table, index, stats: none

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
+from streamapp.kafkaconf import KafkaSecurity
 from streamapp.runtime.app import build_app
 from streamapp.runtime.fastpath import BatchConsumer
 
 
 def consumer() -> BatchConsumer:
-    app = build_app(app_id="liveness-unit", bootstrap="127.0.0.1:1", routes=[])
+    app = build_app(
+        app_id="liveness-unit", bootstrap="127.0.0.1:1", security=KafkaSecurity(), routes=[]
+    )
     c = app.consumer
     assert isinstance(c, BatchConsumer)
     return c
