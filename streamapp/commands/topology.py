@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamapp.commands import find, load, settings
+from streamapp.ops import guarded
 
 if TYPE_CHECKING:
     from streamapp.settings import Settings
@@ -82,7 +83,7 @@ def register(sub: Any) -> None:
         help="the value subject, e.g. shop.public.orders-value (or the topic)",
     )
     init.add_argument("--out", metavar="FILE", help="where to write the module ('-': stdout)")
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=guarded(_run))  # e.g. a registry refusing `init`: one line
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Fixtures for tests through the local stack's SASL_SSL listener (SCRAM-SHA-512, ACLs).
+"""Fixtures for tests through the local stack's SASL_SSL listener (SCRAM-SHA-512, ACLs) and
+its authenticating HTTPS proxy in front of the registry and Kafka Connect (``auth_proxy``).
 
 The listener, its CA and the SCRAM users come from ``make up`` (infra/local/stack/kafkasasl.py):
 its port is STREAMAPP_KAFKA_SASL_PORT (default 19094) and its files are in
@@ -26,6 +27,37 @@ from streamapp.settings import REPO_ROOT, Settings
 
 SASL_PORT = int(os.environ.get("STREAMAPP_KAFKA_SASL_PORT", "") or "19094")
 SASL_DIR = Path(os.environ.get("STREAMAPP_STACK_DIR", "") or REPO_ROOT / ".stack") / "kafka-sasl"
+
+
+# The stack's authenticating HTTPS proxy (infra/local/stack/authproxy.py) in front of the registry
+# and Kafka Connect's REST API; its ports default to 363 above the ports it fronts, as the stack's.
+REGISTRY_TLS_PORT = int(
+    os.environ.get("STREAMAPP_REGISTRY_TLS_PORT", "")
+    or int(os.environ.get("STREAMAPP_REGISTRY_PORT", "") or "18081") + 363
+)
+CONNECT_TLS_PORT = int(
+    os.environ.get("STREAMAPP_CONNECT_TLS_PORT", "")
+    or int(os.environ.get("STREAMAPP_CONNECT_PORT", "") or "18083") + 363
+)
+AUTH_DIR = SASL_DIR.parent / "authproxy"
+
+
+def proxy_env(secrets: Path) -> dict[str, str]:
+    """The registry and Connect settings through the proxy as user ``streamapp`` (basic auth),
+    with the user info in a file under ``secrets`` as a mounted Secret would hold it."""
+    password = (AUTH_DIR / "streamapp.password").read_text().strip()
+    secrets.mkdir(exist_ok=True)
+    user_info = secrets / "user-info"
+    user_info.write_text(f"streamapp:{password}\n")
+    user_info.chmod(0o600)
+    return {
+        "STREAMAPP_REGISTRY_URL": f"https://127.0.0.1:{REGISTRY_TLS_PORT}/apis/ccompat/v7",
+        "STREAMAPP_REGISTRY_USER_INFO_FILE": str(user_info),
+        "STREAMAPP_REGISTRY_CA_FILE": str(SASL_DIR / "ca.pem"),
+        "STREAMAPP_CONNECT_URL": f"https://127.0.0.1:{CONNECT_TLS_PORT}",
+        "STREAMAPP_CONNECT_USER_INFO_FILE": str(user_info),
+        "STREAMAPP_CONNECT_CA_FILE": str(SASL_DIR / "ca.pem"),
+    }
 
 
 def sasl_env(user: str = "streamapp") -> dict[str, str]:
@@ -77,6 +109,65 @@ def sasl(
     redis_client: Any,
 ) -> Iterator[SaslHarness]:
     h = SaslHarness(stack, unique, tmp_path, registry_client)
+    h.overrides = {}
+    provision(h, kafka_admin)
+    yield h
+    teardown(
+        h,
+        kafka_admin=kafka_admin,
+        pg_warehouse=pg_warehouse,
+        redis_client=redis_client,
+        registry_client=registry_client,
+    )
+
+
+class ProxyHarness(OpsHarness):
+    """An OpsHarness whose worker and CLI reach the registry and Connect only through the
+    authenticating proxy (Kafka over the PLAINTEXT listener); ``overrides`` go last."""
+
+    base: dict[str, str]
+    overrides: dict[str, str]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, **self.base, **self.overrides}
+
+
+@pytest.fixture(scope="session")
+def auth_proxy(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The proxy's folder; fails (never skips) when the stack runs no proxy or a round trip
+    through it with the password does not list the registry's subjects and Connect's plugins."""
+    from streamapp.errors import RegistryError
+    from streamapp.ops import OpsError
+    from streamapp.ops.connect import ConnectAuth, ConnectClient
+    from streamapp.registry import probe
+
+    needed = (AUTH_DIR / "streamapp.password", AUTH_DIR / "bearer.token", SASL_DIR / "ca.pem")
+    missing = [p for p in needed if not p.exists()]
+    if missing:
+        pytest.fail(f"no authenticating proxy files ({missing[0]}): run `make up`", pytrace=False)
+    settings = Settings.from_env({**os.environ, **proxy_env(tmp_path_factory.mktemp("proxy"))})
+    try:
+        probe(settings)
+        ConnectClient(settings.connect_url, auth=ConnectAuth.from_settings(settings)).plugins()
+    except (RegistryError, OpsError) as exc:
+        pytest.fail(f"the stack's auth proxy: {exc}; run `make up`", pytrace=False)
+    return AUTH_DIR
+
+
+@pytest.fixture
+def proxied(
+    auth_proxy: Path,
+    stack: Settings,
+    unique: str,
+    tmp_path: Path,
+    registry_client: Any,
+    kafka_admin: Any,
+    pg_warehouse: Any,
+    redis_client: Any,
+) -> Iterator[ProxyHarness]:
+    h = ProxyHarness(stack, unique, tmp_path, registry_client)
+    h.base = proxy_env(tmp_path / "secrets")
     h.overrides = {}
     provision(h, kafka_admin)
     yield h

@@ -1,13 +1,15 @@
-"""A SCRAM password and a registry API secret that are one sentinel: a worker (DEBUG logs),
+"""A SCRAM password and the registry's and Connect's basic auth passwords that are one sentinel
+(each one a real login: a SCRAM user, a user of the stack's auth proxy): a worker (DEBUG logs),
 `settings`, `check`, `status` and a refused login must never print it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SaslHarness
+from conftest import SaslHarness, proxy_env
 from ops_harness import row
 from worker_harness import wait_until
 
@@ -64,14 +66,30 @@ def sentinel_user(sasl: SaslHarness, kafka_admin: Any) -> Iterator[str]:
         fut.result(30)
 
 
+@pytest.fixture
+def sentinel_proxy_user(auth_proxy: Path, unique: str) -> Iterator[str]:
+    """A user of the stack's authenticating proxy (registry and Connect) whose password is the
+    sentinel: a password file in its folder, removed afterwards."""
+    user = f"{unique}_p"
+    password = auth_proxy / f"{user}.password"
+    password.write_text(PW + "\n")
+    password.chmod(0o600)
+    yield user
+    password.unlink(missing_ok=True)
+
+
 def test_sasl_and_registry_secrets_never_printed(
-    sasl: SaslHarness, sentinel_user: str, pg_warehouse: Any
+    sasl: SaslHarness, sentinel_user: str, sentinel_proxy_user: str, pg_warehouse: Any
 ) -> None:
     sasl.overrides = {
+        **proxy_env(sasl.tmp / "secrets"),  # the registry and Connect behind the auth proxy
+        "STREAMAPP_REGISTRY_USER_INFO_FILE": "",
+        "STREAMAPP_CONNECT_USER_INFO_FILE": "",
+        "STREAMAPP_REGISTRY_USER_INFO": f"{sentinel_proxy_user}:{PW}",
+        "STREAMAPP_CONNECT_USER_INFO": f"{sentinel_proxy_user}:{PW}",
         "STREAMAPP_KAFKA_SASL_USERNAME": sentinel_user,
         "STREAMAPP_KAFKA_SASL_PASSWORD": PW,
         "STREAMAPP_KAFKA_SASL_PASSWORD_FILE": "",
-        "STREAMAPP_REGISTRY_USER_INFO": f"key:{PW}",  # the local registry ignores basic auth
         "STREAMAPP_KAFKA_PROPERTIES": f"sasl.oauthbearer.client.secret={PW}",
         "STREAMAPP_LOG_LEVEL": "DEBUG",
     }
@@ -87,6 +105,9 @@ def test_sasl_and_registry_secrets_never_printed(
     )}  # fmt: skip
     assert sasl.stop() == 0
     assert "STREAMAPP_KAFKA_SASL_PASSWORD" in outputs["settings"].stdout
+    for service in ("registry", "connect"):  # the sentinel logged in: it was on the wire
+        line = next(x for x in outputs["check"].stdout.splitlines() if x.split()[1:2] == [service])
+        assert line.startswith("ok "), outputs["check"].stdout
     assert outputs["status"].returncode == 0, outputs["status"].stderr
     sasl.overrides["STREAMAPP_KAFKA_SASL_PASSWORD"] = PW + "-wrong"
     outputs["refused status"] = refused = sasl.cli("status", sasl.unique, timeout=120)
