@@ -71,6 +71,7 @@ class TableReader:
         self.watermark_ttl = watermark_ttl
         self.oldkeys = OldKeys(topology, decoder)
         self.skipped = 0
+        self.loaded = 0  # entries loaded from the store at start
         self._conf = kafka_conf(
             settings,
             {
@@ -94,8 +95,7 @@ class TableReader:
 
     async def start(self) -> None:
         """Load the store, assign the partitions and start reading (returns at once)."""
-        loaded = await asyncio.to_thread(self.table.load)
-        log.debug("table %s: %d stored entries loaded", self.table.name, loaded)
+        self.loaded = await asyncio.to_thread(self.table.load)
         self._consumer = Consumer(self._conf)
         await asyncio.to_thread(self._assign)
         self._task = asyncio.ensure_future(self._run())
@@ -111,11 +111,13 @@ class TableReader:
             )
         seconds = time.monotonic() - started
         log.info(
-            "table %s: %d rows from %s restored in %.1f s",
+            "table %s: %d rows from %s restored in %.1f s (%d entries from the store %s)",
             self.table.name,
             len(self.table),
             self.topic,
             seconds,
+            self.loaded,
+            getattr(self.table.store, "path", "in memory"),
         )
         if self.metrics is not None:
             self.metrics.table_restore_seconds.labels(self.table.name).set(seconds)
@@ -254,7 +256,8 @@ class TableReader:
     def _outputs(self, records: Sequence[Any]) -> list[OutputRecord]:
         """The batch's outputs not applied yet: what precedes a fill is applied first, so the
         old key's image is there when its row moved within the batch."""
-        decode, process, out = self.decoder.decode, self.topology.process, []
+        decode, process = self.decoder.decode, self.topology.process
+        out: list[OutputRecord] = []
         fill = self.oldkeys.fill
         for rec in records:
             try:
