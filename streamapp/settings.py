@@ -273,10 +273,53 @@ class Settings:
     web_bind: str = _setting(
         "STREAMAPP_WEB_BIND", "127.0.0.1", "address the worker's endpoints listen on"
     )
+    freshness_interval: str = _setting(
+        "STREAMAPP_FRESHNESS_INTERVAL",
+        "5",
+        "seconds between a worker's `streamapp_freshness` writes into each SQL sink and its "
+        "heartbeat reads (0: no writes; needs STREAMAPP_WEB_PORT on)",
+    )
+    freshness_heartbeat_topic: str = _setting(
+        "STREAMAPP_FRESHNESS_HEARTBEAT_TOPIC",
+        "auto",
+        "Debezium heartbeat topic that advances an idle, caught-up topology: `auto` "
+        "(`__debezium-heartbeat.<prefix>` of the source topic, when it exists), a topic, or `off`",
+    )
+    freshness_warn_after: str = _setting(
+        "STREAMAPP_FRESHNESS_WARN_AFTER",
+        "10m",
+        "`streamapp dbt sources`: dbt freshness warn_after (minutes, hours or days: 10m, 2h, 1d)",
+    )
+    freshness_error_after: str = _setting(
+        "STREAMAPP_FRESHNESS_ERROR_AFTER",
+        "1h",
+        "`streamapp dbt sources`: dbt freshness error_after (minutes, hours or days)",
+    )
     log_level: str = _setting("STREAMAPP_LOG_LEVEL", "INFO", "log level")
     log_format: str = _setting(
         "STREAMAPP_LOG_FORMAT", "text", "`text`, or `json` for one JSON object per line"
     )
+
+    def _validate_freshness(self) -> None:
+        from streamapp.freshness_client import dbt_period
+
+        try:
+            interval = float(self.freshness_interval)
+        except ValueError:
+            interval = -1.0
+        if not 0 <= interval <= 3600:
+            raise ConfigError(
+                f"STREAMAPP_FRESHNESS_INTERVAL={self.freshness_interval!r}: use seconds "
+                "between 0 (no writes) and 3600"
+            )
+        for env, value in (
+            ("STREAMAPP_FRESHNESS_WARN_AFTER", self.freshness_warn_after),
+            ("STREAMAPP_FRESHNESS_ERROR_AFTER", self.freshness_error_after),
+        ):
+            try:
+                dbt_period(value)
+            except ValueError as exc:
+                raise ConfigError(f"{env}={value!r}: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -298,6 +341,7 @@ class Settings:
             raise ConfigError(f"STREAMAPP_LOG_FORMAT={self.log_format!r}: use 'text' or 'json'")
         if not self.web_port.isdigit() or int(self.web_port) > 65535:
             raise ConfigError(f"STREAMAPP_WEB_PORT={self.web_port!r}: use a port number, 0 for off")
+        self._validate_freshness()
         try:
             interval = float(self.commit_interval)
         except ValueError:

@@ -1,11 +1,12 @@
-"""The worker's HTTP endpoints on Faust's web server: /metrics, /healthz, /readyz, nothing else.
+"""The worker's HTTP endpoints on Faust's web server: /metrics, /healthz, /readyz, /freshness.
 
 ``/healthz`` (liveness) answers 200 while the consumer and its batch loop are alive, 503 with
 the reason once the consumer crashed or the loop stopped making progress (a restart helps).
 ``/readyz`` (readiness) answers 200 only when the worker has partitions assigned and every
 sink's service answered its last round trip with the sink's circuit breaker closed; 503
 otherwise, with the reasons as JSON either way. It answers from a cache (``readiness.py``), so
-it never waits for a sink, and never for a write in progress.
+it never waits for a sink, and never for a write in progress. ``/freshness`` (always 200) is the
+freshness contract per topology as JSON (``freshness.py``, ``freshwire.py``).
 """
 
 from __future__ import annotations
@@ -81,4 +82,7 @@ def install(
     app.page("/metrics")(metrics_view)
     app.page("/healthz")(healthz)
     app.page("/readyz")(readyz)
+    from streamapp.observability import freshwire
+
+    freshwire.install(app, writers, settings)  # /freshness and the streamapp_freshness rows
     return readiness

@@ -44,6 +44,7 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from streamapp.observability.freshness import FreshnessTracker
 from streamapp.observability.metrics import Metrics
 
 Batch = Mapping[TP, Sequence[Any]]  # partition -> aiokafka ConsumerRecords, in offset order
@@ -119,6 +120,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._lanes: list[_Lane] = []
         self._processed: dict[TP, int] = {}
         self.metrics: Metrics | None = None
+        self.freshness: FreshnessTracker | None = None  # told of every stored batch
         self._drain_task: asyncio.Future[Any] | None = None  # for liveness()
         self._loop_at = time.monotonic()  # when the drain loop last completed a pass
 
@@ -131,6 +133,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._lanes.append(lane)
         for topic in topics:
             self._handlers[topic] = lane
+
+    def lane_topics(self) -> dict[str, list[str]]:
+        """Each handler's name -> the topics routed to it."""
+        return {
+            lane.name: [t for t, h in self._handlers.items() if h is lane] for lane in self._lanes
+        }
 
     @property
     def storing(self) -> bool:
@@ -158,6 +166,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         for tp in list(self._processed):
             if tp not in assigned:
                 del self._processed[tp]
+        if self.freshness is not None:
+            self.freshness.forget(assigned)
         # Revocation waited for every store (wait_empty): no lane is full any more, and a new
         # assignment starts unpaused in the client. Records buffered for partitions now owned
         # by another worker are theirs to read (from the committed offset).
@@ -368,6 +378,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             processed = self._processed
             for tp, records in batch.items():
                 processed[tp] = records[-1].offset
+            if self.freshness is not None:
+                self.freshness.stored(batch, prepared)
             if self.metrics is not None:
                 self._observe_lag(batch)
         except asyncio.CancelledError:
@@ -384,6 +396,21 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if failure is not None:
             await self._fail(failure)
             raise failure
+
+    def progress(self, tp: TP) -> tuple[int | None, int | None, bool]:
+        """(next offset to read, high watermark last fetched, paused) of an assigned partition;
+        None where not known yet. Reads state only (the freshness contract asks)."""
+        done = self._processed.get(tp)
+        nxt = done + 1 if done is not None else self._committed_offset.get(tp)
+        try:
+            high = self.highwater(tp)
+        except Exception:  # noqa: BLE001 - no watermark yet
+            high = None
+        if high is not None and high < 0:
+            high = None
+        if nxt is None and high == 0:
+            nxt = 0  # a partition that never held a record: caught up with nothing to read
+        return nxt, high, any(tp in lane.paused for lane in self._lanes)
 
     def lag(self) -> int:
         """Records on assigned partitions past what this worker processed (or the committed

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import UNCHANGED, OutputRecord
+from streamapp.sinks.freshrows import FreshnessRow
 from streamapp.types import FieldType
 
 MAX_VERSION: Final = 1 << 63
@@ -107,6 +108,11 @@ class Sink(abc.ABC):
         in the DLQ is not half-stored. Refusals only the server can find still come from
         ``write``. Default: none."""
         return []
+
+    async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
+        """Store the freshness contract's ``rows`` next to ``table`` (the SQL sinks' tables
+        in ``sinks/freshrows.py``); SinkError when it fails. Default: nothing to store."""
+        return None
 
     @abc.abstractmethod
     async def healthy(self) -> bool:

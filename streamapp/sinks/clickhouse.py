@@ -22,6 +22,7 @@ from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, 
 from streamapp.sinks.chcolumns import ColumnConverter, arrow_table, arrow_types, column_converter
 from streamapp.sinks.chconnect import connect
 from streamapp.sinks.ddl import Unfit, ch_ident, ch_raw_expr, ch_type
+from streamapp.sinks.freshrows import CH_COLUMNS, TABLE, FreshnessRow, ch_ddl, ch_values
 from streamapp.types import Kind
 
 INSERT_ROWS: Final = 100_000
@@ -80,6 +81,7 @@ class ClickHouseSink(Sink):
         self._owned = client is None
         self._lock = asyncio.Lock()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._fresh_ready: set[str] = set()  # databases with streamapp_freshness created
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._client is None:
@@ -169,6 +171,25 @@ class ClickHouseSink(Sink):
         except Exception as exc:
             raise _error(table, "creating or altering the table", exc) from exc
         self._plans[table.signature] = _compile(table, database, name)
+
+    async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
+        """Insert ``rows`` into ``streamapp_freshness_partitions`` of ``table``'s database
+        (a ReplacingMergeTree by ``updated_at``; table and view created on first use)."""
+        await self.start()
+        database, _ = self._where(table)
+        try:
+            if database not in self._fresh_ready:
+                for statement in ch_ddl(ch_ident(database)):
+                    await self._call(self.client.command, statement)
+                self._fresh_ready.add(database)
+            values = [ch_values(r) for r in rows]
+            await self._call(
+                self.client.insert, TABLE, values, column_names=CH_COLUMNS, database=database
+            )
+        except (ConfigError, SinkError):
+            raise
+        except Exception as exc:
+            raise _error(table, "writing streamapp_freshness", exc) from exc
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
 from streamapp.sinks.ddl import JSON_KINDS, checker, first_unfit, jsonify, pg_type
+from streamapp.sinks.freshrows import FreshnessRow, pg_ddl, pg_params, pg_upsert
 
 COPY_THRESHOLD: Final = 50
 """Batches of at least this many rows go through COPY: measured on the local stack, COPY + merge
@@ -96,6 +97,7 @@ class PostgresSink(Sink):
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._fresh_ready: set[str] = set()  # schemas with streamapp_freshness created
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -367,6 +369,27 @@ class PostgresSink(Sink):
                     ]
                 )
             )
+
+    async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
+        """Upsert ``rows`` into ``streamapp_freshness_partitions`` of ``table``'s schema (table
+        and view created on first use, under an advisory lock), in one transaction."""
+        schema = str(table.options.get("schema", "public"))
+        quoted = '"' + schema.replace('"', '""') + '"'
+        params = sorted(pg_params(r) for r in rows)  # one order: concurrent workers never deadlock
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                async with conn.transaction():
+                    if schema not in self._fresh_ready:
+                        lock = f"{schema}.streamapp_freshness"
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+                        for statement in pg_ddl(quoted):
+                            await conn.execute(statement)
+                    async with conn.cursor() as cur:
+                        await cur.executemany(pg_upsert(quoted), params)
+            except (psycopg.Error, OSError) as exc:
+                raise self._error(table, "writing streamapp_freshness", exc) from exc
+        self._fresh_ready.add(schema)
 
     # -- errors --------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def test_only_streamapps_pages_are_served() -> None:
         app_id="web-unit", bootstrap="127.0.0.1:1", security=KafkaSecurity(), routes=[], web_port=1
     )
     install(app, Metrics(), [], [], None, settings=Settings.from_env({}))
-    assert sorted(app.web.views) == ["/healthz", "/metrics", "/readyz"]
+    assert sorted(app.web.views) == ["/freshness", "/healthz", "/metrics", "/readyz"]
     assert not app.web.blueprints._enabled  # Faust's /router, /table, index, stats: none
 
 
