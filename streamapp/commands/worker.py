@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from streamapp.commands import settings
+from streamapp.errors import RegistryError
 
 ORDER = 20
 
@@ -47,10 +49,14 @@ def _run(args: argparse.Namespace) -> int:
     s = settings()
     configure(s.log_level, s.log_format)
     preflight(s, group=s.group_id)
-    return run_worker(
-        s,
-        batch_size=args.batch_size,
-        batch_max_wait=args.batch_max_wait,
-        web_port=args.web_port,
-        loglevel=s.log_level.lower(),
-    )
+    try:
+        return run_worker(
+            s,
+            batch_size=args.batch_size,
+            batch_max_wait=args.batch_max_wait,
+            web_port=args.web_port,
+            loglevel=s.log_level.lower(),
+        )
+    except RegistryError as exc:  # at start-up, e.g. a refused login: its one line says why
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
