@@ -41,6 +41,14 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def _sink_preflight(s: Any) -> None:
+    """Reach the sinks the topologies write to (ConfigError, one line, if one refuses)."""
+    from streamapp.commands import load
+    from streamapp.observability.health import sink_preflight
+
+    sink_preflight(s, {sink.kind for topology in load(s) for sink in topology.sinks})
+
+
 def _run(args: argparse.Namespace) -> int:
     from streamapp.kafkaconf import preflight
     from streamapp.observability.logs import configure
@@ -49,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     s = settings()
     configure(s.log_level, s.log_format)
     preflight(s, group=s.group_id)
+    _sink_preflight(s)
     try:
         return run_worker(
             s,
