@@ -7,24 +7,17 @@ prints what each connection negotiated, and a refused connection is one line nam
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import SaslHarness
+from conftest import PG_PORT, REDIS_TLS_PORT, STACK_CA, TLS_DIR, SaslHarness
 from ops_harness import row
 from worker_harness import wait_until
 
-from streamapp.settings import REPO_ROOT
-
-STACK = Path(os.environ.get("STREAMAPP_STACK_DIR", "") or REPO_ROOT / ".stack")
-TLS = STACK / "tls"
-CA = STACK / "kafka-sasl" / "ca.pem"
-PG_PORT = int(os.environ.get("STREAMAPP_PG_PORT", "") or "15432")
-REDIS_TLS_PORT = int(os.environ.get("STREAMAPP_REDIS_TLS_PORT", "") or "16380")
+TLS = TLS_DIR
+CA = STACK_CA
 
 
 def secret(name: str) -> str:
