@@ -150,6 +150,23 @@ class Settings:
         "`mysql://`/`mariadb://user:password@host:port/database` for a MySQL-family source "
         "(reconcile)",
     )
+    source_slots: str = _setting(
+        "STREAMAPP_SOURCE_SLOTS",
+        "*",
+        "replication slots whose lag `status` shows and workers sample into /metrics: names "
+        "separated by commas, `*` for every logical slot of the source database, empty: none",
+    )
+    slot_lag_interval: str = _setting(
+        "STREAMAPP_SLOT_LAG_INTERVAL",
+        "30",
+        "seconds between a worker's samples of the slots' lag (read from STREAMAPP_SOURCE_DSN; "
+        "only with its endpoints on); 0: off",
+    )
+    slot_lag_window: str = _setting(
+        "STREAMAPP_SLOT_LAG_WINDOW",
+        "300",
+        "seconds over which a worker measures the growth of a slot's lag (bytes/s), 10..86400",
+    )
     warehouse_dsn: str = _setting(
         "STREAMAPP_WAREHOUSE_DSN",
         "postgresql://streamapp:streamapp@127.0.0.1:15432/warehouse",
@@ -385,6 +402,19 @@ class Settings:
         if not self.gc_threshold.isdigit() or not 700 <= int(self.gc_threshold) <= 1_000_000:
             raise ConfigError(
                 f"STREAMAPP_GC_THRESHOLD={self.gc_threshold!r}: use a count, 700 to 1000000"
+            )
+        try:
+            sample, window = float(self.slot_lag_interval), float(self.slot_lag_window)
+        except ValueError:
+            sample, window = -1.0, -1.0
+        if not (sample == 0 or 1 <= sample <= 3600):
+            raise ConfigError(
+                f"STREAMAPP_SLOT_LAG_INTERVAL={self.slot_lag_interval!r}: use seconds, 1 to 3600, "
+                "or 0 for off"
+            )
+        if not 10 <= window <= 86400:
+            raise ConfigError(
+                f"STREAMAPP_SLOT_LAG_WINDOW={self.slot_lag_window!r}: use seconds, 10 to 86400"
             )
         for env, url in (
             ("STREAMAPP_CONNECT_URL", self.connect_url),
