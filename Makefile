@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := $(PYTHON) infra/local/stack
 PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 
-.PHONY: help run test venv up down status lint format unit integration bench chaos clean-stack promtool check-alerts
+.PHONY: help run test venv up down status lint format unit integration bench chaos clean-stack dbt-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,16 +21,20 @@ $(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c streamap
 
 venv: $(BIN)/.installed  ## create the virtualenv and install streamapp with dev tools
 
-# Prometheus's promtool validates infra/prometheus/alerts.yml; built once from its Go module into
-# the cache outside the repo (infra/prometheus/promtool.py), like the stack's Kafka downloads.
-PROMTOOL := $(PYTHON) infra/prometheus/promtool.py
+# dbt lives in a virtualenv of its own: its pins (jinja2, protobuf, networkx...) must not decide
+# the worker's dependency versions. tests/integration/dbt finds it through DBT_VENV.
+DBT_VENV ?= .stack/dbt-venv
+export DBT_VENV
+DBT_PINS := 'dbt-core>=1.10,<1.11' 'dbt-postgres>=1.9,<1.10'
 
-promtool:  ## build promtool once into ~/.cache/streamapp (needs Go; ~7 min the first time)
-	@$(PROMTOOL) --install > /dev/null
+$(DBT_VENV)/.installed:
+	@test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	@echo "installing dbt-core and dbt-postgres into $(DBT_VENV) (log: $(DBT_VENV)/install.log)"
+	@{ $(DBT_VENV)/bin/pip install -q --upgrade pip && $(DBT_VENV)/bin/pip install -q $(DBT_PINS); } \
+		> $(DBT_VENV)/install.log 2>&1 || { tail -n 30 $(DBT_VENV)/install.log; exit 1; }
+	@touch $@
 
-check-alerts: promtool  ## promtool check rules + promtool test rules on infra/prometheus/alerts*.yml
-	@$(PROMTOOL) check rules infra/prometheus/alerts.yml
-	@$(PROMTOOL) test rules infra/prometheus/alerts_test.yml
+dbt-venv: $(DBT_VENV)/.installed  ## dbt-core + dbt-postgres in their own virtualenv (for the dbt tests)
 
 up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium); a no-op when running
 	@$(STACK) up
@@ -53,13 +57,13 @@ format: venv  ## apply ruff's fixes and formatting
 	@$(BIN)/ruff check --fix $(PY_PATHS)
 	@$(BIN)/ruff format $(PY_PATHS)
 
-unit: venv promtool  ## unit tests only (no services)
+unit: venv  ## unit tests only (no services)
 	@$(BIN)/pytest -q tests/unit
 
-integration: venv up  ## integration tests on the real local stack
+integration: venv up dbt-venv  ## integration tests on the real local stack
 	@$(BIN)/pytest -q tests/integration
 
-test: venv promtool up lint  ## set up everything and run the whole suite (lint, unit, integration)
+test: venv up dbt-venv lint  ## set up everything and run the whole suite (lint, unit, integration)
 	@$(BIN)/pytest -q tests
 
 bench: venv up  ## benchmarks that print figures: core chain, consume path, end to end
