@@ -64,6 +64,14 @@ def register(sub: Any) -> None:
     test.add_argument(
         "--events", required=True, metavar="FILE", help="JSON lines of Debezium events ('-': stdin)"
     )
+    test.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="seed the table of topology NAME, which a lookup reads, from a file of NAME's "
+        "events (same format; applied in order before the test); repeatable",
+    )
     init = actions.add_parser(
         "init",
         help="write a topology module whose Source.columns come from the schema registry",
@@ -106,9 +114,40 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "show":
         from streamapp.ops.show import render
 
-        print("\n".join(render(topology, s.mask_secrets())))
+        looked_up_by = [t.name for t in topologies if topology.name in t.table_refs]
+        print("\n".join(render(topology, s.mask_secrets(), looked_up_by=looked_up_by)))
         return 0
+    _seed(topology, topologies, args.table)
     return _test(topology, args.events)
+
+
+def _seed(topology: CompiledTopology, topologies: list[CompiledTopology], seeds: list[str]) -> None:
+    """Fill the tables named by ``--table NAME=FILE`` and bind ``topology``'s lookups to them."""
+    from streamapp.errors import ConfigError
+    from streamapp.ops.render import decoder_for
+    from streamapp.state.seed import seed_table
+
+    for seed in seeds:
+        name, sep, file = seed.partition("=")
+        if not sep or not name or not file:
+            raise ConfigError(f"--table {seed!r}: write NAME=FILE (a topology and its events)")
+        if name not in topology.table_refs:
+            looked = ", ".join(topology.table_refs) or "none"
+            raise ConfigError(
+                f"--table {name}: {topology.name} does not look it up (its lookups: {looked})"
+            )
+        source = find(topologies, name)
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--table {name}={file}: cannot be read ({exc.strerror})") from None
+        decoder = decoder_for(source, strict_versions=False)
+        table = seed_table(source, decoder, text.splitlines(), err=_stderr)
+        topology.table_refs[name].get = table.get
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _init(args: argparse.Namespace, s: Settings) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from streamapp.records import Op
@@ -66,7 +66,7 @@ def walk(topology: CompiledTopology, secrets: Mapping[str, bytes]) -> list[StepE
 
     The topology is already valid (it compiled), so every step compiles here as well.
     """
-    chain = Chain(secrets=secrets)
+    chain = Chain(secrets=secrets, tables=topology.table_shapes)
     for name, spec in topology.topology.source.columns.items():
         chain.columns[name] = Column(chain.new_var(), parse_type(spec))
     steps = []
@@ -84,8 +84,11 @@ def walk(topology: CompiledTopology, secrets: Mapping[str, bytes]) -> list[StepE
     return steps
 
 
-def render(topology: CompiledTopology, secrets: Mapping[str, bytes]) -> list[str]:
-    """The lines `streamapp topology show` prints."""
+def render(
+    topology: CompiledTopology, secrets: Mapping[str, bytes], *, looked_up_by: Sequence[str] = ()
+) -> list[str]:
+    """The lines `streamapp topology show` prints (``looked_up_by``: the topologies whose
+    lookups read this one's table)."""
     spec = topology.topology
     lines = [f"topology {topology.name}", f"source   {', '.join(topology.source_topics)}"]
     source = {name: parse_type(t) for name, t in spec.source.columns.items()}
@@ -107,6 +110,31 @@ def render(topology: CompiledTopology, secrets: Mapping[str, bytes]) -> list[str
     lines += _columns(topology.output_columns, topology.key_columns)
     lines.append(f"sinks    {', '.join(str(s) for s in topology.sinks) or 'none'}")
     lines.append(f"dlq      {topology.dlq_topic} (on_error={topology.on_error})")
+    return lines + _state_lines(topology, looked_up_by)
+
+
+def _state_lines(topology: CompiledTopology, looked_up_by: Sequence[str]) -> list[str]:
+    """The table this topology materialises and the tables its lookups read."""
+    from streamapp.transform.lookup import Lookup
+
+    lines = []
+    why = [f"looked up by {', '.join(looked_up_by)}"] if looked_up_by else []
+    if topology.topology.materialize:
+        why.append("materialize=True")
+    if why:
+        lines.append(
+            f"table    {topology.name} ({'; '.join(why)}), key {', '.join(topology.key_columns)}: "
+            f"global, every worker reads all partitions of {topology.source_topics[0]}"
+        )
+    for step in topology.topology.transforms:
+        if isinstance(step, Lookup):
+            shape = topology.table_shapes.get(step.table)
+            key = ", ".join(shape.key_columns) if shape is not None else "?"
+            lines.append(
+                f"lookup   {step.table} on {', '.join(step.on)} = its key {key} "
+                f"(as_of={step.as_of}, missing={step.missing}): a global table, as the fact is "
+                f"keyed by {', '.join(topology.key_columns)}, not co-partitioned with it"
+            )
     return lines
 
 
