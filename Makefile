@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := $(PYTHON) infra/local/stack
 PY_PATHS := $(wildcard streamapp tests bench topologies infra)
 
-.PHONY: help run test venv up down status lint format unit integration bench chaos clean-stack dbt-venv
+.PHONY: help run test venv up down status lint format unit integration bench chaos clean-stack dbt-venv promtool check-alerts
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,17 @@ $(DBT_VENV)/.installed:
 
 dbt-venv: $(DBT_VENV)/.installed  ## dbt-core + dbt-postgres in their own virtualenv (for the dbt tests)
 
+# Prometheus's promtool validates infra/prometheus/alerts.yml; built once from its Go module into
+# the cache outside the repo (infra/prometheus/promtool.py), like the stack's Kafka downloads.
+PROMTOOL := $(PYTHON) infra/prometheus/promtool.py
+
+promtool:  ## build promtool once into ~/.cache/streamapp (needs Go; ~7 min the first time)
+	@$(PROMTOOL) --install > /dev/null
+
+check-alerts: promtool  ## promtool check rules + promtool test rules on infra/prometheus/alerts*.yml
+	@$(PROMTOOL) check rules infra/prometheus/alerts.yml
+	@$(PROMTOOL) test rules infra/prometheus/alerts_test.yml
+
 up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium); a no-op when running
 	@$(STACK) up
 
@@ -57,13 +68,13 @@ format: venv  ## apply ruff's fixes and formatting
 	@$(BIN)/ruff check --fix $(PY_PATHS)
 	@$(BIN)/ruff format $(PY_PATHS)
 
-unit: venv  ## unit tests only (no services)
+unit: venv promtool  ## unit tests only (no services)
 	@$(BIN)/pytest -q tests/unit
 
 integration: venv up dbt-venv  ## integration tests on the real local stack
 	@$(BIN)/pytest -q tests/integration
 
-test: venv up dbt-venv lint  ## set up everything and run the whole suite (lint, unit, integration)
+test: venv promtool up dbt-venv lint  ## set up everything and run the whole suite (lint, unit, integration)
 	@$(BIN)/pytest -q tests
 
 bench: venv up  ## benchmarks that print figures: core chain, consume path, end to end

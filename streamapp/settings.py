@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from streamapp.errors import ConfigError
 from streamapp.redact import raw_in_password, redact_url
@@ -148,19 +150,49 @@ class Settings:
         "`mysql://`/`mariadb://user:password@host:port/database` for a MySQL-family source "
         "(reconcile)",
     )
+    source_slots: str = _setting(
+        "STREAMAPP_SOURCE_SLOTS",
+        "*",
+        "replication slots whose lag `status` shows and workers sample into /metrics: names "
+        "separated by commas, `*` for every logical slot of the source database, empty: none",
+    )
+    slot_lag_interval: str = _setting(
+        "STREAMAPP_SLOT_LAG_INTERVAL",
+        "30",
+        "seconds between a worker's samples of the slots' lag (read from STREAMAPP_SOURCE_DSN; "
+        "only with its endpoints on); 0: off",
+    )
+    slot_lag_window: str = _setting(
+        "STREAMAPP_SLOT_LAG_WINDOW",
+        "300",
+        "seconds over which a worker measures the growth of a slot's lag (bytes/s), 10..86400",
+    )
     warehouse_dsn: str = _setting(
         "STREAMAPP_WAREHOUSE_DSN",
         "postgresql://streamapp:streamapp@127.0.0.1:15432/warehouse",
-        "PostgreSQL sink database",
+        "PostgreSQL sink database; TLS through libpq's parameters, e.g. "
+        "`?sslmode=verify-full&sslrootcert=ca.pem` (`sslcert`/`sslkey`: client certificate)",
     )
     redis_url: str = _setting(
-        "STREAMAPP_REDIS_URL", "redis://127.0.0.1:16379/0", "Redis cache sink"
+        "STREAMAPP_REDIS_URL",
+        "redis://127.0.0.1:16379/0",
+        "Redis cache sink: `redis://[user:password@]host:port/db`, `rediss://` for TLS",
+    )
+    redis_ca_file: str = _setting(
+        "STREAMAPP_REDIS_CA_FILE",
+        "",
+        "PEM CA file that signed a `rediss://` server's certificate (unset: system CAs)",
     )
     clickhouse_dsn: str = _setting(
         "STREAMAPP_CLICKHOUSE_DSN",
         "chdb://.stack/data/chdb",
         "ClickHouse sink: `chdb://<dir>` (embedded, relative paths from the repo root) "
-        "or `http://user:pass@host:8123/db`",
+        "or `http://user:pass@host:8123/db` (`https://` for TLS)",
+    )
+    clickhouse_ca_file: str = _setting(
+        "STREAMAPP_CLICKHOUSE_CA_FILE",
+        "",
+        "PEM CA file that signed an `https://` ClickHouse server's certificate (unset: system CAs)",
     )
     connect_url: str = _setting(
         "STREAMAPP_CONNECT_URL",
@@ -371,6 +403,19 @@ class Settings:
             raise ConfigError(
                 f"STREAMAPP_GC_THRESHOLD={self.gc_threshold!r}: use a count, 700 to 1000000"
             )
+        try:
+            sample, window = float(self.slot_lag_interval), float(self.slot_lag_window)
+        except ValueError:
+            sample, window = -1.0, -1.0
+        if not (sample == 0 or 1 <= sample <= 3600):
+            raise ConfigError(
+                f"STREAMAPP_SLOT_LAG_INTERVAL={self.slot_lag_interval!r}: use seconds, 1 to 3600, "
+                "or 0 for off"
+            )
+        if not 10 <= window <= 86400:
+            raise ConfigError(
+                f"STREAMAPP_SLOT_LAG_WINDOW={self.slot_lag_window!r}: use seconds, 10 to 86400"
+            )
         for env, url in (
             ("STREAMAPP_CONNECT_URL", self.connect_url),
             ("STREAMAPP_REGISTRY_URL", self.registry_url),
@@ -379,6 +424,7 @@ class Settings:
                 shown = redact_url(url)
                 raise ConfigError(f"{env}={shown!r}: use an http:// or https:// URL")
         self._check_url_passwords()
+        self._check_sink_ca_files()
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
@@ -413,6 +459,30 @@ class Settings:
                     f"{f.metadata['env']}={shown!r}: the password holds a raw "
                     f"{' '.join(raw)}; percent-encode it ({encoded})"
                 )
+
+    def _check_sink_ca_files(self) -> None:
+        """A sink's CA file goes with a TLS URL and holds PEM certificates."""
+        for env, ca, url_env, url, scheme in (
+            ("STREAMAPP_REDIS_CA_FILE", self.redis_ca_file,
+             "STREAMAPP_REDIS_URL", self.redis_url, "rediss://"),
+            ("STREAMAPP_CLICKHOUSE_CA_FILE", self.clickhouse_ca_file,
+             "STREAMAPP_CLICKHOUSE_DSN", self.clickhouse_dsn, "https://"),
+        ):  # fmt: skip
+            if not ca:
+                continue
+            if not url.startswith(scheme):
+                raise ConfigError(
+                    f"{env} is set but {url_env} is no {scheme} URL: use {scheme} for TLS, "
+                    f"or unset {env}"
+                )
+            path = self.path(ca)
+            try:
+                ssl.create_default_context(cafile=str(path))
+            except OSError:  # also ssl.SSLError: no PEM certificate in the file
+                raise ConfigError(
+                    f"{env}: {path} is no readable PEM certificate; point it at the CA (PEM) "
+                    "that signed the server's certificate"
+                ) from None
 
     def path(self, value: str) -> Path:
         """A configured path, relative ones resolved from the repository root."""
@@ -537,7 +607,13 @@ class Settings:
     def clickhouse_client_dsn(self) -> str:
         """The DSN to hand to clickhouse-connect (chDB paths made absolute: ``chdb:///abs``)."""
         chdb = self.clickhouse_chdb_path()
-        return self.clickhouse_dsn if chdb is None else f"chdb://{chdb}"
+        if chdb is not None:
+            return f"chdb://{chdb}"
+        return _with_query(self.clickhouse_dsn, "ca_cert", self.clickhouse_ca_file, self)
+
+    def redis_client_url(self) -> str:
+        """The URL to hand to redis-py: STREAMAPP_REDIS_CA_FILE as its ``ssl_ca_certs``."""
+        return _with_query(self.redis_url, "ssl_ca_certs", self.redis_ca_file, self)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(env var, current value, doc) rows; secrets shown as set/unset only."""
@@ -569,6 +645,14 @@ class Settings:
             names = ", ".join(k for k, _ in parse_properties(value))
             return f"(set: {names})"
         return "(set)" if value else "(unset)"
+
+
+def _with_query(url: str, name: str, file: str, settings: Settings) -> str:
+    """``url`` with ``name=<file, absolute>`` added to its query; ``url`` when ``file`` is ''."""
+    if not file:
+        return url
+    value = quote(str(settings.path(file)), safe="/")
+    return f"{url}{'&' if '?' in url else '?'}{name}={value}"
 
 
 def key_id(key: bytes) -> str:

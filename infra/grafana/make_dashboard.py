@@ -45,6 +45,36 @@ PANELS = [
         "max by (topology) (streamapp_backpressure_paused)",
         "short",
     ),
+    # replicas sample the same slots: one line per slot (alerts: infra/prometheus/alerts.yml)
+    ("Source slot lag (WAL kept)", "max by (slot) (streamapp_source_slot_lag_bytes)", "bytes"),
+    (
+        "Source slot lag growth",
+        "max by (slot) (streamapp_source_slot_lag_growth_bytes_per_second)",
+        "Bps",
+    ),
+    (
+        "Source slot attached (1: a connector reads it)",
+        "min by (slot) (streamapp_source_slot_active)",
+        "short",
+    ),
+    (
+        "Gaps detected (events lost to retention), last hour",
+        "sum by (topology, partition) (increase(streamapp_gaps_total[1h]))",
+        "short",
+    ),
+    # materialised tables (streamapp/state), labelled by table
+    ("Materialised tables: rows", "max by (table) (streamapp_table_rows)", "short"),
+    ("Materialised tables: reader lag", "max by (table) (streamapp_table_reader_lag)", "short"),
+    (
+        "Materialised tables: restore time at start",
+        "max by (table) (streamapp_table_restore_seconds)",
+        "s",
+    ),
+    (
+        "Materialised tables: records skipped / s",
+        "sum by (table) (rate(streamapp_table_records_skipped_total[5m]))",
+        "ops",
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from streamapp.commands import settings
 from streamapp.observability.health import Check, check_all
+from streamapp.settings import Settings
 
 ORDER = 30
 
@@ -15,13 +16,16 @@ ORDER = 30
 def run_check() -> int:
     s = settings()
     checks = check_all(s)
-    connect = _connect_checks(s.connect_url, _source_topics(s))
+    connect = _connect_checks(s.connect_url, _source_topics(s), s)
     failed = [c.service for c in checks if not c.ok]
     failed += [c.service for c, counts in connect if counts and not c.ok]
     width = max(len(c.service) for c in [*checks, *(c for c, _ in connect)])
     for c in [*checks, *(c for c, _ in connect)]:
         mark = "ok  " if c.ok else "FAIL" if c.service in failed else "-   "
-        print(f"{mark} {c.service:<{width}}  {c.address}  {c.detail}  ({c.millis:.0f} ms)")
+        negotiated = f"{c.protocol}  " if c.protocol else ""
+        print(
+            f"{mark} {c.service:<{width}}  {c.address}  {negotiated}{c.detail}  ({c.millis:.0f} ms)"
+        )
     if failed:
         print(
             f"{len(failed)} service(s) unhealthy: {', '.join(failed)}; start the local stack "
@@ -42,7 +46,9 @@ def _source_topics(s: Any) -> list[str] | None:
         return None
 
 
-def _connect_checks(url: str, topics: list[str] | None = None) -> list[tuple[Check, bool]]:
+def _connect_checks(
+    url: str, topics: list[str] | None = None, s: Settings | None = None
+) -> list[tuple[Check, bool]]:
     """Kafka Connect's lines, each with whether a failure of it fails `check`.
 
     Connect is required when STREAMAPP_CONNECT_URL is set. Unset, the default URL is probed,
@@ -50,8 +56,11 @@ def _connect_checks(url: str, topics: list[str] | None = None) -> list[tuple[Che
     (users who do not run Connect). When Connect answers, a missing PostgreSQL plugin and a
     FAILED connector or task fail `check` (unless it feeds none of ``topics``, the topologies'
     source topics); a PAUSED, STOPPED, UNASSIGNED or RESTARTING connector is shown but does not
-    (an operator's choice, or a rebalance passing by).
+    (an operator's choice, or a rebalance passing by). The ``connect`` line carries the
+    protocol (``http``/``https TLSv1.3``) when settings ``s`` are given.
     """
+    ca_file = s.connect_ca_file if s is not None else ""
+    from streamapp.observability.protocol import http
     from streamapp.ops import OpsError
     from streamapp.ops.connect import ConnectClient, probe
     from streamapp.settings import redact_url
@@ -68,8 +77,12 @@ def _connect_checks(url: str, topics: list[str] | None = None) -> list[tuple[Che
         detail = "not answering; set STREAMAPP_CONNECT_URL to require Kafka Connect"
         return [(Check("connect", shown, False, detail, millis), False)]
     millis = (time.perf_counter() - start) * 1000
+    negotiated = http(url, ca_file, s) if s is not None else ""
     return [
-        (Check(what, shown, ok is True, detail, millis), ok is not None)
+        (
+            Check(what, shown, ok is True, detail, millis, negotiated if what == "connect" else ""),
+            ok is not None,
+        )
         for what, detail, ok in lines
     ]
 

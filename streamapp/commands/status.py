@@ -1,4 +1,4 @@
-"""`streamapp status`: one screen per topology: lag, DLQ depth, sink health, last applied time."""
+"""`streamapp status`: one screen per topology (lag, DLQ, sinks, last applied), then slot lag."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ def register(sub: Any) -> None:
         "topology each source partition's committed offset, end offset and lag, the DLQ's "
         "depth (and how much of it was replayed), each sink's health (a real round trip per "
         "sink kind; an embedded chDB held by a running worker shows as busy) and when a batch "
-        "was last applied (the newest record on the output topic). Exit 1 when a sink fails "
-        "its round trip or a topology's topics cannot be read.",
+        "was last applied (the newest record on the output topic). Last, the source's "
+        "replication slots (STREAMAPP_SOURCE_SLOTS): each slot's lag in WAL bytes, its growth "
+        "between a look at the start and one at the end of this command, whether the connector "
+        "is attached, and PostgreSQL's wal_status; a MySQL-family source shows its binlog "
+        "position (it has no slot). Exit 1 when a sink fails its round trip or a topology's "
+        "topics cannot be read (an unreadable source is shown, not an error).",
     )
     parser.add_argument(
         "topologies", nargs="*", metavar="topology", help="only these topologies (default: all)"
@@ -30,6 +34,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from streamapp.observability.slot import SlotTrend, parse_slot_names, read_slots, render_slots
     from streamapp.ops.status import gather
     from streamapp.ops.statusview import exit_code, render_status
 
@@ -37,7 +42,16 @@ def _run(args: argparse.Namespace) -> int:
     topologies = load(s)
     if args.topologies:
         topologies = [find(topologies, name) for name in args.topologies]
+    slots = parse_slot_names(s.source_slots)
+    trend = SlotTrend(window=3600.0)
+    first = read_slots(s.source_dsn, slots) if slots != () else None
+    if first is not None:
+        trend.add(first)
     group, statuses, health = gather(s, topologies)
     now_ms = int(time.time() * 1000)
-    print("\n".join(render_status(s.group_id, group, statuses, health, now_ms)))
+    lines = render_status(s.group_id, group, statuses, health, now_ms)
+    if first is not None:  # a second look: the growth over the time this command ran
+        last = first if first.problem else read_slots(s.source_dsn, slots)
+        lines += render_slots(s.source_dsn, last, trend.add(last), last.at - first.at)
+    print("\n".join(lines))
     return exit_code(statuses, health)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from streamapp.commands import settings
+from streamapp.errors import RegistryError
 
 ORDER = 20
 
@@ -39,6 +41,14 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def _sink_preflight(s: Any) -> None:
+    """Reach the sinks the topologies write to (ConfigError, one line, if one refuses)."""
+    from streamapp.commands import load
+    from streamapp.observability.health import sink_preflight
+
+    sink_preflight(s, {sink.kind for topology in load(s) for sink in topology.sinks})
+
+
 def _run(args: argparse.Namespace) -> int:
     from streamapp.kafkaconf import preflight
     from streamapp.observability.logs import configure
@@ -47,10 +57,15 @@ def _run(args: argparse.Namespace) -> int:
     s = settings()
     configure(s.log_level, s.log_format)
     preflight(s, group=s.group_id)
-    return run_worker(
-        s,
-        batch_size=args.batch_size,
-        batch_max_wait=args.batch_max_wait,
-        web_port=args.web_port,
-        loglevel=s.log_level.lower(),
-    )
+    _sink_preflight(s)
+    try:
+        return run_worker(
+            s,
+            batch_size=args.batch_size,
+            batch_max_wait=args.batch_max_wait,
+            web_port=args.web_port,
+            loglevel=s.log_level.lower(),
+        )
+    except RegistryError as exc:  # at start-up, e.g. a refused login: its one line says why
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

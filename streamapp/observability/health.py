@@ -8,10 +8,17 @@ a sink's connection or waiting for its writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from streamapp.errors import ConfigError
+from streamapp.observability import protocol
 from streamapp.settings import Settings, redact_url
+from streamapp.sinks import tlshints
+
+
+class ProbeError(Exception):
+    """A refusal already worded for the user (reason; what to change), shown as it is."""
 
 
 class Check(NamedTuple):
@@ -22,59 +29,93 @@ class Check(NamedTuple):
     ok: bool
     detail: str  # what answered ("3 brokers", "PostgreSQL 15.18") or why it failed
     millis: float
+    protocol: str = ""  # what the probe negotiated ("TLSv1.3", "plaintext"); "" when it failed
 
 
-def _kafka(settings: Settings) -> str:
+Probe = Callable[[Settings], tuple[str, str]]  # (detail, protocol), or an exception
+
+
+def _kafka(settings: Settings) -> tuple[str, str]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    from streamapp.kafkaconf import kafka_conf
+    from streamapp.kafkaconf import kafka_conf, security_of
     from streamapp.kafkaerrors import client_error
 
-    admin = AdminClient(kafka_conf(settings.kafka_bootstrap, settings=settings))
+    admin = AdminClient(kafka_conf(settings))
     try:
         meta = admin.list_topics(timeout=5)
     except KafkaException as exc:
-        text, hint = client_error(exc, admin)
+        text, hint = client_error(exc, admin, security_of(settings))
         raise KafkaException(f"{text}; {hint}" if hint else text) from None
-    return f"{len(meta.brokers)} broker(s), {len(meta.topics)} topic(s)"
+    detail = f"{len(meta.brokers)} broker(s), {len(meta.topics)} topic(s)"
+    return detail, protocol.kafka(settings)
 
 
-def _registry(settings: Settings) -> str:
+def _registry(settings: Settings) -> tuple[str, str]:
     from streamapp.registry import probe  # a refused login or unknown CA names the setting
 
-    return probe(settings)
+    detail = probe(settings)
+    return detail, protocol.http(settings.registry_url, settings.registry_ca_file, settings)
 
 
-def _postgres(dsn: str) -> Callable[[Settings], str]:
-    def check(settings: Settings) -> str:
+def _postgres(dsn: str, env: str) -> Probe:
+    """The probe of the PostgreSQL at ``dsn``; a refused connection (TLS, password) is one
+    line naming ``env``, the setting that holds the DSN."""
+
+    def check(settings: Settings) -> tuple[str, str]:
         import psycopg
 
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
+        try:
+            conn = psycopg.connect(dsn, connect_timeout=5)
+        except psycopg.OperationalError as exc:
+            reason = tlshints.libpq_reason(exc)
+            raise ProbeError(f"{reason}; {tlshints.libpq_hint(reason, env)}") from None
+        with conn:
             row = conn.execute("show server_version").fetchone()
             wal = conn.execute("show wal_level").fetchone()
-        return f"PostgreSQL {row[0] if row else '?'}, wal_level={wal[0] if wal else '?'}"
+            negotiated = protocol.postgres(conn)
+        detail = f"PostgreSQL {row[0] if row else '?'}, wal_level={wal[0] if wal else '?'}"
+        return detail, negotiated
 
     return check
 
 
-def _redis(settings: Settings) -> str:
+def _redis(settings: Settings) -> tuple[str, str]:
     import redis
+    from redis.exceptions import AuthenticationError
 
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    client = redis.Redis.from_url(
+        settings.redis_client_url(), socket_timeout=5, socket_connect_timeout=5
+    )
     try:
-        client.ping()
-        return f"Redis {client.info('server')['redis_version']}"
+        try:
+            client.ping()
+        except AuthenticationError as exc:
+            hint = "check the user and password in STREAMAPP_REDIS_URL"
+            raise ProbeError(f"{tlshints.first_line(exc)}; {hint}") from None
+        except redis.ConnectionError as exc:
+            if not tlshints.untrusted(exc):
+                raise
+            hint = "set STREAMAPP_REDIS_CA_FILE to the PEM CA that signed the server's certificate"
+            raise ProbeError(f"{tlshints.first_line(exc)}; {hint}") from None
+        return f"Redis {client.info('server')['redis_version']}", protocol.redis(client)
     finally:
         client.close()
 
 
-def _clickhouse(settings: Settings) -> str:
-    import clickhouse_connect
+def _clickhouse(settings: Settings) -> tuple[str, str]:
+    from streamapp.sinks.chconnect import get_client
 
-    client = clickhouse_connect.get_client(dsn=settings.clickhouse_client_dsn())
     try:
-        return f"ClickHouse {client.command('SELECT version()')}"
+        client = get_client(settings.clickhouse_client_dsn())
+    except Exception as exc:
+        if not tlshints.untrusted(exc):
+            raise
+        hint = "set STREAMAPP_CLICKHOUSE_CA_FILE to the PEM CA that signed the server's certificate"
+        raise ProbeError(f"{tlshints.first_line(exc)}; {hint}") from None
+    try:
+        return f"ClickHouse {client.command('SELECT version()')}", protocol.clickhouse(settings)
     finally:
         client.close()
 
@@ -84,30 +125,63 @@ def sink_probe(kind: str, settings: Settings) -> Callable[[], str] | None:
     answered, or an exception); None for embedded chDB, which runs in this process (nothing to
     reach; its circuit breaker tells its health) and for an unknown kind."""
     if kind == "postgres":
-        dsn = settings.warehouse_dsn
-        return lambda: _postgres(dsn)(settings)
+        probe = _postgres(settings.warehouse_dsn, "STREAMAPP_WAREHOUSE_DSN")
+        return lambda: probe(settings)[0]
     if kind == "redis":
-        return lambda: _redis(settings)
+        return lambda: _redis(settings)[0]
     if kind == "clickhouse" and not settings.clickhouse_dsn.startswith("chdb:"):
-        return lambda: _clickhouse(settings)
+        return lambda: _clickhouse(settings)[0]
     return None
+
+
+SINK_SETTINGS = {
+    "postgres": "STREAMAPP_WAREHOUSE_DSN",
+    "redis": "STREAMAPP_REDIS_URL",
+    "clickhouse": "STREAMAPP_CLICKHOUSE_DSN",
+}
+
+
+def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:
+    """Reach the server behind each sink kind in ``kinds`` once, before a worker starts;
+    ConfigError, one line naming the setting to fix, when one refuses (a TLS, certificate or
+    password problem) or does not answer: a sink that cannot connect at start-up would
+    otherwise end the worker with a traceback."""
+    for kind in sorted(set(kinds)):
+        probe = sink_probe(kind, settings)
+        if probe is None:
+            continue
+        try:
+            probe()
+        except ProbeError as exc:
+            raise ConfigError(f"{kind} sink: {redact_url(str(exc))}") from None
+        except Exception as exc:  # noqa: BLE001 - any failure to connect ends the start
+            env = SINK_SETTINGS[kind]
+            raise ConfigError(
+                f"{kind} sink: {type(exc).__name__}: {tlshints.first_line(exc)}; check that "
+                f"the server is up and {env} is right"
+            ) from None
 
 
 def check_all(settings: Settings) -> list[Check]:
     """Probe every service in turn; never raises (a failure is a Check with ok=False)."""
-    probes: list[tuple[str, str, Callable[[Settings], str]]] = [
+    source = _postgres(settings.source_dsn, "STREAMAPP_SOURCE_DSN")
+    warehouse = _postgres(settings.warehouse_dsn, "STREAMAPP_WAREHOUSE_DSN")
+    probes: list[tuple[str, str, Probe]] = [
         ("kafka", settings.kafka_bootstrap, _kafka),
         ("registry", settings.registry_url, _registry),
-        ("postgres source", settings.source_dsn, _postgres(settings.source_dsn)),
-        ("postgres warehouse", settings.warehouse_dsn, _postgres(settings.warehouse_dsn)),
+        ("postgres source", settings.source_dsn, source),
+        ("postgres warehouse", settings.warehouse_dsn, warehouse),
         ("redis", settings.redis_url, _redis),
         ("clickhouse", settings.clickhouse_dsn, _clickhouse),
     ]
     results = []
     for service, address, probe in probes:
         start = time.perf_counter()
+        negotiated = ""
         try:
-            detail, ok = probe(settings), True
+            (detail, negotiated), ok = probe(settings), True
+        except ProbeError as exc:
+            detail, ok = str(exc), False
         except Exception as exc:  # noqa: BLE001 - report any failure as unhealthy
             detail, ok = (
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
@@ -120,6 +194,7 @@ def check_all(settings: Settings) -> list[Check]:
                 ok,
                 redact_url(detail),
                 (time.perf_counter() - start) * 1000,
+                negotiated,
             )
         )
     return results

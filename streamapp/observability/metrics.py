@@ -5,7 +5,7 @@ Updated per batch, never per record. Served at ``/metrics`` by the worker's web 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 BATCH_SIZES = (1, 10, 100, 500, 1000, 2000, 5000, 10000, 20000)
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -108,3 +108,33 @@ class Metrics:
         self.assigned = Gauge(
             "streamapp_partitions_assigned", "Partitions assigned to this worker", registry=r
         )
+        # Incremented by gap detection (issue 14): a committed offset found below the topic's
+        # retention, the events between them lost. ``partition`` reads ``<topic>[<n>]``.
+        self.gaps = Counter(
+            "streamapp_gaps",
+            "Gaps detected: a committed offset that fell out of the topic's retention",
+            ["topology", "partition"],
+            registry=r,
+        )
+        # Sampled by observability/slotwatch.py every STREAMAPP_SLOT_LAG_INTERVAL seconds;
+        # absent while the source cannot be read.
+        self.slot_lag = Gauge(
+            "streamapp_source_slot_lag_bytes",
+            "Source WAL bytes after the slot's confirmed_flush_lsn (WAL the source must keep)",
+            ["slot"],
+            registry=r,
+        )
+        self.slot_growth = Gauge(
+            "streamapp_source_slot_lag_growth_bytes_per_second",
+            "Growth of the slot's lag over STREAMAPP_SLOT_LAG_WINDOW (about 0 while it advances)",
+            ["slot"],
+            registry=r,
+        )
+        self.slot_active = Gauge(
+            "streamapp_source_slot_active",
+            "1 while a consumer (the connector) is attached to the slot, else 0",
+            ["slot"],
+            registry=r,
+        )
+        # process_start_time_seconds and friends (Linux): restarts show as its changes()
+        ProcessCollector(registry=r)

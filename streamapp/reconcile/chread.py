@@ -47,11 +47,11 @@ class ClickHouseRows:
         chdb = self.settings.clickhouse_chdb_path()
         if chdb is not None and chdb_held(Path(chdb)):
             raise SinkBusy(BUSY)
-        import clickhouse_connect
+        from streamapp.sinks.chconnect import get_client
 
         dsn = self.settings.clickhouse_client_dsn()
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = get_client(dsn)
         except Exception as exc:
             raise OpsError(
                 f"cannot connect to ClickHouse {redact_url(dsn)} ({type(exc).__name__}); "

@@ -135,7 +135,7 @@ def _joins(
             if isinstance(spec, RedisSink):
                 import redis as redis_lib
 
-                client = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=30)
+                client = redis_lib.Redis.from_url(settings.redis_client_url(), socket_timeout=30)
                 closers.append(client)
                 client.ping()
                 target = next(t for t in redis if t.spec is spec)

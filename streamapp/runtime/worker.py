@@ -31,6 +31,7 @@ from streamapp.errors import ConfigError, RegistryUnavailableError
 from streamapp.kafkaconf import security_of
 from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
+from streamapp.observability.slotwatch import start_slot_watch
 from streamapp.observability.web import ensure_port_free, install
 from streamapp.pipeline import Pipeline, default_writer
 from streamapp.producer import BatchProducer
@@ -363,6 +364,7 @@ def run_worker(
         writers = [w for p in runtime.pipelines for w in p.writers]
         sinks = list(runtime.sinks.values())
         install(app, runtime.metrics, sinks, writers, consumer.liveness, settings=settings)
+        start_slot_watch(app, settings, runtime.metrics)  # slot lag into /metrics
     for p in runtime.pipelines:
         runtime.metrics.freshness.labels(p.topology.name).set_function(_freshness(p.counters))
     progress = Progress([(p.topology.name, p.counters) for p in runtime.pipelines])

@@ -46,5 +46,5 @@ def create_sink(kind: str, settings: Settings) -> Sink:
     if kind == "redis":
         from streamapp.sinks.redis import RedisSink
 
-        return RedisSink(settings.redis_url)
+        return RedisSink(settings.redis_client_url())
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

@@ -1,4 +1,4 @@
-"""Connecting to ClickHouse: a clickhouse-connect client, and who holds an embedded chDB dir."""
+"""Connecting to ClickHouse: a clickhouse-connect client (https as TLS), who holds a chDB dir."""
 
 from __future__ import annotations
 
@@ -10,14 +10,28 @@ from urllib.parse import urlparse
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.settings import redact_url
+from streamapp.sinks import tlshints
+
+
+def get_client(dsn: str, **options: Any) -> Any:
+    """``clickhouse_connect.get_client`` for ``dsn``, over TLS when its scheme is ``https://``.
+
+    clickhouse-connect takes TLS from the port (443/8443) or ``interface``, never from the DSN's
+    scheme: ``https://host:8123/db`` would be plain HTTP. Query parameters of the DSN are client
+    options (``ca_cert=<PEM file>``, ``verify=false``, ``client_cert``/``client_cert_key``).
+    """
+    import clickhouse_connect
+
+    scheme = urlparse(dsn).scheme
+    if scheme in ("http", "https"):
+        options.setdefault("interface", scheme)
+    return clickhouse_connect.get_client(dsn=dsn, **options)
 
 
 def connect(dsn: str) -> Any:
     """A clickhouse-connect client; a chDB directory held by another process is a ConfigError."""
-    import clickhouse_connect
-
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return get_client(dsn)
     except Exception as exc:
         chdb_dir = chdb_dir_of(dsn)
         if chdb_dir is not None and _held_elsewhere(chdb_dir / "status"):
@@ -28,10 +42,16 @@ def connect(dsn: str) -> Any:
             ) from exc
         from clickhouse_connect.driver.exceptions import OperationalError
 
+        untrusted = tlshints.untrusted(exc)
         transient = isinstance(exc, OperationalError | OSError)
+        hint = (
+            "the server's certificate is not trusted: set STREAMAPP_CLICKHOUSE_CA_FILE to the "
+            "PEM CA that signed it"
+            if untrusted
+            else "check that the server is up and STREAMAPP_CLICKHOUSE_DSN is right"
+        )
         raise SinkError(
-            f"clickhouse sink: cannot connect to {redact_url(dsn)} ({type(exc).__name__}); "
-            "check that the server is up and STREAMAPP_CLICKHOUSE_DSN is right",
+            f"clickhouse sink: cannot connect to {redact_url(dsn)} ({type(exc).__name__}); {hint}",
             retriable=transient,
         ) from exc
 

@@ -23,6 +23,7 @@ from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
 from streamapp.sinks.ddl import JSON_KINDS, checker, first_unfit, jsonify, pg_type
 from streamapp.sinks.freshrows import FreshnessRow, pg_ddl, pg_params, pg_upsert
+from streamapp.sinks.tlshints import libpq_hint, libpq_reason
 
 COPY_THRESHOLD: Final = 50
 """Batches of at least this many rows go through COPY: measured on the local stack, COPY + merge
@@ -121,9 +122,10 @@ class PostgresSink(Sink):
                 application_name=self.application_name,
             )
         except psycopg.Error as exc:
+            reason = libpq_reason(exc)  # e.g. a TLS or password refusal; never holds the password
             raise SinkError(
-                f"postgres sink: cannot connect to {redact_url(self.dsn)} ({type(exc).__name__}); "
-                "check that the server is up and STREAMAPP_WAREHOUSE_DSN is right",
+                f"postgres sink: cannot connect to {redact_url(self.dsn)} ({reason}); "
+                f"{libpq_hint(reason, 'STREAMAPP_WAREHOUSE_DSN')}",
                 retriable=isinstance(exc, psycopg.OperationalError),
             ) from exc
         self._conn = conn

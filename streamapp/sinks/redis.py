@@ -31,6 +31,7 @@ from streamapp.sinks.ddl import Unfit as _Unfit
 from streamapp.sinks.ddl import checker, quantize, scalar_text, to_json
 from streamapp.sinks.rediskey import VERSION_SUFFIX as VERSION_SUFFIX  # re-exported
 from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError, version_key
+from streamapp.sinks.tlshints import untrusted
 from streamapp.types import FieldType, Kind
 
 TOMBSTONE_TTL_SECONDS: Final = 7 * 24 * 3600
@@ -241,7 +242,12 @@ class RedisSink(Sink):
             or not isinstance(exc, ResponseError)
             or _reply_code(exc) in _TRANSIENT_REPLIES
         )
-        hint = "retrying" if transient else "check STREAMAPP_REDIS_URL and the server"
+        if isinstance(exc, AuthenticationError):
+            hint = "check the user and password in STREAMAPP_REDIS_URL"
+        elif untrusted(exc):
+            hint = "the server's certificate is not trusted: set STREAMAPP_REDIS_CA_FILE"
+        else:
+            hint = "retrying" if transient else "check STREAMAPP_REDIS_URL and the server"
         return SinkError(
             f"redis sink {redact_url(self.url)}: failed {doing} ({type(exc).__name__}); {hint}",
             retriable=transient,

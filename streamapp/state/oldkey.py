@@ -8,21 +8,21 @@ key. Debezium's PostgreSQL connector puts the old key in the create's ``__debezi
 header (and the new key in the delete's ``__debezium.newkey``). A materialised table still has
 the old key's last image (live, or in its tombstone), so its values fill the UNCHANGED columns.
 
-The header holds the key as the connector's header converter wrote it: the Avro wire format
-or JSON (decoded like a message key), or Kafka Connect's ``SimpleHeaderConverter`` text of a
-struct, ``Struct{id=5,code=a}`` (values typed by the topology's key column types).
+The header holds the key as the worker's header converter wrote it. Kafka Connect's default
+``SimpleHeaderConverter`` writes the key struct as JSON (``{"id":1}``: seen on the stack with
+both the Avro and the JSON connector, tests/e2e/test_e2e_toast_fill.py); a header converter
+that writes the Confluent Avro wire format is read too (both as a message key is).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from streamapp.decode import Decoder
 from streamapp.records import ChangeEvent, EventKind, Op, OutputRecord
 from streamapp.state.table import Table
 from streamapp.transform.compile import CompiledTopology
-from streamapp.types import Kind
 
 OLDKEY = "__debezium.oldkey"
 
@@ -34,12 +34,6 @@ class OldKeys:
     def __init__(self, topology: CompiledTopology, decoder: Decoder) -> None:
         self.topology = topology
         self.decoder = decoder
-        source = topology.topology.source.columns
-        self._int_columns = {
-            name
-            for name, ftype in topology.output_columns.items()
-            if ftype.kind is Kind.INT and name in source
-        }
 
     def fill(
         self, table: Table, out: OutputRecord, headers: Sequence[tuple[str, bytes | None]]
@@ -58,7 +52,7 @@ class OldKeys:
 
     def old_key(self, raw: bytes, out: OutputRecord) -> tuple[Any, ...] | None:
         """The table key of the old-key header's value, or None when it cannot be read."""
-        key = self._parse(raw)
+        key = self.decoder.decode_key(raw)
         if key is None:
             return None
         event = ChangeEvent(EventKind.DATA, Op.DELETE, key, None, None, None, None, None, 0)
@@ -67,21 +61,3 @@ class OldKeys:
         except Exception:  # noqa: BLE001 - an unreadable old key only means no fill
             return None
         return outputs[0].key if outputs else None
-
-    def _parse(self, raw: bytes) -> Mapping[str, Any] | None:
-        if raw.startswith(b"Struct{") and raw.endswith(b"}"):
-            return self._struct_text(raw[7:-1].decode("utf-8", "replace"))
-        return self.decoder.decode_key(raw)
-
-    def _struct_text(self, body: str) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        for part in body.split(","):
-            name, sep, value = part.partition("=")
-            if not sep:
-                return None  # a comma inside a value: ambiguous, treat as unknown
-            out[name] = int(value) if name in self._int_columns and _is_int(value) else value
-        return out
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()

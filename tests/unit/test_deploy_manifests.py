@@ -98,3 +98,33 @@ def test_dashboard_is_what_the_generator_writes(dashboard: dict[str, Any]) -> No
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.dashboard() == dashboard
+
+
+KAFKA_FILE_SETTINGS = (
+    "STREAMAPP_KAFKA_SASL_PASSWORD_FILE",
+    "STREAMAPP_KAFKA_SSL_CA_FILE",
+    "STREAMAPP_KAFKA_SSL_CERT_FILE",
+    "STREAMAPP_KAFKA_SSL_KEY_FILE",
+)
+
+
+def _documented(text: str) -> dict[str, str]:
+    """``# SETTING: value`` lines (settings documented but commented out) -> value."""
+    found = re.findall(r"#\s*(STREAMAPP_[A-Z_]+):\s*(\S+)", text)
+    return dict(found)
+
+
+def test_kafka_secret_files_are_documented_where_the_secrets_are_mounted() -> None:
+    """The ConfigMap points every Kafka secret setting into the Deployment's Secret mount, and
+    docker-compose.yml documents the same settings under /run/secrets (where compose mounts)."""
+    deployment = docs()["Deployment/streamapp-worker"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    (secret,) = [v for v in volumes if v.get("secret", {}).get("secretName") == "streamapp-kafka"]
+    mount = mounts[secret["name"]]
+    configmap = _documented((K8S / "configmap.yaml").read_text())
+    compose = _documented((REPO / "docker-compose.yml").read_text())
+    for setting in KAFKA_FILE_SETTINGS:
+        assert configmap[setting].startswith(f"{mount}/"), setting
+        assert compose[setting].startswith("/run/secrets/"), setting

@@ -41,6 +41,12 @@ CONNECT_TLS_PORT = int(
 )
 AUTH_DIR = SASL_DIR.parent / "authproxy"
 
+# The sinks over TLS (infra/local/stack/pgtls.py, redis.py): the stack CA, the TLS roles' files.
+STACK_CA = SASL_DIR / "ca.pem"
+TLS_DIR = SASL_DIR.parent / "tls"
+PG_PORT = int(os.environ.get("STREAMAPP_PG_PORT", "") or "15432")
+REDIS_TLS_PORT = int(os.environ.get("STREAMAPP_REDIS_TLS_PORT", "") or "16380")
+
 
 def proxy_env(secrets: Path) -> dict[str, str]:
     """The registry and Connect settings through the proxy as user ``streamapp`` (basic auth),

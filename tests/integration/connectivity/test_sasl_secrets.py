@@ -1,6 +1,7 @@
 """A SCRAM password and the registry's and Connect's basic auth passwords that are one sentinel
-(each one a real login: a SCRAM user, a user of the stack's auth proxy): a worker (DEBUG logs),
-`settings`, `check`, `status` and a refused login must never print it."""
+(each one a real login: a SCRAM user, a user of the stack's auth proxy), and the sinks' passwords
+(a PostgreSQL role and a Redis ACL user, both over TLS): a worker (DEBUG logs), `settings`,
+`check`, `status` and a refused login must never print it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SaslHarness, proxy_env
+from conftest import PG_PORT, REDIS_TLS_PORT, STACK_CA, SaslHarness, proxy_env
 from ops_harness import row
 from worker_harness import wait_until
 
@@ -78,10 +79,35 @@ def sentinel_proxy_user(auth_proxy: Path, unique: str) -> Iterator[str]:
     password.unlink(missing_ok=True)
 
 
+@pytest.fixture
+def sentinel_sinks(pg_warehouse: Any, redis_client: Any, unique: str) -> Iterator[dict[str, str]]:
+    """A PostgreSQL role and a Redis ACL user whose password is the sentinel (made as the
+    superuser and the default user), and the sink settings that use them over TLS."""
+    role = f"{unique}_s"
+    pg_warehouse.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{PW}'")
+    pg_warehouse.execute(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"')
+    redis_client.acl_setuser(role, enabled=True, passwords=[f"+{PW}"], keys=["~*"],
+                             commands=["+@all"])  # fmt: skip
+    tls = f"sslmode=verify-full&sslrootcert={STACK_CA}"
+    yield {
+        "STREAMAPP_WAREHOUSE_DSN": f"postgresql://{role}:{PW}@127.0.0.1:{PG_PORT}/warehouse?{tls}",
+        "STREAMAPP_REDIS_URL": f"rediss://{role}:{PW}@127.0.0.1:{REDIS_TLS_PORT}/0",
+        "STREAMAPP_REDIS_CA_FILE": str(STACK_CA),
+    }
+    redis_client.acl_deluser(role)
+    for statement in ("REASSIGN OWNED BY {} TO CURRENT_USER", "DROP OWNED BY {}", "DROP ROLE {}"):
+        pg_warehouse.execute(statement.format(f'"{role}"'))
+
+
 def test_sasl_and_registry_secrets_never_printed(
-    sasl: SaslHarness, sentinel_user: str, sentinel_proxy_user: str, pg_warehouse: Any
+    sasl: SaslHarness,
+    sentinel_user: str,
+    sentinel_proxy_user: str,
+    sentinel_sinks: dict[str, str],
+    pg_warehouse: Any,
 ) -> None:
     sasl.overrides = {
+        **sentinel_sinks,
         **proxy_env(sasl.tmp / "secrets"),  # the registry and Connect behind the auth proxy
         "STREAMAPP_REGISTRY_USER_INFO_FILE": "",
         "STREAMAPP_CONNECT_USER_INFO_FILE": "",
@@ -105,8 +131,11 @@ def test_sasl_and_registry_secrets_never_printed(
     )}  # fmt: skip
     assert sasl.stop() == 0
     assert "STREAMAPP_KAFKA_SASL_PASSWORD" in outputs["settings"].stdout
-    for service in ("registry", "connect"):  # the sentinel logged in: it was on the wire
-        line = next(x for x in outputs["check"].stdout.splitlines() if x.split()[1:2] == [service])
+    # the sentinel logged in: it was on the wire
+    for service in ("registry", "connect", "postgres warehouse", "redis"):
+        words = service.split()
+        lines = outputs["check"].stdout.splitlines()
+        line = next(x for x in lines if x.split()[1 : 1 + len(words)] == words)
         assert line.startswith("ok "), outputs["check"].stdout
     assert outputs["status"].returncode == 0, outputs["status"].stderr
     sasl.overrides["STREAMAPP_KAFKA_SASL_PASSWORD"] = PW + "-wrong"

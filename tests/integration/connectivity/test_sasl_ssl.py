@@ -81,3 +81,33 @@ def test_user_without_acls_is_told_so(sasl: SaslHarness) -> None:
         assert len(errors) == 1, done.stderr[-2000:]
         assert "'noacl'" in errors[0] and "ACL" in errors[0], errors[0]
         assert "Traceback" not in done.stderr
+
+
+def test_worker_refused_the_dlq_topic_says_which_acl_to_grant(
+    sasl: SaslHarness, kafka_admin: Any
+) -> None:
+    """``nocreate`` may read, write and join groups but not create topics: the worker passes
+    its group check, then cannot create its DLQ topic; one line names topic, user and ACL."""
+    from confluent_kafka.admin import NewTopic
+
+    for fut in kafka_admin.delete_topics([sasl.dlq]).values():
+        fut.result(30)
+    wait_until(lambda: sasl.dlq not in kafka_admin.list_topics(timeout=10).topics, what="no DLQ")
+    sasl.overrides = {
+        "STREAMAPP_KAFKA_SASL_USERNAME": "nocreate",
+        "STREAMAPP_KAFKA_SASL_PASSWORD_FILE": str(
+            sasl.env["STREAMAPP_KAFKA_SASL_PASSWORD_FILE"]
+        ).replace("streamapp.password", "nocreate.password"),
+    }
+    try:
+        done = sasl.cli("worker", timeout=120)
+    finally:  # the harness's teardown deletes it
+        for fut in kafka_admin.create_topics([NewTopic(sasl.dlq, 1, 1)]).values():
+            fut.result(30)
+    assert done.returncode != 0
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert repr(sasl.dlq) in errors[0] and "'nocreate'" in errors[0], errors[0]
+    grant = f"--allow-principal 'User:nocreate' --operation Create --topic '{sasl.dlq}'"
+    assert "kafka-acls" in errors[0] and grant in errors[0], errors[0]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
