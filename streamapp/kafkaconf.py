@@ -335,3 +335,41 @@ def preflight(settings: Settings, *, group: str = "", timeout: float = 10.0) -> 
         text, hint = client_error(exc, admin, security)
         hint = hint or "check STREAMAPP_KAFKA_BOOTSTRAP and the broker (`streamapp check`)"
         raise ConfigError(f"Kafka at {bootstrap} ({security.describe()}): {text}; {hint}") from None
+
+
+def check_output_topics(settings: Settings, topics: list[str], *, timeout: float = 15.0) -> None:
+    """Before the worker starts: every output topic in ``topics`` exists, or the principal may
+    create it (the producer's first write creates it; asked with a validate-only CreateTopics,
+    which creates nothing); ConfigError naming topic, principal and the ACL to grant otherwise."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    security = security_of(settings)
+    admin = AdminClient(kafka_conf(settings))
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException:
+        return  # preflight reached the brokers: a failure here is the producer's to report
+    missing = [t for t in dict.fromkeys(topics) if t not in existing]
+    if not missing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=-1, replication_factor=-1) for t in missing],
+        validate_only=True,
+    )
+    for topic, future in futures.items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            text, _ = client_error(exc, admin, security)
+            principal = security.acl_principal()
+            grant = (
+                f" (kafka-acls --bootstrap-server <broker> --add --allow-principal "
+                f"'{principal}' --operation Create --topic '{topic}')"
+                if principal
+                else ""
+            )
+            raise ConfigError(
+                f"output topic {topic!r} does not exist and creating it was refused ({text}): "
+                f"create it yourself or grant {security.principal()} Create on it{grant}"
+            ) from None

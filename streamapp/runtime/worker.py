@@ -28,7 +28,7 @@ from streamapp.dlq.writer import DeadLetterWriter
 from streamapp.encode.avro import RecordEncoder
 from streamapp.encode.schema import key_schema_for
 from streamapp.errors import ConfigError, RegistryUnavailableError
-from streamapp.kafkaconf import security_of
+from streamapp.kafkaconf import check_output_topics, security_of
 from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
 from streamapp.observability.slotwatch import start_slot_watch
@@ -267,13 +267,15 @@ def build_tables(
 
 
 def create_topics(runtime: Runtime) -> None:
-    """Create the missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS) before Faust starts, so a
-    refusal (e.g. no Create ACL) ends the start with one line (ConfigError) naming the topic,
-    the principal and the ACL to grant, not a traceback from inside the app's start."""
+    """Create the missing DLQ topics (STREAMAPP_DLQ_RETENTION_MS) and check that missing output
+    topics may be created, before Faust starts: a refusal (e.g. no Create ACL) ends the start
+    with one line (ConfigError) naming the topic, the principal and the ACL to grant, not a
+    traceback from inside the app's start or failing deliveries."""
     try:
         ensure_dlq_topics(runtime.settings, [t.dlq_topic for t in runtime.topologies])
     except DlqTopicError as exc:
         raise ConfigError(str(exc)) from None
+    check_output_topics(runtime.settings, [t.output_topic for t in runtime.topologies])
 
 
 def _live_display(runtime: Runtime, consumer: Any) -> Any:

@@ -111,3 +111,33 @@ def test_worker_refused_the_dlq_topic_says_which_acl_to_grant(
     grant = f"--allow-principal 'User:nocreate' --operation Create --topic '{sasl.dlq}'"
     assert "kafka-acls" in errors[0] and grant in errors[0], errors[0]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+def test_worker_refused_a_missing_output_topic_says_which_acl_to_grant(
+    sasl: SaslHarness, kafka_admin: Any
+) -> None:
+    """The output topic is missing and ``nocreate`` may not create it: the producer's first
+    write would fail; the worker's start says so in one line instead."""
+    from confluent_kafka.admin import NewTopic
+
+    for fut in kafka_admin.delete_topics([sasl.output]).values():
+        fut.result(30)
+    wait_until(lambda: sasl.output not in kafka_admin.list_topics(timeout=10).topics, what="gone")
+    sasl.overrides = {
+        "STREAMAPP_KAFKA_SASL_USERNAME": "nocreate",
+        "STREAMAPP_KAFKA_SASL_PASSWORD_FILE": str(
+            sasl.env["STREAMAPP_KAFKA_SASL_PASSWORD_FILE"]
+        ).replace("streamapp.password", "nocreate.password"),
+    }
+    try:
+        done = sasl.cli("worker", timeout=120)
+    finally:  # the harness's teardown deletes it
+        for fut in kafka_admin.create_topics([NewTopic(sasl.output, 1, 1)]).values():
+            fut.result(30)
+    assert done.returncode != 0
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert f"output topic {sasl.output!r}" in errors[0] and "'nocreate'" in errors[0], errors[0]
+    grant = f"--allow-principal 'User:nocreate' --operation Create --topic '{sasl.output}'"
+    assert grant in errors[0], errors[0]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
