@@ -22,9 +22,16 @@ WAL = 2_000_000  # bytes of WAL one message writes: far above what other tests w
 
 
 def _emit_wal(pg_source: Any) -> None:
-    pg_source.execute(
-        "SELECT pg_logical_emit_message(true, 'streamapp-test', repeat('x', %s))", [WAL]
-    )
+    """WAL written by a logical message in the *warehouse* database: WAL positions are
+    cluster-wide, so the source slot's lag grows, but logical decoding is per database, so the
+    stack's Debezium connector never sees the 2 MB message (in the source database it did:
+    its task failed with RecordTooLargeException and every later e2e test with it)."""
+    import psycopg
+
+    with psycopg.connect(Settings.from_env().warehouse_dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_logical_emit_message(true, 'streamapp-test', repeat('x', %s))", [WAL]
+        )
 
 
 def _advance(pg_source: Any, slot: str) -> None:
