@@ -62,14 +62,15 @@ def _connect_checks(
     ca_file = s.connect_ca_file if s is not None else ""
     from streamapp.observability.protocol import http
     from streamapp.ops import OpsError
-    from streamapp.ops.connect import ConnectClient, probe
+    from streamapp.ops.connect import ConnectAuth, ConnectClient, probe
     from streamapp.settings import redact_url
 
     required = bool(os.environ.get("STREAMAPP_CONNECT_URL", "").strip())
     shown = redact_url(url)
     start = time.perf_counter()
     try:
-        lines = probe(ConnectClient(url, timeout=5), topics)
+        auth = ConnectAuth.from_settings(s) if s is not None else None
+        lines = probe(ConnectClient(url, timeout=5, auth=auth), topics)
     except OpsError as exc:
         millis = (time.perf_counter() - start) * 1000
         if required:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from streamapp.ops import OpsError
 from streamapp.ops.connect import (
     POSTGRES_CONNECTOR,
+    ConnectAuth,
     ConnectClient,
     ConnectorConfig,
     describe_state,
@@ -61,7 +62,7 @@ def run_snapshot(
     follow it to the end. Every refusal is an OpsError of one line, raised before anything is
     written: Connect unreachable, unknown connector, connector not RUNNING or not PostgreSQL,
     no signal table, a table that does not exist or that the connector does not capture."""
-    client = ConnectClient(settings.connect_url)
+    client = ConnectClient(settings.connect_url, auth=ConnectAuth.from_settings(settings))
     config = client.config(request.connector)
     if config.connector_class != POSTGRES_CONNECTOR:
         raise OpsError(

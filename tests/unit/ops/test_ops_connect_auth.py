@@ -79,3 +79,42 @@ def test_a_ca_file_makes_a_context_trusting_it(tmp_path: Path) -> None:
 def test_registry_access_problems_name_the_setting(exc: Exception, named: str) -> None:
     hint = access_problem(exc)
     assert (named in hint) if named else hint == ""
+
+
+def test_check_authenticates_with_the_settings_it_is_given_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`check` probes Connect with the Settings it was handed (the environment has none)."""
+    import http.server
+    import threading
+
+    from streamapp.commands.check import _connect_checks
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            body = b"[]" if self.path.startswith("/connectors") else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    for name in ("STREAMAPP_CONNECT_USER_INFO", "STREAMAPP_CONNECT_USER_INFO_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        s = Settings.from_env(
+            {"STREAMAPP_CONNECT_URL": url, "STREAMAPP_CONNECT_USER_INFO": "me:pw"}
+        )
+        _connect_checks(url, [], s)
+    finally:
+        server.shutdown()
+    expected = "Basic " + base64.b64encode(b"me:pw").decode()
+    assert seen and all(h == expected for h in seen)
