@@ -115,6 +115,24 @@ def view_row(pg: Any, topology: str) -> tuple[Any, ...] | None:
     return row
 
 
+def ch_view(harness: FreshHarness) -> list[list[Any]]:
+    """The ClickHouse sink's streamapp_freshness rows of the topology (worker stopped: chDB
+    belongs to one process): topology, sink, whether complete_through_ts is set."""
+    script = (
+        "import json, clickhouse_connect\n"
+        f"c = clickhouse_connect.get_client(dsn='chdb://{harness.chdb}')\n"
+        "rows = c.query('SELECT topology, sink, toUInt8(isNotNull(complete_through_ts)) "
+        f"FROM streamapp_freshness WHERE topology = \\'{harness.unique}\\'').result_rows\n"
+        "print(json.dumps([list(r) for r in rows]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows: list[list[Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return rows
+
+
 def test_fresh_while_running_stale_after_stop_and_dbt_agrees(
     harness: FreshHarness, stack: Settings, pg_warehouse: Any, kafka_admin: Any, dbt: Path
 ) -> None:
@@ -200,6 +218,8 @@ def test_fresh_while_running_stale_after_stop_and_dbt_agrees(
 
         # -- stopped: stale in the warehouse, unknown at the worker, dbt fails ---------------
         assert harness.stop() == 0
+        assert "freshness: writing" not in harness.log.read_text()  # no failed row writes
+        assert ch_view(harness) == [[name, f"clickhouse:{name}", 1]]
         row = view_row(pg_warehouse, name)
         assert row is not None
         stopped_at = float(row[2])
