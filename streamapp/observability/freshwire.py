@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from streamapp.decode.envelope import HEARTBEAT_PREFIX
 from streamapp.observability.freshness import FreshnessTracker, TopologyFreshness, iso
 from streamapp.settings import Settings
 from streamapp.sinks.freshrows import FreshnessRow
@@ -25,7 +26,6 @@ from streamapp.sinks.freshrows import FreshnessRow
 log = logging.getLogger("streamapp.freshness")
 
 SQL_KINDS = ("postgres", "clickhouse")
-HEARTBEAT_PREFIX = "__debezium-heartbeat."
 LOOKUP_EVERY = 60.0  # seconds between looks for heartbeat topics and partition counts
 
 
@@ -33,7 +33,7 @@ def heartbeat_candidates(source_topic: str) -> list[str]:
     """Heartbeat topics a connector writing ``source_topic`` may use, longest prefix first
     (``shop.public.orders`` -> ``__debezium-heartbeat.shop.public``, ``…heartbeat.shop``)."""
     parts = source_topic.split(".")
-    return [HEARTBEAT_PREFIX + ".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+    return [f"{HEARTBEAT_PREFIX}.{'.'.join(parts[:n])}" for n in range(len(parts) - 1, 0, -1)]
 
 
 class FreshnessService:

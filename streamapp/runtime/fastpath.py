@@ -21,7 +21,8 @@ rebalancing, the commit loop — and replaces only the drain loop:
   group evicts the worker after ``max.poll.interval``.) The lane's partitions resume when its
   stores catch up. Memory per topology: two batches, its buffer (at most ``batch_size`` plus one
   fetch) and aiokafka's per-partition prefetch;
-* a batch's offsets are marked processed only when its store finished; a store whose
+* a batch's offsets are marked processed only when its store finished (and then the freshness
+  tracker, if set, learns each partition's newest stored source time); a store whose
   predecessor in the lane failed never runs;
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;

@@ -131,3 +131,12 @@ def test_times_only_move_forward_and_iso_is_utc() -> None:
     [fresh] = tr.snapshot([T0], progress({T0: (101, 900, False)}), NOW)
     assert fresh.complete_through_ms == 5000
     assert iso(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+
+
+def test_heartbeat_topics_are_looked_for_by_the_source_topics_prefixes() -> None:
+    from streamapp.observability.freshwire import heartbeat_candidates
+
+    assert heartbeat_candidates("shop.public.orders") == [
+        "__debezium-heartbeat.shop.public",
+        "__debezium-heartbeat.shop",
+    ]
