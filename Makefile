@@ -79,6 +79,7 @@ test: venv promtool up dbt-venv lint  ## set up everything and run the whole sui
 
 bench: venv up  ## benchmarks that print figures: core chain, consume path, end to end
 	@$(BIN)/python bench/transform_bench.py 50000
+	@$(BIN)/python bench/state_bench.py 200000
 	@$(BIN)/python bench/consume_bench.py 200000 6
 	@$(BIN)/python bench/pipeline_bench.py 100000 2000
 
