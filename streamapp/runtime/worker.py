@@ -249,7 +249,17 @@ def build_tables(
     registry: SchemaRegistry,
     metrics: Metrics,
 ) -> Tables | None:
-    """The materialised tables of ``topologies`` (see ``streamapp.state``), or None."""
+    """The materialised tables of ``topologies`` (see ``streamapp.state``), or None. A table
+    a lookup reads whose topology is not among ``topologies`` (``replay`` runs one topology)
+    comes from the topology modules, so the lookups read the same table as in a worker."""
+    needed = {name for t in topologies for name in t.table_refs} - {t.name for t in topologies}
+    if needed:
+        loaded = load_topologies(
+            settings.path(settings.topologies_dir),
+            secrets=settings.mask_secrets(),
+            schemas_dir=settings.path(settings.schemas_dir),
+        )
+        topologies = [*topologies, *(t for t in loaded if t.name in needed)]
     if not materialised(topologies):
         return None
 

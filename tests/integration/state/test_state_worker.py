@@ -53,8 +53,8 @@ class Worker:
         self.tmp, self.unique, self.log = tmp, unique, tmp / "worker.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        env = dict(
+    def env(self) -> dict[str, str]:
+        return dict(
             os.environ,
             STREAMAPP_TOPOLOGIES_DIR=str(self.tmp / "topologies"),
             STREAMAPP_SCHEMAS_DIR=str(self.tmp / "schemas"),
@@ -63,6 +63,9 @@ class Worker:
             STREAMAPP_STATE_DIR=str(self.tmp / "state"),
             STREAMAPP_WEB_PORT="0",
         )
+
+    def start(self) -> None:
+        env = self.env()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamapp", "worker", "--batch-max-wait", "0.05"],
@@ -188,6 +191,35 @@ def test_orders_enriched_from_customers_table(
         restored = f"table {unique}_customers: 6 rows from {customers.topic} restored"
         assert restored in worker.log.read_text()
         assert "(6 entries from the store" in worker.log.read_text()
+        worker.stop()
+        # `replay --to` runs the orders topology alone, in this process: its lookup still reads
+        # the customers table (loaded from the topology modules and the store)
+        pg_warehouse.execute(f'TRUNCATE "{unique}_orders"')
+        replayed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamapp",
+                "replay",
+                f"{unique}_orders",
+                "--from",
+                "earliest",
+                "--to",
+                str(int(time.time() * 1000) + 600_000),  # past every record
+            ],
+            env=worker.env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert replayed.returncode == 0, replayed.stderr[-3000:]
+        got = rows(pg_warehouse, f"{unique}_orders")
+        assert len(got) == 12
+        assert (got[2], got[3], got[12]) == (
+            (99, "late", "***"),
+            (4, "c4", "***"),
+            (99, "late", "***"),
+        )
     finally:
         worker.stop()
         for table in ("orders", "customers"):
