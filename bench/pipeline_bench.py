@@ -168,7 +168,7 @@ def stop_worker(proc: subprocess.Popen[bytes], log: Path) -> str:
 async def ceiling(settings: Settings, topic: str, n: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
-    registry = SchemaRegistry(settings.registry_url)
+    registry = SchemaRegistry(settings.registry_url, settings=settings)
     decoder = Decoder(resolver=registry, hints={k: parse_type(v) for k, v in COLUMNS.items()})
     consumer = AIOKafkaConsumer(
         topic,

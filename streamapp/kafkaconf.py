@@ -269,13 +269,11 @@ def kafka_conf(settings: Settings, extra: Mapping[str, Any] | None = None) -> di
 
 
 def registry_conf(
-    url: str, extra: Mapping[str, Any] | None = None, *, settings: Settings | None = None
+    url: str, settings: Settings, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A SchemaRegistryClient config for ``url`` with the STREAMAPP_REGISTRY_* auth and TLS (of
-    ``settings``, default: the process's environment)."""
-    from streamapp.settings import Settings
-
-    s = Settings.from_env() if settings is None else settings
+    """A SchemaRegistryClient config for ``url`` with the STREAMAPP_REGISTRY_* auth and TLS of
+    ``settings`` (required: no fallback to the process's environment, as for kafka_conf)."""
+    s = settings
     root = s.path(".")
     conf: dict[str, Any] = {"url": url}
     user_info = read_secret(

@@ -65,6 +65,7 @@ class SchemaRegistry:
         self,
         url: str | None = None,
         *,
+        settings: Settings | None = None,
         client: Any | None = None,
         compatibility: str = "BACKWARD",
         negative_ttl: float = NEGATIVE_TTL,
@@ -77,7 +78,11 @@ class SchemaRegistry:
             )
         self.compatibility = compatibility.upper()
         if client is None:
-            client = SchemaRegistryClient(registry_conf(self.url, {"cache.latest.ttl.sec": 0}))
+            if settings is None:
+                raise TypeError("SchemaRegistry needs settings= (its auth and CA) or a client=")
+            client = SchemaRegistryClient(
+                registry_conf(self.url, settings, {"cache.latest.ttl.sec": 0})
+            )
         self._client: Any = client
         self._raw: dict[int, dict[str, Any]] = {}
         self._parsed: dict[int, Any] = {}
@@ -363,7 +368,7 @@ def access_problem(exc: BaseException) -> str:
 def probe(settings: Settings) -> str:
     """`streamapp check`'s round trip to the registry of ``settings`` (with its auth and
     CA): ``"<n> subject(s)"``; RegistryError of one line naming what to fix otherwise."""
-    client = SchemaRegistryClient(registry_conf(settings.registry_url, settings=settings))
+    client = SchemaRegistryClient(registry_conf(settings.registry_url, settings))
     registry = SchemaRegistry(settings.registry_url, client=client)
     try:
         return f"{len(registry.subjects())} subject(s)"

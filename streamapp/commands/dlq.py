@@ -138,7 +138,7 @@ def _show(
         limit=max(args.limit, 0),
         sealer=s.dlq_sealer(),
     )
-    registry = SchemaRegistry(s.registry_url)
+    registry = SchemaRegistry(s.registry_url, settings=s)
     try:
         decoder = decoder_for(topology, registry)
         for i, entry in enumerate(entries):

@@ -155,7 +155,7 @@ def _init(args: argparse.Namespace, s: Settings) -> int:
     from streamapp.ops.init import from_registry, render
     from streamapp.registry import SchemaRegistry
 
-    registry = SchemaRegistry(s.registry_url)
+    registry = SchemaRegistry(s.registry_url, settings=s)
     try:
         text = render(from_registry(registry, args.name, args.from_registry))
     finally:

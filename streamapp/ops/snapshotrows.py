@@ -30,7 +30,7 @@ class SnapshotRows:
         from streamapp.registry import SchemaRegistry
 
         self._kafka = Kafka(settings)
-        self._registry = SchemaRegistry(settings.registry_url)
+        self._registry = SchemaRegistry(settings.registry_url, settings=settings)
         self._decoder = Decoder(resolver=self._registry, needs_before=False)
         self._table = {topic: table for table, topic in topics.items()}
         self.counts = dict.fromkeys(topics, 0)

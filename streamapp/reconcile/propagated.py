@@ -56,7 +56,7 @@ def propagated(settings: Settings, topology: CompiledTopology) -> dict[str, Fiel
     """
     if topology.topology.source.new_columns != "propagate":
         return {}
-    registry = SchemaRegistry(settings.registry_url)
+    registry = SchemaRegistry(settings.registry_url, settings=settings)
     try:
         latest = registry.latest(subject_name(topology.output_topic))
     finally:

@@ -185,7 +185,9 @@ def build_runtime(
             secrets=settings.mask_secrets(),
             schemas_dir=settings.path(settings.schemas_dir),
         )
-    registry = SchemaRegistry(settings.registry_url, compatibility=settings.schema_compatibility)
+    registry = SchemaRegistry(
+        settings.registry_url, settings=settings, compatibility=settings.schema_compatibility
+    )
     producer = BatchProducer(settings, client_id=settings.group_id)
     evolver = Evolver(
         registry,

@@ -100,7 +100,7 @@ def read_events(shop: ShopHarness, table: str) -> list[tuple[bytes | None, Chang
             "enable.auto.commit": False,
         }
     )
-    registry = SchemaRegistry(shop.settings.registry_url)
+    registry = SchemaRegistry(shop.settings.registry_url, settings=shop.settings)
     decoder = Decoder(resolver=registry)
     out = []
     try:

@@ -29,7 +29,7 @@ COLUMNS = {"id": "int", "total": "decimal(12,2)", "placed_at": "timestamptz", "n
 
 @pytest.fixture
 def registry(stack: Settings) -> Any:
-    reg = SchemaRegistry(stack.registry_url)
+    reg = SchemaRegistry(stack.registry_url, settings=stack)
     yield reg
     reg.close()
 

@@ -49,7 +49,7 @@ class Requests:
 
 @pytest.fixture
 def registry(stack: Settings) -> Any:
-    reg = SchemaRegistry(stack.registry_url)
+    reg = SchemaRegistry(stack.registry_url, settings=stack)
     yield reg
     reg.close()
 

@@ -168,24 +168,48 @@ def test_kafka_conf_cannot_be_called_without_settings() -> None:
         kafkaconf.kafka_conf()  # type: ignore[call-arg]
 
 
-def test_registry_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca: str) -> None:
+def test_registry_conf(tmp_path: Path, ca: str) -> None:
     (tmp_path / "ui").write_text(f"key:{SECRET}\n")
-    monkeypatch.setenv("STREAMAPP_REGISTRY_USER_INFO_FILE", str(tmp_path / "ui"))
-    monkeypatch.setenv("STREAMAPP_REGISTRY_CA_FILE", ca)
-    conf = kafkaconf.registry_conf("https://r", {"cache.latest.ttl.sec": 0})
+    env = {
+        "STREAMAPP_REGISTRY_USER_INFO_FILE": str(tmp_path / "ui"),
+        "STREAMAPP_REGISTRY_CA_FILE": ca,
+    }
+    conf = kafkaconf.registry_conf("https://r", Settings.from_env(env), {"cache.latest.ttl.sec": 0})
     assert conf == {
         "url": "https://r",
         "basic.auth.user.info": f"key:{SECRET}",
         "ssl.ca.location": ca,
         "cache.latest.ttl.sec": 0,
     }
-    monkeypatch.setenv("STREAMAPP_REGISTRY_BEARER_TOKEN", SECRET)
+    env["STREAMAPP_REGISTRY_BEARER_TOKEN"] = SECRET
     with pytest.raises(ConfigError, match="both set"):
-        kafkaconf.registry_conf("https://r")
-    monkeypatch.delenv("STREAMAPP_REGISTRY_USER_INFO_FILE")
-    conf = kafkaconf.registry_conf("https://r")
+        kafkaconf.registry_conf("https://r", Settings.from_env(env))
+    del env["STREAMAPP_REGISTRY_USER_INFO_FILE"]
+    conf = kafkaconf.registry_conf("https://r", Settings.from_env(env))
     assert conf["bearer.auth.token"] == SECRET
     assert conf["bearer.auth.credentials.source"] == "STATIC_TOKEN"
+
+
+def test_registry_clients_take_the_callers_settings_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The registry's auth comes from the Settings a caller holds, never from os.environ."""
+    import inspect
+
+    from streamapp.registry import SchemaRegistry
+
+    monkeypatch.setenv("STREAMAPP_REGISTRY_USER_INFO", f"env:{SECRET}")
+    first = inspect.signature(kafkaconf.registry_conf).parameters["settings"]
+    assert first.default is inspect.Parameter.empty
+    with pytest.raises(TypeError, match="settings="):
+        SchemaRegistry("http://127.0.0.1:1")
+    own = Settings.from_env({"STREAMAPP_REGISTRY_USER_INFO": "mine:pw"})
+    registry = SchemaRegistry("http://127.0.0.1:1", settings=own)
+    try:
+        conf = kafkaconf.registry_conf("http://127.0.0.1:1", own)
+        assert conf["basic.auth.user.info"] == "mine:pw"
+    finally:
+        registry.close()
 
 
 @pytest.mark.parametrize(

@@ -280,7 +280,8 @@ def test_failures_on_wrong_or_unreachable_endpoints_print_no_sentinel(
 
 
 def test_a_registry_error_names_the_registry_without_its_password() -> None:
-    registry = SchemaRegistry(f"http://reader:{PW}@127.0.0.1:1/apis/ccompat/v7")
+    url = f"http://reader:{PW}@127.0.0.1:1/apis/ccompat/v7"
+    registry = SchemaRegistry(url, settings=Settings.from_env({}))
     try:
         with pytest.raises(RegistryError) as info:
             registry.schema(1)
@@ -294,7 +295,7 @@ def test_an_unknown_schema_id_on_the_real_registry_names_it_without_its_password
     stack: Settings,
 ) -> None:
     url = stack.registry_url.replace("://", f"://reader:{PW}@", 1)
-    registry = SchemaRegistry(url)
+    registry = SchemaRegistry(url, settings=stack)
     try:
         with pytest.raises(LookupError) as info:
             registry.schema(999_999_998)

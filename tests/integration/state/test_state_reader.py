@@ -47,7 +47,7 @@ class CountingDecoder(Decoder):
 
 def reader(stack: Settings, topology: CompiledTopology, table: Table) -> TableReader:
     decoder = CountingDecoder(
-        resolver=SchemaRegistry(stack.registry_url),
+        resolver=SchemaRegistry(stack.registry_url, settings=stack),
         hints={n: parse_type(s) for n, s in COLUMNS.items()},
         strict_versions=True,
     )
