@@ -40,7 +40,7 @@ dbt-venv: $(DBT_VENV)/.installed  ## dbt-core + dbt-postgres in their own virtua
 # the cache outside the repo (infra/prometheus/promtool.py), like the stack's Kafka downloads.
 PROMTOOL := $(PYTHON) infra/prometheus/promtool.py
 
-promtool:  ## build promtool once into ~/.cache/streamapp (needs Go; ~7 min the first time)
+promtool:  ## build promtool once into ~/.cache/streamapp (needs Go; 7-10 min the first time)
 	@$(PROMTOOL) --install > /dev/null
 
 check-alerts: promtool  ## promtool check rules + promtool test rules on infra/prometheus/alerts*.yml

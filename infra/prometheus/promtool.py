@@ -6,7 +6,7 @@
 
 The binary lives in ``$STREAMAPP_CACHE_DIR/promtool-<version>/`` (default ``~/.cache/streamapp``,
 like the stack's Kafka and Maven downloads), never in the repository; the first build takes a
-few minutes (about 7 on two busy cores) and needs Go (``go install`` through the Go module
+few minutes (7 to 10 on two busy cores) and needs Go (``go install`` through the Go module
 proxy); its module and build caches are removed afterwards, and later runs are instant.
 """
 
@@ -53,7 +53,7 @@ def install() -> Path:
         GOTOOLCHAIN="local",
     )
     print(
-        f"building promtool {VERSION} into {target.parent} (once; a few minutes)", file=sys.stderr
+        f"building promtool {VERSION} into {target.parent} (once; 7 to 10 minutes)", file=sys.stderr
     )
     started = time.monotonic()
     done = subprocess.run([go, "install", f"{MODULE}@{VERSION}"], env=env, check=False)
