@@ -35,6 +35,34 @@ def _setting(env: str, default: str, doc: str, *, secret: bool = False) -> str:
     return result
 
 
+FROM_FILE = (
+    "STREAMAPP_SOURCE_DSN",
+    "STREAMAPP_WAREHOUSE_DSN",
+    "STREAMAPP_REDIS_URL",
+    "STREAMAPP_CLICKHOUSE_DSN",
+    "STREAMAPP_MASK_SECRET",
+)
+"""Settings that may carry a password and are also read from ``<NAME>_FILE`` (a mounted
+Kubernetes or compose secret) when ``<NAME>`` itself is unset."""
+
+
+def _from_file(env: str, environ: Mapping[str, str]) -> str:
+    """The content of ``<env>_FILE`` (one trailing newline dropped), or "" when unset;
+    ConfigError naming ``<env>_FILE`` (never the content) when it cannot be read."""
+    path = environ.get(f"{env}_FILE", "").strip()
+    if not path:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{env}_FILE={path}: cannot be read ({why})") from None
+    value = text[:-1] if text.endswith("\n") else text
+    if not value.strip():
+        raise ConfigError(f"{env}_FILE={path}: the file is empty")
+    return value.strip()
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Resolved configuration; build it with :meth:`from_env`."""
@@ -359,7 +387,10 @@ class Settings:
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
-            raw = environ.get(f.metadata["env"], "").strip()
+            env = f.metadata["env"]
+            raw = environ.get(env, "").strip()
+            if not raw and env in FROM_FILE:
+                raw = _from_file(env, environ)
             if raw:
                 values[f.name] = raw
         settings = cls(**values)

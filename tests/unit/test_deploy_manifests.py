@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from streamapp.observability.metrics import Metrics
-from streamapp.settings import Settings
+from streamapp.settings import FROM_FILE, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "infra/k8s"
@@ -50,9 +50,20 @@ def test_deployment_probes_ports_and_config_fit_the_worker() -> None:
     assert config["STREAMAPP_WEB_BIND"] == "0.0.0.0"
     # Replicas cannot share an embedded chDB: the ClickHouse sink must be a server.
     assert config["STREAMAPP_CLICKHOUSE_DSN"].startswith("http")
-    known = {f.metadata["env"] for f in fields(Settings)}
+    known = {f.metadata["env"] for f in fields(Settings)} | {f"{e}_FILE" for e in FROM_FILE}
     env = set(config) | {e["name"] for e in container["env"]}
     assert env <= known, env - known
+    # every credential comes from a Secret mounted as files, none from a literal or an env ref
+    secret_mounts = {
+        m["mountPath"]
+        for m in container["volumeMounts"]
+        if any(v["name"] == m["name"] and "secret" in v for v in pod["volumes"])
+    }
+    for e in container["env"]:
+        assert "valueFrom" not in e, e["name"]
+        if e["name"].endswith("_FILE"):
+            assert e["value"].rsplit("/", 1)[0] in secret_mounts, e["name"]
+    assert {f"{e}_FILE" for e in ("STREAMAPP_WAREHOUSE_DSN", "STREAMAPP_MASK_SECRET")} <= env
     Settings.from_env(config)
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert config["STREAMAPP_TOPOLOGIES_DIR"] in mounts
