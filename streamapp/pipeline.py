@@ -65,6 +65,9 @@ log = logging.getLogger("streamapp.pipeline")
 
 # (pipeline, added source columns, where they were seen) -> the columns carried, or refused
 Evolve = Callable[["Pipeline", Mapping[str, FieldType], str], Awaitable[None]]
+# (input records, stored outputs, their input positions): runs once a batch is stored, before
+# its offsets are committed (state.reemit: facts re-emitted after a dimension change)
+AfterStore = Callable[[Sequence[Any], Sequence[OutputRecord], Sequence[int]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -189,6 +192,10 @@ class Pipeline:
         self._fail_fast = topology.on_error == "fail"
         self.metrics = metrics
         self._oldkeys: OldKeys | None = None
+        # as_of="current" lookups (wired by state.reemit): the lane's version rule, and what
+        # runs after this pipeline stored a batch (facts of other topologies re-emitted)
+        self.stamp: Callable[[list[OutputRecord]], list[OutputRecord]] | None = None
+        self.after_store: list[AfterStore] = []
         for writer in self.writers:
             writer.metrics = metrics
 
@@ -295,6 +302,35 @@ class Pipeline:
             )
             await self.producer.flush()
         self._count_done(p, outputs, stored_at, flushed_at)
+        for hook in self.after_store:  # a failure fails the batch: it is re-delivered
+            await hook(records, outputs, origins)
+
+    async def reemit(
+        self, causes: Sequence[Any], outputs: Sequence[OutputRecord], origins: Sequence[int]
+    ) -> None:
+        """Encode and store ``outputs`` made outside this pipeline's lane (facts re-emitted
+        after a change of ``causes[origins[i]]``, another topology's input records) through
+        the same path as a batch: sinks, output topic, error routing and DLQ (a refused row
+        sends its cause to this topology's DLQ)."""
+        used = sorted(set(origins))
+        where = {position: i for i, position in enumerate(used)}
+        records = [causes[position] for position in used]
+        p = Prepared({}, records, [], [], [], [], {}, time.perf_counter())
+        encode = self.encoder.messages if self.encoder is not None else None
+        for out, position in zip(outputs, origins, strict=True):
+            origin = where[position]
+            if origin in p.failures:
+                continue
+            try:
+                encoded = encode(out) if encode is not None else []
+            except StageError as exc:
+                p.failures[origin] = exc
+                continue
+            p.outputs.append(out)
+            p.origins.append(origin)
+            p.messages.extend(encoded)
+            p.message_origins.extend([origin] * len(encoded))
+        await self.store(p)
 
     def _precheck(
         self, p: Prepared
@@ -445,6 +481,8 @@ class Pipeline:
                     else:
                         if own is not None:  # a materialised topology: TOAST fill
                             results[i] = self._fill(own, results[i], run[i])
+                        if self.stamp is not None:  # as_of="current": max(own, clock)
+                            results[i] = self.stamp(results[i])
             pairs: list[Any] = [()] * len(results)  # per record: its encoded messages
             if encode is not None:
                 for i, produced in enumerate(results):

@@ -33,7 +33,7 @@ from streamapp.observability.metrics import Metrics
 from streamapp.observability.progress import Progress
 from streamapp.observability.slotwatch import start_slot_watch
 from streamapp.observability.web import ensure_port_free, install
-from streamapp.pipeline import Pipeline, default_writer
+from streamapp.pipeline import Pipeline, SinkWriter, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.registry import SchemaRegistry, subject_name
 from streamapp.runtime import gctune, watchdog
@@ -41,9 +41,11 @@ from streamapp.runtime.evolve import Evolver
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
 from streamapp.sinks.base import Sink, TableSpec
+from streamapp.state import reemit
 from streamapp.state.registry import Tables, materialised
+from streamapp.transform.aggspec import CompiledAggregate
 from streamapp.transform.compile import CompiledTopology
-from streamapp.transform.loader import load_topologies
+from streamapp.transform.loader import Loaded, load_topologies
 from streamapp.types import parse_type
 
 log = logging.getLogger("streamapp.worker")
@@ -93,8 +95,8 @@ class Runtime:
         self.registry.close()
 
 
-def table_specs(topology: CompiledTopology) -> list[tuple[str, TableSpec]]:
-    """(sink kind, TableSpec) for every sink a topology declares."""
+def table_specs(topology: CompiledTopology | CompiledAggregate) -> list[tuple[str, TableSpec]]:
+    """(sink kind, TableSpec) for every sink a topology (or an aggregate) declares."""
     specs = []
     for spec in topology.sinks:
         options: dict[str, Any] = {}
@@ -177,7 +179,9 @@ def build_runtime(
     topologies: Sequence[CompiledTopology] | None = None,
     budget: ErrorBudgetPolicy | None = None,
 ) -> Runtime:
-    """Load topologies (TopologyError if any is invalid) and build pipelines, sinks, producer."""
+    """Load topologies (TopologyError if any is invalid) and build pipelines, sinks, producer;
+    the aggregates declared beside them (``Loaded.aggregates``) are kept by their tables'
+    readers and written to their own sinks."""
     metrics = Metrics()
     if topologies is None:
         topologies = load_topologies(
@@ -235,11 +239,20 @@ def build_runtime(
                 dead_letters=DeadLetterWriter(producer, topology.name, topology.dlq_topic, sealer),
             )
         )
-    state = build_tables(settings, topologies, registry, metrics)
+    aggregates: list[tuple[CompiledAggregate, list[SinkWriter]]] = []
+    for aggregate in topologies.aggregates if isinstance(topologies, Loaded) else []:
+        agg_writers = []
+        for kind, table in table_specs(aggregate):
+            sink = sinks.get(kind) or sinks.setdefault(kind, create_sink(kind, settings))
+            tables.append((sink, table))
+            agg_writers.append(default_writer(sink, table))
+        aggregates.append((aggregate, agg_writers))
+    state = build_tables(settings, topologies, registry, metrics, aggregates)
     if state is not None:
         for pipeline in pipelines:
             if pipeline.topology.table_refs or pipeline.topology.name in state.readers:
                 pipeline.tables = state
+        reemit.wire(pipelines, state)  # as_of="current" lookups
     return Runtime(
         settings, list(topologies), pipelines, sinks, tables, producer, registry, metrics, state
     )
@@ -250,8 +263,10 @@ def build_tables(
     topologies: Sequence[CompiledTopology],
     registry: SchemaRegistry,
     metrics: Metrics,
+    aggregates: Sequence[tuple[CompiledAggregate, Sequence[SinkWriter]]] = (),
 ) -> Tables | None:
-    """The materialised tables of ``topologies`` (see ``streamapp.state``), or None. A table
+    """The materialised tables of ``topologies`` (see ``streamapp.state``) with the
+    ``aggregates`` their readers keep, or None. A table
     a lookup reads whose topology is not among ``topologies`` (``replay`` runs one topology)
     comes from the topology modules, so the lookups read the same table as in a worker."""
     needed = {name for t in topologies for name in t.table_refs} - {t.name for t in topologies}
@@ -262,7 +277,7 @@ def build_tables(
             schemas_dir=settings.path(settings.schemas_dir),
         )
         topologies = [*topologies, *(t for t in loaded if t.name in needed)]
-    if not materialised(topologies):
+    if not materialised(topologies, [a for a, _ in aggregates]):
         return None
 
     def decoder_for(topology: CompiledTopology) -> Decoder:
@@ -275,7 +290,13 @@ def build_tables(
             strict_versions=True,
         )
 
-    return Tables.build(topologies, decoder_for=decoder_for, settings=settings, metrics=metrics)
+    return Tables.build(
+        topologies,
+        decoder_for=decoder_for,
+        settings=settings,
+        metrics=metrics,
+        aggregates=aggregates,
+    )
 
 
 def create_topics(runtime: Runtime) -> None:

@@ -14,30 +14,50 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamapp.decode import Decoder
 from streamapp.observability.metrics import Metrics
 from streamapp.settings import Settings
+from streamapp.state.aggemit import Aggregator
 from streamapp.state.reader import TableReader
 from streamapp.state.store import open_store
 from streamapp.state.table import Table
+from streamapp.transform.aggspec import CompiledAggregate
 from streamapp.transform.compile import CompiledTopology
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from streamapp.pipeline import SinkWriter
 
 log = logging.getLogger("streamapp.state")
 
 CATCH_UP_TIMEOUT = 600.0  # seconds a start-up restore may take before the worker gives up
 
 
-def materialised(topologies: Sequence[CompiledTopology]) -> list[CompiledTopology]:
-    """The topologies that need a table, in the given order."""
+def materialised(
+    topologies: Sequence[CompiledTopology], aggregates: Sequence[CompiledAggregate] = ()
+) -> list[CompiledTopology]:
+    """The topologies that need a table, in the given order: looked up, ``materialize=True``,
+    or with an ``as_of="current"`` lookup (its facts are re-emitted from its table), or
+    aggregated (``aggregates``)."""
     looked_up = {name for t in topologies for name in t.table_refs}
-    return [t for t in topologies if t.name in looked_up or t.topology.materialize]
+    looked_up.update(a.table for a in aggregates)
+    return [
+        t
+        for t in topologies
+        if t.name in looked_up
+        or t.topology.materialize
+        or any(ref.joins for ref in t.table_refs.values())
+    ]
 
 
-def fingerprint(topology: CompiledTopology) -> str:
-    """What makes stored rows stale when it changes: the generated code and the topic."""
+def fingerprint(topology: CompiledTopology, aggregates: Sequence[CompiledAggregate] = ()) -> str:
+    """What makes stored state stale when it changes: the generated code, the topic and the
+    definitions of the table's aggregates (their stored versions count changes from the
+    topic's beginning: a new or changed aggregate re-reads the topic)."""
     text = f"{topology.source_topics}\n{topology.source_code}"
+    for aggregate in sorted(aggregates, key=lambda a: a.name):
+        text += f"\n{aggregate.definition}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -55,17 +75,25 @@ class Tables:
         decoder_for: Callable[[CompiledTopology], Decoder],
         settings: Settings,
         metrics: Metrics | None = None,
+        aggregates: Sequence[tuple[CompiledAggregate, Sequence[SinkWriter]]] = (),
     ) -> Tables:
-        """Tables and readers for ``topologies`` that need one, lookups bound to them; stores
-        in ``settings.state_dir`` (STREAMAPP_STATE_DIR; empty: in memory)."""
+        """Tables and readers for ``topologies`` that need one, lookups bound to them, each
+        ``(aggregate, its sink writers)`` kept by its table's reader; stores in
+        ``settings.state_dir`` (STREAMAPP_STATE_DIR; empty: in memory)."""
         readers: dict[str, TableReader] = {}
         state_dir = settings.path(settings.state_dir) if settings.state_dir else None
-        for topology in materialised(topologies):
-            store = open_store(state_dir, topology.name, fingerprint(topology))
+        for topology in materialised(topologies, [a for a, _ in aggregates]):
+            mine = [(a, w) for a, w in aggregates if a.table == topology.name]
+            store = open_store(
+                state_dir, topology.name, fingerprint(topology, [a for a, _ in mine])
+            )
             table = Table(topology.name, topology.key_columns, store)
-            readers[topology.name] = TableReader(
+            reader = TableReader(
                 topology, table, decoder_for(topology), settings=settings, metrics=metrics
             )
+            if mine:
+                reader.aggregator = Aggregator(table, mine, metrics)
+            readers[topology.name] = reader
         tables = cls(readers)
         for topology in topologies:
             tables.bind(topology)

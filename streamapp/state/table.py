@@ -11,6 +11,7 @@ This is the read interface lookups use, and the one later state features build o
                                                table reflects
 ``index(column)`` then ``referencing(column,   keys of the live rows whose ``column`` equals
 value) -> Iterator[key]``                      ``value`` (declare indexes before rows arrive)
+``clock``                                      the largest version applied to any key (0: none)
 =============================================  ==================================================
 
 Keys are tuples of the topology's key columns in declared order; rows are the topology's
@@ -55,6 +56,7 @@ class Table:
         self._indexes: dict[str, dict[Any, set[Key]]] = {}
         self._position: dict[int, int] = {}
         self._dirty: dict[Key, Entry] = {}
+        self.clock = 0  # the largest version applied to any key (as_of="current" lookups)
         # the hot path: one dict get, no Python frame; the row, or None
         self.get: Callable[[Key], dict[str, Any] | None] = self._live.get
 
@@ -63,6 +65,7 @@ class Table:
         entries, offsets = self.store.load()
         for key, entry in entries:
             self._entries[key] = entry
+            self.clock = max(self.clock, entry.version)
             if not entry.deleted:
                 self._live[key] = entry.row
                 self._index_add(key, entry.row)
@@ -72,6 +75,10 @@ class Table:
     def __len__(self) -> int:
         """The number of live rows."""
         return len(self._live)
+
+    def rows(self) -> Iterator[tuple[Key, Mapping[str, Any]]]:
+        """Every live row with its key (a snapshot: the table may change meanwhile)."""
+        return iter(tuple(self._live.items()))
 
     def version(self, key: Key) -> int | None:
         """The version of the last change applied to ``key`` (a delete's too), or None."""
@@ -121,6 +128,8 @@ class Table:
                             row[column] = stored[column]
                 entry = Entry(out.version, False, row)
             self._put(key, old, entry)
+            if out.version > self.clock:
+                self.clock = out.version
             changed += 1
         return changed
 
@@ -143,11 +152,12 @@ class Table:
         """Record that the table reflects the topic up to these next offsets."""
         self._position.update(offsets)
 
-    def checkpoint(self) -> int:
-        """Commit the entries changed since the last checkpoint with the position, atomically;
-        returns how many entries were written."""
+    def checkpoint(self, extra: Mapping[bytes, bytes] | None = None) -> int:
+        """Commit the entries changed since the last checkpoint with the position (and
+        ``extra``, state derived from the rows: see ``Store.commit``), atomically; returns how
+        many entries were written."""
         dirty, self._dirty = self._dirty, {}
-        self.store.commit(dirty, [], self._position)
+        self.store.commit(dirty, [], self._position, extra)
         return len(dirty)
 
     def close(self) -> None:

@@ -72,6 +72,7 @@ class Chain:
         self.secrets = secrets
         self.ops: set[Op] = set(ROW_OPS)
         self.predicates: list[tuple[str, str]] = []  # (bound name, description)
+        self.final_checks: list[Callable[[], None]] = []  # run once every step is compiled
         self._count = 0
 
     def new_var(self) -> str:

@@ -123,6 +123,8 @@ def compile_with_problems(
         except Exception as exc:  # noqa: BLE001 - any failure must become one problem line
             where = _safe_describe(step)
             chain.problem(where, f"cannot be compiled ({type(exc).__name__}: {exc})")
+    for check in chain.final_checks:  # checks that need the whole chain (a lookup's outputs)
+        check()
     key = tuple(topology.key_columns)
     problems = chain.problems
     problems += key_problems(key, chain.columns)

@@ -13,8 +13,14 @@ Semantics (``as_of``):
   pipeline first lets the table catch up with its topic's end offsets as of that moment
   (Kafka Streams' KStream-GlobalKTable join). A later change of the dimension does not touch
   facts already written.
-* ``"current"``: a foreign-key table-table join (facts re-emitted when the dimension changes).
-  Accepted by the declaration, not supported yet: compiling it is one problem line.
+* ``"current"``: a foreign-key table-table join: when a dimension row changes (created,
+  updated, deleted), every fact row referencing it is re-emitted with the new values, so the
+  sinks converge to the LEFT JOIN of the *current* source tables (see ``streamapp.state.reemit``
+  for how and why it converges). The fact topology is materialised too (indexed on ``on``).
+  Only ``missing="null"``: a fact whose dimension row is missing (not there yet, or deleted)
+  has null columns, and is re-emitted with the values when the row arrives. The ``on`` columns
+  must reach the output (they find the facts of a changed row), and no later transform may
+  read the looked-up columns (a re-emitted fact gets only those columns replaced).
 
 A null ``on`` value gives null columns (no lookup). A dimension value the table does not know
 (UNCHANGED: a TOASTed value never seen) is handed on as UNCHANGED, so the fact's sinks keep
@@ -69,17 +75,29 @@ class TableRef:
     """The runtime handle the generated code calls: ``get`` is the table's live-row getter,
     bound by the worker (``streamapp.state.registry.Tables``) before any batch runs."""
 
-    __slots__ = ("get", "name")
+    __slots__ = ("get", "joins", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.get: Callable[[tuple[Any, ...]], Mapping[str, Any] | None] = self._unbound
+        self.joins: dict[Lookup, CurrentJoin] = {}  # the as_of="current" lookups of this table
 
     def _unbound(self, key: tuple[Any, ...]) -> Mapping[str, Any] | None:
         raise TransformError(
             f"lookup table {self.name!r} is not materialised in this process; run the "
             "topology in a worker (or seed the table with topology test --table)"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentJoin:
+    """Where an ``as_of="current"`` lookup shows in the fact topology's *output* rows: the
+    output columns holding the ``on`` values (in the table's key order) and, for each looked-up
+    column that reaches the output, (table column, output column)."""
+
+    table: str
+    on: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +164,60 @@ class Lookup:
         chain.emit(targets, lines, on_vars)
         for target, (src, dest) in zip(targets, columns, strict=True):
             chain.columns[dest] = Column(target, shape.columns[src])
+        if self.as_of == "current":
+            after = len(chain.statements)
+            srcs = [src for src, _ in columns]
+            chain.final_checks.append(
+                lambda: self._check_current(chain, ref, where, on_vars, targets, srcs, after)
+            )
+
+    def _check_current(
+        self,
+        chain: Chain,
+        ref: TableRef,
+        where: str,
+        on_vars: Sequence[str],
+        targets: Sequence[str],
+        srcs: Sequence[str],
+        after: int,
+    ) -> None:
+        """Once the chain is complete: the ``on`` columns reach the output, and no later
+        statement reads a looked-up column; records the join's output columns on ``ref``."""
+        looked_up = set(targets)
+        for st in chain.statements[after:]:
+            if looked_up.intersection(st.reads):
+                chain.problem(
+                    where,
+                    "with as_of='current' a later transform may not change or read the "
+                    "looked-up columns (a re-emitted fact gets only those columns replaced); "
+                    "transform them in the looked-up topology, or use as_of='event'",
+                )
+                return
+        out: dict[str, str] = {}
+        for name, col in chain.columns.items():
+            out.setdefault(col.var, name)
+        on = [out.get(var) for var in on_vars]
+        if None in on:
+            chain.problem(
+                where,
+                f"with as_of='current' the on column(s) {list(self.on)} must reach the output "
+                "unchanged (they find the facts of a changed row); keep them, or use "
+                "as_of='event'",
+            )
+            return
+        pairs = tuple((src, out[t]) for src, t in zip(srcs, targets, strict=True) if t in out)
+        ref.joins[self] = CurrentJoin(self.table, tuple(n for n in on if n is not None), pairs)
 
     def _shape(self, chain: Chain, where: str) -> TableShape | None:
         if self.as_of not in AS_OF:
             chain.problem(where, f"as_of={self.as_of!r}: use 'event' or 'current'")
             return None
-        if self.as_of == "current":
+        if self.as_of == "current" and self.missing != "null":
             chain.problem(
                 where,
-                "as_of='current' (re-emit facts when the dimension changes) is not supported "
-                "yet; use as_of='event'",
+                f"missing={self.missing!r} does not apply to as_of='current': a fact whose "
+                "dimension row is missing is stored with null columns and re-emitted when the "
+                "row arrives; use missing='null' (the default)",
             )
             return None
         if self.missing not in MISSING:

@@ -147,8 +147,8 @@ def test_unbound_table_is_a_transform_error() -> None:
             "duplicate output column 'id'",
         ),
         (
-            t.lookup("customers", on="customer_id", as_of="current"),
-            "as_of='current' (re-emit facts when the dimension changes) is not supported yet",
+            t.lookup("customers", on="customer_id", as_of="current", missing="dlq"),
+            "missing='dlq' does not apply to as_of='current'",
         ),
         (t.lookup("customers", on="customer_id", as_of="x"), "as_of='x': use 'event' or 'current'"),  # type: ignore[arg-type]
         (t.lookup("customers", on="customer_id", missing="x"), "missing='x'"),  # type: ignore[arg-type]
