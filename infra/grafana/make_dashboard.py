@@ -17,6 +17,11 @@ PANELS = [
     ("Consumer lag", "sum by (topic) (streamapp_consumer_lag)", "short"),
     ("Freshness (now - source ts)", "max by (topology) (streamapp_freshness_seconds)", "s"),
     (
+        "Complete through: lag of the freshness contract",
+        "max by (topology) (streamapp_complete_through_lag_seconds)",
+        "s",
+    ),
+    (
         "Batch size p50",
         "histogram_quantile(0.5, sum by (le, topology) (rate(streamapp_batch_size_bucket[5m])))",
         "short",

@@ -59,6 +59,17 @@ class FreshnessService:
             assigned = []
         return self.tracker.snapshot(assigned, self.consumer.progress)
 
+    def export(self, metrics: Any) -> None:
+        """Set ``streamapp_complete_through_lag_seconds`` per topology this worker owns
+        partitions of (a topology with an unknown time, or none owned, has no sample)."""
+        now_ms = int(time.time() * 1000)
+        gauge = metrics.complete_through_lag
+        gauge.clear()
+        for fresh in self.snapshot():
+            if fresh.partitions and fresh.complete_through_ms is not None:
+                lag = max(0.0, (now_ms - fresh.complete_through_ms) / 1000)
+                gauge.labels(fresh.topology).set(lag)
+
     def report(self) -> dict[str, Any]:
         """The /freshness body."""
         now_ms = int(time.time() * 1000)

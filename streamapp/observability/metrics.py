@@ -105,6 +105,14 @@ class Metrics:
             ["topology"],
             registry=r,
         )
+        # the freshness contract (observability/freshness.py): set when /metrics is scraped
+        self.complete_through_lag = Gauge(
+            "streamapp_complete_through_lag_seconds",
+            "Now minus the time through which this worker's partitions of the topology are "
+            "complete in every sink (heartbeats move it on an idle source); absent while unknown",
+            ["topology"],
+            registry=r,
+        )
         self.assigned = Gauge(
             "streamapp_partitions_assigned", "Partitions assigned to this worker", registry=r
         )

@@ -60,6 +60,9 @@ def install(
     from faust.web.base import BlueprintManager
 
     app.web.blueprints = BlueprintManager()  # no built-in blueprint: our pages only
+    from streamapp.observability import freshwire
+
+    freshness = freshwire.install(app, writers, settings)  # /freshness, streamapp_freshness rows
     readiness = Readiness(app, {s.kind: sink_probe(s.kind, settings) for s in sinks}, writers)
     app.task(readiness.run)
 
@@ -68,6 +71,7 @@ def install(
             metrics.assigned.set(len(app.consumer.assignment()))
         except Exception:  # noqa: BLE001 - not started yet
             metrics.assigned.set(0)
+        freshness.export(metrics)
         body = generate_latest(metrics.registry)
         return view.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -82,7 +86,4 @@ def install(
     app.page("/metrics")(metrics_view)
     app.page("/healthz")(healthz)
     app.page("/readyz")(readyz)
-    from streamapp.observability import freshwire
-
-    freshwire.install(app, writers, settings)  # /freshness and the streamapp_freshness rows
     return readiness

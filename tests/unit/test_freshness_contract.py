@@ -140,3 +140,41 @@ def test_heartbeat_topics_are_looked_for_by_the_source_topics_prefixes() -> None
         "__debezium-heartbeat.shop.public",
         "__debezium-heartbeat.shop",
     ]
+
+
+def test_metrics_export_the_complete_through_lag_of_owned_topologies_only() -> None:
+    """/metrics' streamapp_complete_through_lag_seconds: now - complete_through per topology
+    with a known time; no sample while it is unknown (the alert must not see a stale 0)."""
+    import time
+
+    from streamapp.observability.freshwire import FreshnessService
+    from streamapp.observability.metrics import Metrics
+    from streamapp.settings import Settings
+
+    tr = tracker()
+    fetched, prepared = batch({T0: [1_000], T1: [None]})
+    tr.stored(fetched, prepared)
+    state = {T0: (101, 500, False), T1: (101, 500, False)}
+
+    class Consumer:
+        progress = staticmethod(progress(state))
+
+        @staticmethod
+        def assignment() -> set[TP]:
+            return {T0, T1}
+
+    service = FreshnessService(Consumer(), [], Settings.from_env({}), tr)
+    metrics = Metrics()
+    service.export(metrics)  # partition 1 has no time yet: unknown, no sample
+    assert (
+        metrics.registry.get_sample_value(
+            "streamapp_complete_through_lag_seconds", {"topology": "orders"}
+        )
+        is None
+    )
+    tr.stored(*batch({T1: [2_000]}))
+    service.export(metrics)
+    lag = metrics.registry.get_sample_value(
+        "streamapp_complete_through_lag_seconds", {"topology": "orders"}
+    )
+    assert lag is not None and abs(lag - (time.time() - 1.0)) < 5
