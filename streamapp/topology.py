@@ -2,6 +2,18 @@
 
 from streamapp.records import UNCHANGED, ChangeEvent, Op
 from streamapp.transform import t
+from streamapp.transform.aggspec import Aggregate, agg
 from streamapp.transform.spec import Output, Sink, Source, Topology
 
-__all__ = ["UNCHANGED", "ChangeEvent", "Op", "Output", "Sink", "Source", "Topology", "t"]
+__all__ = [
+    "UNCHANGED",
+    "Aggregate",
+    "ChangeEvent",
+    "Op",
+    "Output",
+    "Sink",
+    "Source",
+    "Topology",
+    "agg",
+    "t",
+]

@@ -99,6 +99,25 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        # incremental aggregates (streamapp/state/aggregate.py): one label per aggregate
+        self.aggregate_groups = Gauge(
+            "streamapp_aggregate_groups",
+            "Groups of an aggregate that have rows",
+            ["aggregate"],
+            registry=r,
+        )
+        self.aggregate_emitted = Counter(
+            "streamapp_aggregate_rows_emitted",
+            "Group rows (upserts and deletes) an aggregate handed to its sinks",
+            ["aggregate"],
+            registry=r,
+        )
+        self.aggregate_refused = Counter(
+            "streamapp_aggregate_rows_refused",
+            "Group rows a sink refused for their content (logged; the sink keeps its old row)",
+            ["aggregate", "sink"],
+            registry=r,
+        )
         self.freshness = Gauge(
             "streamapp_freshness_seconds",
             "Now minus the source ts_ms of the last stored event",

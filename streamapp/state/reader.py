@@ -7,7 +7,9 @@ group. Each fetched batch is decoded with the same ``Decoder`` the worker's lane
 through the table topology's compiled ``process``; the outputs are applied to the Table in
 offset order, then the table's position advances to the consumer's positions. The store is
 checkpointed (rows and offsets in one atomic write) at most every ``checkpoint_interval``
-seconds and at stop.
+seconds and at stop. With aggregates (``state.aggemit``) every change is applied to them too,
+and each checkpoint (every ``checkpoint_interval``, also with a MemoryStore) first writes their
+changed groups to their sinks, then the store (rows, offsets and group versions).
 
 ``await catch_up(deadline)`` is the barrier lookups use: it returns True once the table's
 position is at or past the topic's end offsets (high watermarks) as of the call, False at the
@@ -38,6 +40,7 @@ from streamapp.observability.metrics import Metrics
 from streamapp.ops.reader import to_record
 from streamapp.records import OutputRecord
 from streamapp.settings import Settings
+from streamapp.state.aggemit import Aggregator
 from streamapp.state.oldkey import OldKeys
 from streamapp.state.table import Table
 from streamapp.transform.compile import CompiledTopology
@@ -72,6 +75,7 @@ class TableReader:
         self.oldkeys = OldKeys(topology, decoder)
         self.skipped = 0
         self.loaded = 0  # entries loaded from the store at start
+        self.aggregator: Aggregator | None = None  # the table's aggregates (state.aggemit)
         self._conf = kafka_conf(
             settings,
             {
@@ -96,6 +100,8 @@ class TableReader:
     async def start(self) -> None:
         """Load the store, assign the partitions and start reading (returns at once)."""
         self.loaded = await asyncio.to_thread(self.table.load)
+        if self.aggregator is not None:
+            await asyncio.to_thread(self.aggregator.load)
         self._consumer = Consumer(self._conf)
         await asyncio.to_thread(self._assign)
         self._task = asyncio.ensure_future(self._run())
@@ -155,6 +161,8 @@ class TableReader:
     async def stop(self) -> None:
         """Stop reading, checkpoint the table and close the consumer and the store."""
         self._stopping = True
+        if self.aggregator is not None:
+            self.aggregator.stopping.set()  # an unavailable sink fails the last emit
         if self._task is not None:
             # let the loop finish its consume (0.2 s at most): the consumer is not thread-safe
             done, _ = await asyncio.wait([self._task], timeout=10.0)
@@ -166,7 +174,15 @@ class TableReader:
                 )
         if self._consumer is not None:
             await asyncio.to_thread(self._consumer.close)
-        self.table.checkpoint()
+        try:
+            await self._checkpoint()
+        except Exception as exc:  # noqa: BLE001 - a restart re-reads from the last checkpoint
+            log.warning(
+                "table %s: no checkpoint at stop, its aggregates could not be written (%s); "
+                "a restart re-reads the topic from the last checkpoint",
+                self.table.name,
+                exc,
+            )
         self.table.close()
 
     def _assign(self) -> None:
@@ -230,21 +246,37 @@ class TableReader:
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 0.5
-            self.table.apply(self._outputs(records))  # the rest of the batch
+            self._apply(self._outputs(records))  # the rest of the batch
             positions = await asyncio.to_thread(
                 self._consumer.position, [TopicPartition(self.topic, p) for p in self._partitions]
             )
             self.table.advance({tp.partition: tp.offset for tp in positions if tp.offset >= 0})
             now = time.monotonic()
             if (
-                self.table.store.persistent
-                and now - self._last_checkpoint >= self.checkpoint_interval
-            ):
-                self.table.checkpoint()
+                self.table.store.persistent or self.aggregator is not None
+            ) and now - self._last_checkpoint >= self.checkpoint_interval:
+                await self._checkpoint()
                 self._last_checkpoint = now
             self._update_metrics()
             self._progress.set()
             await asyncio.sleep(0)
+
+    def _apply(self, outputs: list[OutputRecord]) -> None:
+        if self.aggregator is None:
+            self.table.apply(outputs)
+        else:
+            self.aggregator.apply(outputs)
+
+    async def _checkpoint(self) -> None:
+        """Emit the aggregates' dirty groups, then (only then) write the table's checkpoint
+        with their versions (see ``state.aggemit``)."""
+        aggregator = self.aggregator
+        if aggregator is None:
+            self.table.checkpoint()
+            return
+        await aggregator.emit()
+        self.table.checkpoint(aggregator.extra())
+        aggregator.saved()
 
     def _seek_back(self, records: Sequence[Any]) -> None:
         first: dict[int, int] = {}
@@ -266,7 +298,7 @@ class TableReader:
                 )
                 for output in process(event):
                     if output.unchanged and rec.headers:
-                        self.table.apply(out)
+                        self._apply(out)
                         out = []
                         output = fill(self.table, output, rec.headers)
                     out.append(output)

@@ -62,8 +62,14 @@ class Store(Protocol):
         rows: Mapping[Key, Entry],
         deletes: Iterator[Key] | list[Key],
         offsets: Mapping[int, int],
+        extra: Mapping[bytes, bytes] | None = None,
     ) -> None:
-        """Write ``rows``, remove ``deletes`` and record ``offsets``, atomically."""
+        """Write ``rows``, remove ``deletes``, record ``offsets`` and put ``extra`` (state
+        derived from the rows, e.g. aggregate counters; see ``load_extra``), atomically."""
+        ...
+
+    def load_extra(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``extra`` entry stored by ``commit``."""
         ...
 
     def close(self) -> None:
@@ -87,8 +93,12 @@ class MemoryStore:
         rows: Mapping[Key, Entry],
         deletes: Iterator[Key] | list[Key],
         offsets: Mapping[int, int],
+        extra: Mapping[bytes, bytes] | None = None,
     ) -> None:
         self._offsets.update(offsets)
+
+    def load_extra(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(())
 
     def close(self) -> None:
         pass
@@ -97,6 +107,7 @@ class MemoryStore:
 _ROW = b"r"
 _OFFSET = b"o"
 _FINGERPRINT = b"f"
+_EXTRA = b"x"
 
 
 class RocksStore:
@@ -158,11 +169,18 @@ class RocksStore:
             version, deleted, row = pickle.loads(value)
             yield pickle.loads(key[1:]), Entry(version, deleted, row)
 
+    def load_extra(self) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._db.items(from_key=_EXTRA):
+            if not key.startswith(_EXTRA):
+                break
+            yield key[1:], value
+
     def commit(
         self,
         rows: Mapping[Key, Entry],
         deletes: Iterator[Key] | list[Key],
         offsets: Mapping[int, int],
+        extra: Mapping[bytes, bytes] | None = None,
     ) -> None:
         batch = self._rocksdict.WriteBatch(raw_mode=True)
         dumps = pickle.dumps
@@ -172,6 +190,8 @@ class RocksStore:
             batch.delete(_ROW + dumps(key, 5))
         for partition, offset in offsets.items():
             batch.put(_OFFSET + partition.to_bytes(4, "big"), offset.to_bytes(8, "big"))
+        for name, value in (extra or {}).items():
+            batch.put(_EXTRA + name, value)
         self._db.write(batch)
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """Discover topology modules, import them, and compile every topology they declare.
 
 A module is any ``*.py`` file in the directory whose name does not start with ``_``; it
-exposes ``topology`` (one Topology) or ``topologies`` (a list). Problems from every module are
-collected and raised together, one line each, prefixed with the file (and line for imports).
+exposes ``topology`` (one Topology or Aggregate) or ``topologies`` (a list of them). Problems
+from every module are collected and raised together, one line each, prefixed with the file
+(and line for imports).
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ from pathlib import Path
 from types import ModuleType
 
 from streamapp.errors import TopologyError
+from streamapp.transform.aggspec import Aggregate, CompiledAggregate, compile_aggregate
 from streamapp.transform.compile import CompiledTopology, compile_with_problems
 from streamapp.transform.lookup import Lookup, TableShape
 from streamapp.transform.spec import Topology
 
 
-def load_topologies(
-    path: Path, *, secrets: Mapping[str, bytes], schemas_dir: Path
-) -> list[CompiledTopology]:
+class Loaded(list[CompiledTopology]):
+    """The compiled topologies, and the compiled aggregates (``aggregates``) declared beside."""
+
+    aggregates: list[CompiledAggregate]
+
+    def __init__(self, topologies: list[CompiledTopology], aggregates: list[CompiledAggregate]):
+        super().__init__(topologies)
+        self.aggregates = aggregates
+
+
+def load_topologies(path: Path, *, secrets: Mapping[str, bytes], schemas_dir: Path) -> Loaded:
     """Load and compile every topology under ``path`` (a directory, or one module file).
 
     Returns them ordered by file name, then declaration order. Raises TopologyError with one
@@ -32,6 +42,8 @@ def load_topologies(
 
     A topology is compiled after the topologies its lookups name (their output columns type
     the looked-up columns); the returned order is still file, then declaration order.
+    Aggregates are compiled against the topology they aggregate and returned in
+    ``.aggregates`` (file, then declaration order).
     """
     if path.is_file():
         files = [path]
@@ -42,6 +54,7 @@ def load_topologies(
     problems: list[str] = []
     names: dict[str, str] = {}
     todo: list[tuple[str, str, Topology]] = []  # (prefix, shown, topology) in file order
+    aggregates: list[tuple[str, Aggregate]] = []
     for file in files:
         shown = _display(file)
         declared = _declared(file, shown, problems)
@@ -55,7 +68,10 @@ def load_topologies(
                 )
                 continue
             names[name] = shown
-            todo.append((prefix, shown, topology))
+            if isinstance(topology, Aggregate):
+                aggregates.append((prefix, topology))
+            else:
+                todo.append((prefix, shown, topology))
     done: dict[str, CompiledTopology] = {}
     failed: set[str] = set()
     for prefix, _, topology in _dependency_order(todo, problems):
@@ -91,10 +107,19 @@ def load_topologies(
             continue
         outputs[result.output_topic] = f"topology {str(topology.name)!r} ({shown})"
         compiled.append(result)
+    compiled_aggregates: list[CompiledAggregate] = []
+    for prefix, spec in aggregates:
+        if spec.table in failed:
+            problems.append(f"{prefix}: aggregates {spec.table!r}, which cannot be compiled")
+            continue
+        aggregate, lines = compile_aggregate(spec, done)
+        problems.extend(f"{prefix}: {line}" for line in lines)
+        if aggregate is not None:
+            compiled_aggregates.append(aggregate)
     if problems:
         shown_files = [_display(file) for file in files]
         raise TopologyError(sorted(problems, key=lambda line: _file_index(line, shown_files)))
-    return compiled
+    return Loaded(compiled, compiled_aggregates)
 
 
 def _file_index(line: str, shown_files: list[str]) -> int:
@@ -142,8 +167,9 @@ def _dependency_order(
     return ordered
 
 
-def _declared(file: Path, shown: str, problems: list[str]) -> list[Topology]:
-    """The Topology objects a module declares; import failures become problem lines."""
+def _declared(file: Path, shown: str, problems: list[str]) -> list[Topology | Aggregate]:
+    """The Topology and Aggregate objects a module declares; import failures become problem
+    lines."""
     module = _import(file, shown, problems)
     if module is None:
         return []
@@ -159,9 +185,11 @@ def _declared(file: Path, shown: str, problems: list[str]) -> list[Topology]:
         )
         return []
     found = [single] if single is not None else many
-    if not isinstance(found, list | tuple) or not all(isinstance(x, Topology) for x in found):
+    if not isinstance(found, list | tuple) or not all(
+        isinstance(x, Topology | Aggregate) for x in found
+    ):
         problems.append(
-            f"{shown}: `topology` must be a Topology and `topologies` a list of Topology"
+            f"{shown}: `topology` must be a Topology (or Aggregate) and `topologies` a list of them"
         )
         return []
     return list(found)

@@ -152,7 +152,8 @@ def test_declared_schema_mismatch(tops: Path, tmp_path: Path) -> None:
         ),
         (
             HEADER + "topology = 3\n",
-            "topologies/bad.py: `topology` must be a Topology and `topologies` a list of Topology",
+            "topologies/bad.py: `topology` must be a Topology (or Aggregate) and `topologies` "
+            "a list of them",
         ),
         (
             HEADER + "topology = topologies = None\ntopology = 1\ntopologies = [1]\n",
