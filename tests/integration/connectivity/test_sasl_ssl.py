@@ -141,3 +141,38 @@ def test_worker_refused_a_missing_output_topic_says_which_acl_to_grant(
     grant = f"--allow-principal 'User:nocreate' --operation Create --topic '{sasl.output}'"
     assert grant in errors[0], errors[0]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+def test_table_reader_and_freshness_clients_through_sasl_ssl(
+    sasl: SaslHarness, pg_warehouse: Any
+) -> None:
+    """The clients the worker made later (a materialised table's reader, the freshness
+    service's topic lookups) take the same SASL_SSL settings: the restore reads every row
+    through the listener (a client on the wrong protocol could not, and the start would fail)."""
+    import json
+
+    from worker_harness import free_port, http_get
+
+    sasl.web_port = free_port()
+    sasl.overrides["STREAMAPP_FRESHNESS_INTERVAL"] = "1"
+    module = sasl.module.read_text()
+    assert "    sinks=[" in module
+    sasl.module.write_text(module.replace("    sinks=[", "    materialize=True,\n    sinks=[", 1))
+    for i in range(1, 21):
+        sasl.send("c", after=row(i), lsn=i)
+    sasl.flush()
+    sasl.start()
+    wait_until(lambda: len(sasl.pg_rows(pg_warehouse)) == 20, what="20 rows", harness=sasl)
+    log = sasl.log.read_text(errors="replace")
+    assert re.search(rf"table {re.escape(sasl.unique)}: 20 rows from .* restored", log), log
+
+    def partitions_total() -> int:
+        status, body = http_get(sasl.web_port, "/freshness")
+        assert status == 200, body
+        return int(json.loads(body)["topologies"][sasl.unique]["partitions_total"])
+
+    # the partition count comes from the freshness service's own Kafka client
+    wait_until(lambda: partitions_total() > 0, what="/freshness partition count", harness=sasl)
+    for refusal in ("SaslAuthenticationError", "SSL handshake failed", "Authentication failed"):
+        assert refusal not in log, log
+    assert sasl.stop() == 0
