@@ -27,7 +27,22 @@ freshness: the source's current WAL position (pg_current_wal_lsn) against the ne
 the sink applied (max version, i.e. its LSN); the gap in WAL bytes bounds the lag (WAL of other
 tables counts too). With --slot, the connector slot's confirmed_flush_lsn is shown as well.
 Exit 0 when every sink matches within --tolerance, 1 when one differs, 2 when one could not
-be read (e.g. an embedded chDB held by a running worker) or on any error."""
+be read (e.g. an embedded chDB held by a running worker) or on any error.
+
+--repair fixes what differs, then verifies again, up to --max-rounds rounds: keys missing from
+a sink or differing in it are re-read by Debezium (execute-snapshot signals with
+additional-conditions on the source key: integer runs as BETWEEN, IN-lists otherwise, as many
+signals as the signal table's data column needs, written to the --connector's signal table
+and followed to their end); rows a sink holds that the source does not produce get a
+tombstone through the sink's own versioned delete (stored version + 1, so any later real
+change still wins), once two consecutive passes found them with the same version. The
+re-read rows reach the sinks through the topology's topic: NEEDS A WORKER consuming it
+(STREAMAPP_GROUP_ID); when the group has no member at all, repair applies them itself, in
+this process, with the worker's pipeline, and commits the group's offsets as the worker would
+(that is also how an embedded chDB, which a running worker holds, gets repaired). It prints
+what it repaired per sink (keys re-snapshotted, signals, tombstones, rounds) and the last
+pass's report. --dry-run prints the plan (signals with their filters, strays per sink) and
+changes nothing. Exit 0 on MATCH, 1 when still different, 2 when a sink could not be read."""
 
 
 def _fraction(text: str) -> float:
@@ -81,6 +96,34 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--chunk", type=int, default=5_000, metavar="ROWS", help="rows per fetch (default 5000)"
     )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="re-snapshot missing/differing keys, tombstone strays, verify again (needs the "
+        "worker running, or applies the rows itself when its group has no member)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --repair: print the plan, change nothing"
+    )
+    parser.add_argument(
+        "--max-rounds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --repair: repair rounds before giving up (default 3)",
+    )
+    parser.add_argument(
+        "--connector",
+        default="shop",
+        help="with --repair: the Debezium connector that captures the table (default shop)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="with --repair: seconds to wait for each snapshot and for the worker (default 600)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -98,6 +141,11 @@ def _run(args: argparse.Namespace) -> int:
             slot=args.slot,
             chunk_rows=max(args.chunk, 1),
         )
+        if args.repair:
+            return _repair(s, topology, options, args)
+        if args.dry_run:
+            print("error: --dry-run goes with --repair", file=sys.stderr)
+            return 2
         result = reconcile(s, topology, options)
     except ConfigError:
         raise  # the CLI prints it and exits 2
@@ -106,3 +154,37 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     print("\n".join(render(result, topology.key_columns, args.tolerance, args.verbose)))
     return exit_code(result, args.tolerance)
+
+
+def _repair(s: Any, topology: Any, options: Any, args: argparse.Namespace) -> int:
+    from streamapp.commands import load
+    from streamapp.reconcile.repair import RepairOptions, run_repair
+    from streamapp.reconcile.report import exit_code, render
+
+    repair = RepairOptions(args.connector, args.dry_run, max(args.max_rounds, 1), args.timeout)
+    siblings = [t for t in load(s) if t.name != topology.name]
+    done = run_repair(s, topology, options, repair, siblings=siblings)
+    result = done.result
+    assert result is not None
+    try:
+        if args.dry_run:
+            return exit_code(result, args.tolerance)
+        print("\n".join(render(result, topology.key_columns, args.tolerance, args.verbose)))
+        print(
+            f"repaired {topology.name} in {done.rounds} round(s): {done.signals} signal(s), "
+            f"{done.rows:,} row(s) re-delivered"
+            + (
+                f", {done.applied_here:,} event(s) applied in this process"
+                if done.applied_here
+                else ""
+            )
+        )
+        for sink, work in done.work.items():
+            print(
+                f"  {sink}: {work.resnapped:,} key(s) re-snapshotted, "
+                f"{work.tombstones:,} tombstone(s) written"
+                + (f", {work.unconfirmed:,} stray(s) left unconfirmed" if work.unconfirmed else "")
+            )
+        return exit_code(result, args.tolerance)
+    finally:
+        result.close()

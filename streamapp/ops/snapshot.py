@@ -98,6 +98,28 @@ def signal_data(tables: Iterable[str]) -> str:
     return json.dumps({"data-collections": list(tables), "type": "incremental"})
 
 
+def filtered_signal_data(table: str, filter_sql: str) -> str:
+    """The ``data`` of an ``execute-snapshot`` signal re-reading only the rows of ``table``
+    that ``filter_sql`` selects (Debezium 2.5+/3.x ``additional-conditions``: a list of
+    ``{"data-collection": <regex of schema.table>, "filter": <SQL condition>}``; Debezium
+    compiles ``data-collection`` as a case-insensitive regular expression, so the name is
+    escaped, and appends the filter to its chunk queries' WHERE clause)."""
+    return json.dumps(
+        {
+            "data-collections": [table],
+            "type": "incremental",
+            "additional-conditions": [
+                {"data-collection": collection_regex(table), "filter": filter_sql}
+            ],
+        }
+    )
+
+
+def collection_regex(table: str) -> str:
+    """``schema.table`` as a Java regular expression matching exactly that name."""
+    return "".join("\\" + c if c in "\\.[]{}()<>*+-=!?^$|" else c for c in table)
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotState:
     """Where the connector is with one incremental snapshot, read from its offsets.

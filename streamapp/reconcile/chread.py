@@ -88,8 +88,9 @@ class ClickHouseRows:
         ).result_rows
         return int(result[0][0]) if result and result[0][1] else None
 
-    def rows(self) -> Iterator[tuple[Key, Canon]]:
-        """``(sort key, canonical row)`` per live row, ascending by key."""
+    def rows(self) -> Iterator[tuple[Key, Canon, tuple[Key, int | None]]]:
+        """``(sort key, canonical row, (stored key values, __version))`` per live row,
+        ascending by key."""
         if not self.exists:
             return
         layout = self.layout
@@ -107,6 +108,9 @@ class ClickHouseRows:
             if i < width:
                 key = ch_ident(name)
                 order.append(f"toString({key})" if ft.kind is Kind.UUID else key)
+        count = len(exprs)
+        exprs += [f"{ch_ident(k)} AS c{count + i}" for i, k in enumerate(layout.key_names)]
+        exprs.append(f"`__version` AS c{count + width}")
         query = (
             f"SELECT {', '.join(exprs)} FROM {self._qualified()} FINAL "
             f"WHERE `__is_deleted` = 0 ORDER BY {', '.join(order)}"
@@ -117,7 +121,9 @@ class ClickHouseRows:
         ) as stream:
             for block in stream:
                 for values in block:
-                    yield make_key(sorters, values[:width]), make_canon(canons, values[width:])
+                    sort_key = make_key(sorters, values[:width])
+                    stored = (tuple(values[count : count + width]), values[-1])
+                    yield sort_key, make_canon(canons, values[width:count]), stored
 
     def close(self) -> None:
         client, self._client = self._client, None

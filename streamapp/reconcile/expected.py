@@ -58,15 +58,16 @@ def expected_rows(
 ) -> Iterator[Expected]:
     """The topology's output for each source row, as :class:`Expected` (in source order).
 
-    ``key_columns`` are the source columns put in the event's key. ``counts`` is updated
-    as rows are consumed.
+    ``key_columns`` are the source columns put in the event's key (their values are each
+    item's ``source_key``). ``counts`` is updated as rows are consumed.
     """
     sorters, canons = layout.key_sorters(), layout.canonicalisers()
     names = layout.names
     process = topology.process
     for row in rows:
         counts.source_rows += 1
-        event = read_event(source, {k: row.get(k) for k in key_columns}, row)
+        source_key = tuple(row.get(k) for k in key_columns)
+        event = read_event(source, dict(zip(key_columns, source_key, strict=True)), row)
         try:
             records = process(event)
         except TransformError:
@@ -81,6 +82,7 @@ def expected_rows(
                 make_key(sorters, record.key),
                 make_canon(canons, [value.get(n) for n in names]),
                 tuple(target.key_of(record) for target in redis),
+                source_key,
             )
 
 

@@ -20,22 +20,21 @@ def _by_key(item: Expected) -> tuple[object, ...]:
 def _spill(run: list[Expected], directory: str | None) -> IO[bytes]:
     run.sort(key=_by_key)
     f = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by external_sort
-    pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+    # One pickle per item, each with its own memo: a Pickler whose memo is cleared between
+    # items makes the Unpickler resolve a later item's shared objects to an earlier item's.
     for item in run:
-        pickler.dump(tuple(item))
-        pickler.clear_memo()
+        pickle.dump(tuple(item), f, protocol=pickle.HIGHEST_PROTOCOL)
     f.seek(0)
     return f
 
 
 def _read(f: IO[bytes]) -> Iterator[Expected]:
-    unpickler = pickle.Unpickler(f)
     while True:
         try:
-            key, canon, redis_keys = unpickler.load()
+            fields = pickle.load(f)
         except EOFError:
             return
-        yield Expected(key, canon, redis_keys)
+        yield Expected(*fields)
 
 
 def external_sort(

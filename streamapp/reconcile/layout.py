@@ -26,11 +26,14 @@ METADATA: frozenset[str] = frozenset({*FIELDS, DELETED})
 
 
 class Expected(NamedTuple):
-    """One expected sink row: its sort key, canonical values, and rendered Redis keys."""
+    """One expected sink row: its sort key, canonical values, rendered Redis keys, and the
+    values of the source columns the rows were read by (what ``reconcile --repair`` asks
+    Debezium to re-read)."""
 
     key: Key
     canon: Canon
     redis_keys: tuple[str, ...]
+    source_key: Key = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from streamapp.ops import OpsError
+from streamapp.reconcile.keylog import KeyLog
 from streamapp.reconcile.layout import Canon, Expected, Key, differing_columns, digest
 
 SAMPLES: Final = 5
@@ -20,6 +21,23 @@ SAMPLES: Final = 5
 OK: Final = 0
 DIFFERS: Final = 1
 UNVERIFIED: Final = 2
+
+
+@dataclass(slots=True)
+class Diffs:
+    """Every differing key of one sink, for ``reconcile --repair`` (keys only, on disk).
+
+    ``resnap``: source keys (``Expected.source_key``) of the rows missing from the sink or
+    differing in it; ``strays``: sort keys of the sink's extra rows, each with its payload
+    ``(stored key values, stored version)`` (None when the sink did not say).
+    """
+
+    resnap: KeyLog = field(default_factory=KeyLog)
+    strays: KeyLog = field(default_factory=KeyLog)
+
+    def close(self) -> None:
+        self.resnap.close()
+        self.strays.close()
 
 
 @dataclass(slots=True)
@@ -49,6 +67,7 @@ class Tally:
     nulls_sink: list[int] = field(default_factory=list)
     newest_version: int | None = None
     notes: list[str] = field(default_factory=list)
+    diffs: Diffs | None = None
 
     def __post_init__(self) -> None:
         width = len(self.names)
@@ -76,21 +95,29 @@ class Tally:
             if v is None:
                 nulls[i] += 1
 
-    def add_missing(self, key: Key) -> None:
+    def add_missing(self, key: Key, source: Key = ()) -> None:
+        """One expected row the sink lacks (``source``: its source key, logged in ``diffs``)."""
         self.missing += 1
         if len(self.missing_keys) < SAMPLES:
             self.missing_keys.append(key)
+        if self.diffs is not None:
+            self.diffs.resnap.add(source)
 
-    def add_extra(self, key: Key) -> None:
+    def add_extra(self, key: Key, stored: Any = None) -> None:
+        """One sink row nothing expects (``stored``: its key values and version, in ``diffs``)."""
         self.extra += 1
         if len(self.extra_keys) < SAMPLES:
             self.extra_keys.append(key)
+        if self.diffs is not None:
+            self.diffs.strays.add(key, stored)
 
-    def pair(self, key: Key, want: Canon, got: Canon) -> None:
+    def pair(self, key: Key, want: Canon, got: Canon, source: Key = ()) -> None:
         """Compare one key present on both sides by checksum; name the differing columns."""
         self.matched += 1
         if digest(want) == digest(got):
             return
+        if self.diffs is not None:
+            self.diffs.resnap.add(source)
         cols = differing_columns(self.names, want, got)
         self.differing += 1
         for i, n in enumerate(self.names):
@@ -115,15 +142,17 @@ class Tally:
 class OrderedJoin:
     """Merge-join the expected rows, fed in ascending key order, with a key-ordered sink stream.
 
-    ``rows`` yields ``(key, canonical row)`` in ascending key order; OpsError when it does not
-    (the sink's ORDER BY and the key's sort value disagree: a bug to report).
+    ``rows`` yields ``(key, canonical row)`` in ascending key order, optionally with a third
+    item, ``(stored key values, stored version)``, logged for extra rows; OpsError when the
+    order is not ascending (the sink's ORDER BY and the key's sort value disagree: a bug to
+    report).
     """
 
-    def __init__(self, tally: Tally, rows: Iterator[tuple[Key, Canon]]) -> None:
+    def __init__(self, tally: Tally, rows: Iterator[tuple[Any, ...]]) -> None:
         self.tally = tally
         self._rows = rows
         self._last: Key | None = None
-        self._head: tuple[Key, Canon] | None = None
+        self._head: tuple[Any, ...] | None = None
         self._advance()
 
     def _advance(self) -> None:
@@ -145,17 +174,20 @@ class OrderedJoin:
         tally.count_expected(item.canon)
         key = item.key
         while self._head is not None and self._head[0] < key:
-            tally.add_extra(self._head[0])
+            self._extra(self._head)
             self._advance()
         head = self._head
         if head is not None and head[0] == key:
-            tally.pair(key, item.canon, head[1])
+            tally.pair(key, item.canon, head[1], item.source_key)
             self._advance()
         else:
-            tally.add_missing(key)
+            tally.add_missing(key, item.source_key)
+
+    def _extra(self, head: tuple[Any, ...]) -> None:
+        self.tally.add_extra(head[0], head[2] if len(head) > 2 else None)
 
     def finish(self) -> None:
         """Count every sink row after the last expected key as extra."""
         while self._head is not None:
-            self.tally.add_extra(self._head[0])
+            self._extra(self._head)
             self._advance()

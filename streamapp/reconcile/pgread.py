@@ -81,8 +81,9 @@ class PostgresRows:
         self._conn.commit()
         return None if row is None or row[0] is None else int(row[0])
 
-    def rows(self) -> Iterator[tuple[Key, Canon]]:
-        """``(sort key, canonical row)`` per live row, ascending by key."""
+    def rows(self) -> Iterator[tuple[Key, Canon, tuple[Key, int | None]]]:
+        """``(sort key, canonical row, (stored key values, __version))`` per live row,
+        ascending by key."""
         if not self.exists:
             return
         conn = self._conn
@@ -92,6 +93,7 @@ class PostgresRows:
         select = [sql.Identifier(k) for k in layout.key_names] + [
             sql.Identifier(n) if n in self._columns else sql.SQL("NULL") for n in layout.names
         ]
+        select.append(sql.SQL("__version" if "__version" in self._columns else "NULL"))
         order = [
             sql.SQL('{} COLLATE "C"' if t.kind in _TEXT_KEYS else "{}").format(sql.Identifier(k))
             for k, t in zip(layout.key_names, layout.key_types, strict=True)
@@ -106,7 +108,9 @@ class PostgresRows:
             cur.itersize = self.chunk_rows
             cur.execute(query)
             for values in cur:
-                yield make_key(sorters, values[:width]), make_canon(canons, values[width:])
+                raw = tuple(values[:width])
+                canon = make_canon(canons, values[width:-1])
+                yield make_key(sorters, raw), canon, (raw, values[-1])
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -5,7 +5,9 @@ the value keys (``GET`` for JSON documents, ``HGETALL`` for hashes) and their ``
 keys are read in one pipeline; keys are rendered by the sink's own ``sinks.rediskey``. SCAN
 (``MATCH`` from the key template, streamed ``count`` at a time) counts the sink's value keys;
 extra keys = counted - matched. Keys of other templates that fit the same pattern are counted
-too; a key whose TTL ran out is missing.
+too; a key whose TTL ran out is missing. When the tally logs its keys (``reconcile --repair``)
+the expected keys and the scanned ones are both logged to disk and merged: a scanned key no
+expected row renders is a stray, logged with its ``K:__version``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from streamapp.reconcile.keylog import KeyLog
 from streamapp.reconcile.layout import Expected, Layout, make_canon
 from streamapp.reconcile.merge import Tally
 from streamapp.records import OutputRecord
@@ -71,11 +74,14 @@ class RedisJoin:
         self.hash = target.spec.format == "hash"
         self.canons: tuple[Callable[[Any], Any], ...] = layout.canonicalisers(json_text=self.hash)
         self._pending: list[Expected] = []
+        self._expected: KeyLog | None = KeyLog() if tally.diffs is not None else None
 
     def feed(self, item: Expected) -> None:
         """Account for one expected row; reads happen per full chunk."""
         self.tally.count_expected(item.canon)
         self._pending.append(item)
+        if self._expected is not None:
+            self._expected.add((item.redis_keys[self.index],))
         if len(self._pending) >= self.chunk_rows:
             self._flush()
 
@@ -97,11 +103,11 @@ class RedisJoin:
             stored, version = replies[2 * n], replies[2 * n + 1]
             doc = self._doc(stored)
             if doc is None:
-                tally.add_missing(item.key)
+                tally.add_missing(item.key, item.source_key)
                 continue
             got = make_canon(self.canons, [doc.get(name) for name in self.names])
             tally.count_read(got)
-            tally.pair(item.key, item.canon, got)
+            tally.pair(item.key, item.canon, got, item.source_key)
             if version is not None and version.isdigit():
                 v = int(version)
                 tally.newest_version = max(v, tally.newest_version or 0)
@@ -124,9 +130,43 @@ class RedisJoin:
         """Read the last chunk, then SCAN-count the sink's keys: extra = counted - matched."""
         self._flush()
         counted = 0
+        scanned = KeyLog() if self._expected is not None else None
         for key in self.client.scan_iter(match=self.target.pattern, count=SCAN_COUNT):
             if self.target.is_value_key(key):
                 counted += 1
+                if scanned is not None:
+                    scanned.add((key.decode("utf-8", "surrogateescape"),))
         tally = self.tally
         tally.rows = counted
         tally.extra = max(counted - tally.matched, 0)
+        if scanned is not None and self._expected is not None:
+            with scanned, self._expected:
+                self._log_strays(scanned, self._expected)
+
+    def _log_strays(self, scanned: KeyLog, expected: KeyLog) -> None:
+        """Log every scanned key no expected row renders, with its stored version."""
+        assert self.tally.diffs is not None
+        want = expected.sorted_keys()
+        head = next(want, None)
+        batch: list[str] = []
+        for (key,) in scanned.sorted_keys():
+            while head is not None and head[0] < key:
+                head = next(want, None)
+            if head is not None and head[0] == key:
+                continue
+            batch.append(key)
+            if len(batch) >= self.chunk_rows:
+                self._strays(batch)
+                batch = []
+        self._strays(batch)
+
+    def _strays(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(version_key(key))
+        assert self.tally.diffs is not None
+        for key, version in zip(keys, pipe.execute(), strict=True):
+            stored = int(version) if version is not None and version.isdigit() else None
+            self.tally.diffs.strays.add((key,), ((key,), stored))

@@ -27,7 +27,7 @@ from streamapp.reconcile.expected import snapshot_source as _snapshot
 from streamapp.reconcile.extsort import external_sort
 from streamapp.reconcile.freshness import SourcePosition, source_position
 from streamapp.reconcile.layout import Expected, Layout
-from streamapp.reconcile.merge import OrderedJoin, Tally
+from streamapp.reconcile.merge import Diffs, OrderedJoin, Tally
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
 from streamapp.reconcile.pgread import PostgresRows
 from streamapp.reconcile.propagated import propagated, with_columns
@@ -48,6 +48,7 @@ class Options:
     kinds: tuple[str, ...] | None = None
     slot: str | None = None
     chunk_rows: int = CHUNK_ROWS
+    diffs: bool = False  # log every differing key per sink (reconcile --repair)
 
 
 @dataclass(slots=True)
@@ -55,7 +56,8 @@ class Result:
     """The source side of a run and one tally per sink, in the topology's sink order.
 
     ``propagated``: columns a worker propagated, compared; ``gone``: propagated columns the
-    source table no longer has, not compared.
+    source table no longer has, not compared. ``source_key``: the source columns the rows were
+    read by, whose values each tally's ``diffs`` logs (with ``Options.diffs``).
     """
 
     topology: str
@@ -67,6 +69,13 @@ class Result:
     tallies: list[Tally] = field(default_factory=list)
     propagated: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
+    source_key: tuple[str, ...] = ()
+
+    def close(self) -> None:
+        """Remove the key logs of every tally (``Options.diffs``); idempotent."""
+        for tally in self.tallies:
+            if tally.diffs is not None:
+                tally.diffs.close()
 
 
 class _Join(Protocol):
@@ -126,10 +135,11 @@ def _joins(
     chunk: int,
     redis: list[RedisTarget],
     closers: list[Any],
+    diffs: bool = False,
 ) -> tuple[list[Tally], list[_Join], dict[int, Any]]:
     tallies, joins, readers = [], [], {}
     for spec in sinks:
-        tally = Tally(str(spec), layout.names)
+        tally = Tally(str(spec), layout.names, diffs=Diffs() if diffs else None)
         tallies.append(tally)
         try:
             if isinstance(spec, RedisSink):
@@ -190,7 +200,7 @@ def _pass(
         sinks = _selected(topology, options.kinds)
         redis = [RedisTarget(s, layout.key_names) for s in sinks if isinstance(s, RedisSink)]
         tallies, joins, readers = _joins(
-            settings, sinks, layout, options.chunk_rows, redis, closers
+            settings, sinks, layout, options.chunk_rows, redis, closers, options.diffs
         )
         key_cols = layout.key_names if set(layout.key_names) <= set(reader.present) else ()
         order = key_cols or reader.primary_key
@@ -228,7 +238,16 @@ def _pass(
         missing = tuple(n for n in reader.missing if n not in extra)
         gone = tuple(n for n in extra if n not in kept)
         return Result(
-            topology.name, table, position, counts, missing, on_disk, tallies, tuple(kept), gone
+            topology.name,
+            table,
+            position,
+            counts,
+            missing,
+            on_disk,
+            tallies,
+            tuple(kept),
+            gone,
+            tuple(order),
         )
     finally:
         for closer in reversed(closers):

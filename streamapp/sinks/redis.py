@@ -302,6 +302,40 @@ class RedisSink(Sink):
                     rejected.append(Rejected(origins, SinkError(msg)))
         return rejected
 
+    async def write_tombstones(self, table: TableSpec, keys: Sequence[tuple[str, int]]) -> int:
+        """Delete rendered value keys as a delete event of ``version`` would: the same script,
+        so a key whose stored version is newer stays, and ``K:__version`` keeps the tombstone.
+        For ``reconcile --repair`` (a key read back by SCAN has no record to render it from).
+        Returns how many keys were deleted (the rest were newer)."""
+        key = _plan_key(table)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = compile_table(table)
+        calls: list[tuple[tuple[int, ...], list[bytes]]] = [
+            (
+                (),
+                [
+                    k.encode(),
+                    version_key(k).encode(),
+                    str(v).encode(),
+                    b"d",
+                    plan.ttl,
+                    plan.tombstone_ttl,
+                ],
+            )
+            for k, v in keys
+        ]
+        await self.start()
+        written = 0
+        for start in range(0, len(calls), self.pipeline_records):
+            for reply in await self._run(calls[start : start + self.pipeline_records]):
+                if isinstance(reply, ResponseError):
+                    raise SinkError(
+                        f"{table.where}: Redis refused a tombstone ({_reply_code(reply)})"
+                    )
+                written += reply == 1
+        return written
+
     async def _run(self, chunk: list[tuple[tuple[int, ...], list[bytes]]]) -> list[Any]:
         """EVALSHA every call in one pipeline; reload the script once if the server lost it."""
         replies: list[Any] = [None] * len(chunk)
