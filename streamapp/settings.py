@@ -243,6 +243,18 @@ class Settings:
         "",
         "PEM CA file that signed an https Connect REST API's certificate (unset: system CAs)",
     )
+    heal_topic: str = _setting(
+        "STREAMAPP_HEAL_TOPIC",
+        "",
+        "topic where workers note gaps and (re-)snapshots for `streamapp status` (one "
+        "partition, created when missing); empty: `<STREAMAPP_GROUP_ID>.heal`",
+    )
+    gap_snapshot_timeout: str = _setting(
+        "STREAMAPP_GAP_SNAPSHOT_TIMEOUT",
+        "3600",
+        "seconds a worker follows a gap-healing incremental snapshot (on_gap='snapshot') before "
+        "that attempt counts as failed (3 attempts, backoff between them), 10..86400",
+    )
     topologies_dir: str = _setting(
         "STREAMAPP_TOPOLOGIES_DIR", "topologies", "folder of topology modules"
     )
@@ -446,6 +458,15 @@ class Settings:
         if not 10 <= window <= 86400:
             raise ConfigError(
                 f"STREAMAPP_SLOT_LAG_WINDOW={self.slot_lag_window!r}: use seconds, 10 to 86400"
+            )
+        try:
+            heal_wait = float(self.gap_snapshot_timeout)
+        except ValueError:
+            heal_wait = -1.0
+        if not 10 <= heal_wait <= 86400:
+            raise ConfigError(
+                f"STREAMAPP_GAP_SNAPSHOT_TIMEOUT={self.gap_snapshot_timeout!r}: use seconds, "
+                "10 to 86400"
             )
         for env, url in (
             ("STREAMAPP_CONNECT_URL", self.connect_url),

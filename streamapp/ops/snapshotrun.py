@@ -57,10 +57,13 @@ def run_snapshot(
     request: SnapshotRequest,
     topic_of: Callable[[str], str],
     out: Out = print,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Signal an incremental snapshot (or its stop) of the requested tables; with ``wait``
-    follow it to the end. Every refusal is an OpsError of one line, raised before anything is
-    written: Connect unreachable, unknown connector, connector not RUNNING or not PostgreSQL,
+    follow it to the end (``sleep`` between looks: a caller may make it raise to stop).
+    Every refusal is an OpsError of one line, raised before anything is written: Connect
+    unreachable, unknown connector, connector not RUNNING or not PostgreSQL,
     no signal table, a table that does not exist or that the connector does not capture."""
     client = ConnectClient(settings.connect_url, auth=ConnectAuth.from_settings(settings))
     config = client.config(request.connector)
@@ -89,7 +92,9 @@ def run_snapshot(
             out(NO_WAIT_HINT)
         return 0
     try:
-        return wait_for_snapshot(client, config, tables, lsn, rows, request.timeout, out)
+        return wait_for_snapshot(
+            client, config, tables, lsn, rows, request.timeout, out, sleep=sleep
+        )
     finally:
         rows.close()
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from streamapp.errors import ConfigError, StreamappError
@@ -14,6 +14,7 @@ from streamapp.ops import OpsError
 from streamapp.ops.dlqstore import DlqState, load_state, progress_group
 from streamapp.ops.kafka import GroupInfo, Kafka
 from streamapp.ops.reader import RangeReader
+from streamapp.runtime.heallog import HealEvent, recent
 from streamapp.settings import Settings
 from streamapp.transform.compile import CompiledTopology
 
@@ -33,6 +34,12 @@ class PartitionLag:
         """Records the group has not processed yet (from ``low`` when nothing is committed)."""
         start = self.low if self.committed is None else max(self.committed, self.low)
         return max(self.end - start, 0)
+
+    @property
+    def gap(self) -> int:
+        """Events deleted by retention before the group consumed them: the committed offset
+        is below the log start offset (a worker heals this at its start, see ``on_gap``)."""
+        return 0 if self.committed is None else max(self.low - self.committed, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ class TopologyStatus:
     dlq: DlqState
     last_applied_ms: int | None
     problem: str | None = None
+    healing: tuple[HealEvent, ...] = ()  # the newest gaps and (re-)snapshots workers noted
 
 
 def _chdb_held(settings: Settings) -> bool:
@@ -148,4 +156,9 @@ def gather(
         statuses = [topology_status(kafka, settings, t) for t in topologies]
     finally:
         kafka.close()
+    try:
+        noted = recent(settings, [t.name for t in topologies])
+    except StreamappError:
+        noted = {}  # no healing log to read: the rest of the screen still stands
+    statuses = [replace(st, healing=tuple(noted.get(st.topology.name, ()))) for st in statuses]
     return group, statuses, sink_health(settings, kinds)

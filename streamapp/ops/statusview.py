@@ -18,7 +18,9 @@ def render_status(
     now_ms: int,
 ) -> list[str]:
     """Header (time, group), then a block per topology: partitions with committed offset,
-    end offset and lag; DLQ depth; its sinks' health; the last applied time."""
+    end offset and lag (a GAP line when a committed offset fell out of retention); DLQ depth;
+    its sinks' health; the last applied time; the newest gaps and (re-)snapshots that workers
+    noted in the healing log."""
     who = group.describe() if group is not None else "cannot be described (Kafka unreachable?)"
     lines = [f"streamapp status at {format_ms(now_ms)}", f"group {group_id!r}: {who}"]
     for st in statuses:
@@ -33,12 +35,23 @@ def render_status(
                 rows.append((f"{p.topic}[{p.partition}]", committed, str(p.end), str(p.lag)))
             rows.append(("total", "", "", str(sum(p.lag for p in st.partitions))))
             lines += ["  " + line for line in table(rows, frozenset({1, 2, 3}))]
+            for p in st.partitions:
+                if p.gap:
+                    lines.append(
+                        f"  GAP           {p.topic}[{p.partition}]: committed offset "
+                        f"{p.committed:,} is below the first available {p.low:,}: {p.gap:,} "
+                        f"event(s) deleted before they were consumed (on_gap="
+                        f"{top.topology.on_gap!r} acts when a worker reads it)"
+                    )
         lines.append(f"  dlq           {_dlq(st)}")
         width = max((len(str(s)) for s in top.sinks), default=0)
         sinks = [_sink(f"{s!s:<{width}}", health.get(s.kind)) for s in top.sinks] or ["none"]
         lines.append(f"  sinks         {sinks[0]}")
         lines += [f"                {line}" for line in sinks[1:]]
         lines.append(f"  last applied  {_ago(st.last_applied_ms, now_ms)}")
+        for i, event in enumerate(st.healing):
+            label = "healing" if i == 0 else ""
+            lines.append(f"  {label:<13} {format_ms(event.at_ms)}  {event.kind}: {event.text}")
     return lines
 
 

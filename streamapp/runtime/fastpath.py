@@ -24,6 +24,9 @@ rebalancing, the commit loop — and replaces only the drain loop:
 * a batch's offsets are marked processed only when its store finished (and then the freshness
   tracker, if set, learns each partition's newest stored source time); a store whose
   predecessor in the lane failed never runs;
+* every fetched chunk of a partition is shown to the gap watch (``runtime/gaps.py``), when
+  set: a first offset past the one expected (the committed offset falling out of retention)
+  is settled, gap or not, before the batch holding it is prepared;
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;
 * on revocation and stop Faust calls ``wait_empty`` before committing: it waits for every lane's
@@ -47,6 +50,7 @@ from faust.types import TP
 
 from streamapp.observability.freshness import FreshnessTracker
 from streamapp.observability.metrics import Metrics
+from streamapp.runtime.gaps import GapWatch
 
 Batch = Mapping[TP, Sequence[Any]]  # partition -> aiokafka ConsumerRecords, in offset order
 
@@ -122,6 +126,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
         self._processed: dict[TP, int] = {}
         self.metrics: Metrics | None = None
         self.freshness: FreshnessTracker | None = None  # told of every stored batch
+        self.gaps: GapWatch | None = None  # sees every fetch, settles jumps before prepare
         self._drain_task: asyncio.Future[Any] | None = None  # for liveness()
         self._loop_at = time.monotonic()  # when the drain loop last completed a pass
 
@@ -169,6 +174,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 del self._processed[tp]
         if self.freshness is not None:
             self.freshness.forget(assigned)
+        if self.gaps is not None:  # read from their committed offsets again
+            self.gaps.forget(assigned)
         # Revocation waited for every store (wait_empty): no lane is full any more, and a new
         # assignment starts unpaused in the client. Records buffered for partitions now owned
         # by another worker are theirs to read (from the committed offset).
@@ -176,6 +183,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
             lane.paused.clear()
             lane.buffer.keep(assigned)
         await super().on_partitions_assigned(assigned, generation_id)
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets after an assignment, then the gap watch's
+        look at them (a committed offset below the log start offset is a gap)."""
+        await super().perform_seek()
+        if self.gaps is not None:
+            handlers = self._handlers
+            topologies = {
+                tp: handlers[tp.topic].name for tp in self.assignment() if tp.topic in handlers
+            }
+            await self.gaps.assigned(topologies, self._committed_offset)
 
     async def wait_empty(self) -> None:
         """Called on revocation and on stop, before Faust commits: let every lane's stores in
@@ -291,11 +309,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return timeout
 
     def _buffer(self, records: Mapping[TP, Sequence[Any]]) -> None:
-        handlers = self._handlers
+        handlers, gaps = self._handlers, self.gaps
         for tp, batch in records.items():
             lane = handlers.get(tp.topic)
             if lane is None:
                 raise RuntimeError(f"no batch handler for topic {tp.topic!r}")
+            if gaps is not None and batch:
+                gaps.seen(tp, batch[0].offset, batch[-1].offset, self._committed_offset.get(tp))
             lane.buffer.add(tp, batch)
 
     async def _flush_due(self, *, force: bool) -> None:
@@ -350,6 +370,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     async def _run(self, lane: _Lane, batch: dict[TP, list[Any]]) -> None:
         try:
+            if self.gaps is not None and self.gaps.candidates:  # a jump: gap or not?
+                await self.gaps.settle(lane.name, batch)
             prepared = await lane.processor.prepare(batch)
         except asyncio.CancelledError:
             raise

@@ -367,6 +367,7 @@ def run_worker(
 
     from streamapp.runtime.app import build_app
     from streamapp.runtime.fastpath import BatchConsumer
+    from streamapp.runtime.healing import install_healing
 
     port = int(settings.web_port) if web_port is None else web_port
     if port:
@@ -395,6 +396,7 @@ def run_worker(
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     consumer.metrics = runtime.metrics
+    install_healing(app, consumer, runtime)  # gaps, gap-healing snapshots, re-snapshots
     if port:
         writers = [w for p in runtime.pipelines for w in p.writers]
         sinks = list(runtime.sinks.values())

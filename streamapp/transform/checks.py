@@ -65,6 +65,8 @@ def declaration_problems(topology: Topology) -> list[str]:
         out.append("output must be Output(topic=..., schema=None or 'file.avsc')")
     if topology.on_error not in ("dlq", "fail"):
         out.append(f"on_error={topology.on_error!r}: use 'dlq' or 'fail'")
+    if topology.on_gap not in ("snapshot", "fail", "ignore"):
+        out.append(f"on_gap={topology.on_gap!r}: use 'snapshot', 'fail' or 'ignore'")
     if topology.dlq is not None and (not isinstance(topology.dlq, str) or not topology.dlq):
         out.append("dlq must be a topic name, or None for '<source topic>.dlq'")
     return out

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from streamapp.transform.chain import Chain
 
 OnError: TypeAlias = Literal["dlq", "fail"]
+OnGap: TypeAlias = Literal["snapshot", "fail", "ignore"]
 RedisFormat: TypeAlias = Literal["json", "hash"]
 NewColumns: TypeAlias = Literal["ignore", "propagate"]
 MissingColumns: TypeAlias = Literal["dlq", "null"]
@@ -150,6 +151,10 @@ class Topology:
 
     ``key`` names output columns (after renames). ``dlq`` defaults to ``"<source topic>.dlq"``.
     ``on_error="dlq"`` routes per-record failures to the DLQ; ``"fail"`` stops the worker.
+    ``on_gap`` says what a worker does when events of the source topic were deleted by
+    retention before it consumed them (see README "Self-healing"): ``"snapshot"`` (default)
+    re-reads the table through a Debezium incremental snapshot, ``"fail"`` stops the worker,
+    ``"ignore"`` only records the gap.
     ``materialize=True`` keeps the topology's output rows in a table (see ``streamapp.state``)
     even when no lookup names it; a materialised topology fills the unchanged (TOASTed) columns
     of a primary-key update from the row's last image under its old key.
@@ -165,6 +170,7 @@ class Topology:
     dlq: str | None = None
     on_error: OnError = "dlq"
     materialize: bool = False
+    on_gap: OnGap = "snapshot"
     key_columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -73,3 +73,28 @@ def test_lag_counts_from_low_when_nothing_is_committed() -> None:
     assert PartitionLag("t", 0, 50, 80, None).lag == 30
     assert PartitionLag("t", 0, 50, 80, 10).lag == 30  # committed below retention
     assert PartitionLag("t", 0, 0, 80, 80).lag == 0
+
+
+def test_a_gap_and_the_healing_log_are_shown() -> None:
+    from streamapp.runtime.heallog import HealEvent
+
+    events = (
+        HealEvent("g", "people", "gap", "gap in topology people: ...", NOW - 60_000),
+        HealEvent("g", "people", "snapshot", "snapshot of public.people completed", NOW),
+    )
+    st = status(
+        partitions=(PartitionLag("app.public.people", 0, 150, 170, 120),), healing=events
+    )
+    lines = render_status("g", None, [st], OK, NOW)
+    assert lines[7] == (
+        "  GAP           app.public.people[0]: committed offset 120 is below the first "
+        "available 150: 30 event(s) deleted before they were consumed (on_gap='snapshot' acts "
+        "when a worker reads it)"
+    )
+    assert lines[-2:] == [
+        "  healing       2024-05-01T09:59:00.000Z  gap: gap in topology people: ...",
+        "                2024-05-01T10:00:00.000Z  snapshot: snapshot of public.people completed",
+    ]
+    assert PartitionLag("t", 0, 150, 170, 120).gap == 30
+    assert PartitionLag("t", 0, 150, 170, None).gap == 0
+    assert PartitionLag("t", 0, 100, 170, 120).gap == 0

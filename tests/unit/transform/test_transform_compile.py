@@ -218,6 +218,10 @@ def test_sink_factories() -> None:
             "on_error='skip': use 'dlq' or 'fail'",
         ),
         (
+            Topology(name="x", source=Source("s", {"id": "int"}), key="id", on_gap="reset"),  # type: ignore[arg-type]
+            "on_gap='reset': use 'snapshot', 'fail' or 'ignore'",
+        ),
+        (
             Topology(name="x", source=Source("s", {"id": "int"}, new_columns="add"), key="id"),  # type: ignore[arg-type]
             "source new_columns='add': use 'ignore' or 'propagate'",
         ),
