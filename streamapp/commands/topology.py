@@ -102,6 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "validate":
         print(f"{len(topologies)} topolog{'y' if len(topologies) == 1 else 'ies'} valid")
         return _connect(topologies, s.connect_url) if args.connect else 0
+    from streamapp.transform.loader import aggregates_of
+
     if args.action == "list":
         for top in topologies:
             sinks = ", ".join(str(s) for s in top.sinks) or "-"
@@ -109,6 +111,12 @@ def _run(args: argparse.Namespace) -> int:
                 f"{top.name:<16} {', '.join(top.source_topics)}  ->  "
                 f"{len(top.output_columns)} columns; sinks: {sinks}; dlq: {top.dlq_topic}"
             )
+        for each in aggregates_of(topologies):
+            print(each.summary())
+        return 0
+    aggregate = next((a for a in aggregates_of(topologies) if a.name == args.name), None)
+    if aggregate is not None and args.action == "show":
+        print("\n".join(aggregate.render()))
         return 0
     topology = find(topologies, args.name)
     if args.action == "show":

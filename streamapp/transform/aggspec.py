@@ -125,9 +125,35 @@ class CompiledAggregate:
     aggregate: Aggregate
     definition: str
 
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.definition.encode()).hexdigest()
+    def summary(self) -> str:
+        """One line for ``topology list``."""
+        sinks = ", ".join(str(s) for s in self.sinks) or "-"
+        return (
+            f"{self.name:<16} aggregate of {self.table} by {', '.join(self.key_columns)}  ->  "
+            f"{len(self.output_columns)} columns; sinks: {sinks}"
+        )
+
+    def render(self) -> list[str]:
+        """``topology show``: what it aggregates, how, its typed output and its sinks."""
+        where = "-" if self.where is None else describe_callable(self.where)
+        lines = [
+            f"aggregate {self.name}",
+            f"  of table    {self.table} (materialised on every worker; its reader keeps the "
+            "aggregate)",
+            f"  group by    {', '.join(self.key_columns)} (a NULL group_by value: no group)",
+            f"  where       {where}",
+            "  columns",
+        ]
+        for name, ftype in self.output_columns.items():
+            plan = next((p for p in self.plans if p.name == name), None)
+            how = "key" if plan is None else AggColumn(plan.func, plan.column).describe()
+            lines.append(f"    {name:<20} {ftype!s:<16} {how}")
+        lines.append(
+            "  version     the group's change counter; an empty group is a delete; written at "
+            "each table checkpoint by every worker"
+        )
+        lines.append(f"  sinks       {', '.join(str(s) for s in self.sinks) or '-'}")
+        return lines
 
 
 def result_type(func: Func, ftype: FieldType | None) -> FieldType:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -30,6 +30,11 @@ class Loaded(list[CompiledTopology]):
     def __init__(self, topologies: list[CompiledTopology], aggregates: list[CompiledAggregate]):
         super().__init__(topologies)
         self.aggregates = aggregates
+
+
+def aggregates_of(topologies: Sequence[CompiledTopology]) -> list[CompiledAggregate]:
+    """The aggregates loaded beside ``topologies`` (none when they were not loaded here)."""
+    return topologies.aggregates if isinstance(topologies, Loaded) else []
 
 
 def load_topologies(path: Path, *, secrets: Mapping[str, bytes], schemas_dir: Path) -> Loaded:

@@ -355,3 +355,38 @@ def test_sum_of_float_and_int_types() -> None:
     assert compiled.output_columns["s"] == parse_type("int")
     assert compiled.output_columns["m"] == parse_type("string")
     assert STATS["total_spent"].describe() == "agg.sum('total')"
+
+
+ORDERS_MODULE = """
+from streamapp.topology import Sink, Source, Topology
+topology = Topology(name="orders", source=Source(topic="shop.public.orders",
+    columns={"id": "int", "customer_id": "int", "total": "decimal(12,2)"}), key="id")
+"""
+STATS_MODULE = """
+from streamapp.topology import Aggregate, Sink, agg
+topology = Aggregate(name="stats", table="orders", group_by="customer_id",
+    columns={"n": agg.count(), "spent": agg.sum("%s")}, sinks=[Sink.postgres("stats")])
+"""
+
+
+def test_the_loader_compiles_aggregates_beside_topologies(tmp_path: Path) -> None:
+    from streamapp.errors import TopologyError
+    from streamapp.transform.loader import aggregates_of, load_topologies
+
+    (tmp_path / "a_stats.py").write_text(STATS_MODULE % "total")
+    (tmp_path / "orders.py").write_text(ORDERS_MODULE)
+    loaded = load_topologies(tmp_path, secrets={}, schemas_dir=tmp_path)
+    assert [t.name for t in loaded] == ["orders"]
+    [stats] = aggregates_of(loaded)
+    assert stats.render()[6:8] == [
+        "    n                    int              agg.count()",
+        "    spent                decimal(38,2)    agg.sum('total')",
+    ]
+    assert stats.summary().startswith("stats            aggregate of orders by customer_id")
+    (tmp_path / "a_stats.py").write_text(STATS_MODULE % "totl")
+    with pytest.raises(TopologyError) as err:
+        load_topologies(tmp_path, secrets={}, schemas_dir=tmp_path)
+    assert [line.split("a_stats.py: ")[1] for line in err.value.problems] == [
+        "columns['spent']: agg.sum('totl'): 'totl' is not an output column of 'orders'; did "
+        "you mean 'total'?"
+    ]
