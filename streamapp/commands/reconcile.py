@@ -26,6 +26,10 @@ columns, never values), null rates per column that differ by more than the toler
 freshness: the source's current WAL position (pg_current_wal_lsn) against the newest change
 the sink applied (max version, i.e. its LSN); the gap in WAL bytes bounds the lag (WAL of other
 tables counts too). With --slot, the connector slot's confirmed_flush_lsn is shown as well.
+A topology with t.lookup is compared with each looked-up table built from that topology's
+own source table through its transforms (as_of="current": the join of the current tables;
+as_of="event" columns are not compared, a note says so). The name may be an Aggregate's: its
+sinks are compared with a batch GROUP BY of its table's expected rows (no --repair).
 Exit 0 when every sink matches within --tolerance, 1 when one differs, 2 when one could not
 be read (e.g. an embedded chDB held by a running worker) or on any error.
 
@@ -72,7 +76,7 @@ def register(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("topology", help="the topology's name")
+    parser.add_argument("topology", help="the topology's (or aggregate's) name")
     parser.add_argument(
         "--table",
         metavar="SCHEMA.TABLE",
@@ -133,7 +137,13 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         s = settings()
-        topology = find(load(s), args.topology)
+        loaded = load(s)
+        aggregate = next(
+            (a for a in getattr(loaded, "aggregates", ()) if a.name == args.topology), None
+        )
+        if aggregate is not None:
+            return _aggregate(s, aggregate, loaded, args)
+        topology = find(loaded, args.topology)
         options = Options(
             table=args.table,
             tolerance=args.tolerance,
@@ -146,13 +156,42 @@ def _run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print("error: --dry-run goes with --repair", file=sys.stderr)
             return 2
-        result = reconcile(s, topology, options)
+        result = reconcile(s, topology, options, loaded)
     except ConfigError:
         raise  # the CLI prints it and exits 2
     except StreamappError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(render(result, topology.key_columns, args.tolerance, args.verbose)))
+    return exit_code(result, args.tolerance)
+
+
+def _aggregate(s: Any, aggregate: Any, loaded: Any, args: argparse.Namespace) -> int:
+    """Reconcile an Aggregate's sinks (``reconcile.aggrun``); --repair does not apply."""
+    from streamapp.reconcile import Options
+    from streamapp.reconcile.aggrun import reconcile_aggregate
+    from streamapp.reconcile.report import exit_code, render
+
+    if args.repair or args.dry_run:
+        print(
+            f"error: {aggregate.name} is an aggregate; --repair re-snapshots source rows: "
+            f"repair its table's topology {aggregate.table!r} (the groups follow)",
+            file=sys.stderr,
+        )
+        return 2
+    options = Options(
+        table=args.table,
+        tolerance=args.tolerance,
+        kinds=args.sinks,
+        slot=args.slot,
+        chunk_rows=max(args.chunk, 1),
+    )
+    try:
+        result = reconcile_aggregate(s, aggregate, loaded, options)
+    except StreamappError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(render(result, aggregate.key_columns, args.tolerance, args.verbose)))
     return exit_code(result, args.tolerance)
 
 

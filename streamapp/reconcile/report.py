@@ -54,9 +54,11 @@ def render_sink(
     tolerance: float,
     verbose: bool,
     binlog: bool = False,
+    positions: bool = True,
 ) -> list[str]:
     """One block: verdict, counts, sample keys, null rates, freshness, notes (``binlog``: the
-    sinks' versions are binlog positions of a MySQL-family source)."""
+    sinks' versions are binlog positions of a MySQL-family source; not ``positions``: they
+    are no source positions at all, no freshness line)."""
     verdict = tally.verdict(tolerance)
     if tally.state != "ok":
         return [f"{tally.sink}  {tally.state.upper()}  {tally.detail}", "  not verified"]
@@ -86,7 +88,8 @@ def render_sink(
     if nulls:
         rows = [("null rate", "expected", "in sink"), *nulls]
         lines += ["  " + line for line in table(rows, frozenset({1, 2}))]
-    lines.append(f"  freshness       {_freshness(tally, source_lsn, binlog)}")
+    if positions:
+        lines.append(f"  freshness       {_freshness(tally, source_lsn, binlog)}")
     lines += [f"  note            {note}" for note in tally.notes]
     return lines
 
@@ -137,9 +140,16 @@ def render(
         )
     if result.sorted_on_disk:
         lines.append("  note: the output key does not follow the source order; sorted on disk")
+    lines += [f"  note: {note}" for note in result.notes]
     for tally in result.tallies:
         sink = render_sink(
-            tally, key_names, pos.wal_lsn, tolerance, verbose, pos.binlog is not None
+            tally,
+            key_names,
+            pos.wal_lsn,
+            tolerance,
+            verbose,
+            pos.binlog is not None,
+            result.positions,
         )
         lines += ["", *sink]
     lines += ["", summary(result, tolerance)]

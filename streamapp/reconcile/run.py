@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -33,6 +33,7 @@ from streamapp.reconcile.pgread import PostgresRows
 from streamapp.reconcile.propagated import propagated, with_columns
 from streamapp.reconcile.redisread import RedisJoin, RedisTarget
 from streamapp.reconcile.source import CHUNK_ROWS, SourceReader, SourceTable
+from streamapp.reconcile.tables import NONE, LookupTables, lookup_tables
 from streamapp.settings import Settings
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import ClickHouseSink, PostgresSink, RedisSink, SinkSpec
@@ -57,7 +58,9 @@ class Result:
 
     ``propagated``: columns a worker propagated, compared; ``gone``: propagated columns the
     source table no longer has, not compared. ``source_key``: the source columns the rows were
-    read by, whose values each tally's ``diffs`` logs (with ``Options.diffs``).
+    read by, whose values each tally's ``diffs`` logs (with ``Options.diffs``). ``notes``: one
+    line each for the report (lookup tables, aggregates); ``positions``: False when the sinks'
+    versions are no source positions (an aggregate's change counters): no freshness then.
     """
 
     topology: str
@@ -70,6 +73,8 @@ class Result:
     propagated: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
     source_key: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    positions: bool = True
 
     def close(self) -> None:
         """Remove the key logs of every tally (``Options.diffs``); idempotent."""
@@ -179,6 +184,7 @@ def _pass(
     *,
     on_disk: bool,
     extra: dict[str, FieldType],
+    lookups: LookupTables = NONE,
 ) -> Result:
     src = topology.topology.source
     table = SourceTable.parse(options.table) if options.table else SourceTable.of_topic(src.topic)
@@ -191,7 +197,7 @@ def _pass(
         reader.open()
         kept = {n: t for n, t in extra.items() if n in reader.present}
         topology = with_columns(settings, topology, kept)
-        layout = Layout.of(topology)
+        layout = lookups.compared(Layout.of(topology))
         if isinstance(reader, MySqlSourceReader):
             position = reader.position()
         else:
@@ -248,6 +254,7 @@ def _pass(
             tuple(kept),
             gone,
             tuple(order),
+            lookups.notes,
         )
     finally:
         for closer in reversed(closers):
@@ -255,18 +262,27 @@ def _pass(
                 closer.close()
 
 
-def reconcile(settings: Settings, topology: CompiledTopology, options: Options) -> Result:
+def reconcile(
+    settings: Settings,
+    topology: CompiledTopology,
+    options: Options,
+    topologies: Sequence[CompiledTopology] | None = None,
+) -> Result:
     """Compare the source table with every selected sink of ``topology`` (see module doc).
 
-    Raises OpsError when the source cannot be read, RegistryError when the output schema of
-    a propagating topology cannot be read; sink failures are in their tallies.
+    A topology with lookups is compared with its lookups bound to tables built from the
+    looked-up topologies' source tables (``reconcile.tables``; ``topologies``: the loaded
+    modules, None: loaded when needed). Raises OpsError when the source cannot be read,
+    RegistryError when the output schema of a propagating topology cannot be read; sink
+    failures are in their tallies.
     """
     try:
         Layout.of(topology)
     except ValueError as exc:
         raise OpsError(str(exc)) from None
+    lookups = lookup_tables(settings, topology, topologies, chunk_rows=options.chunk_rows)
     extra = propagated(settings, topology)
     try:
-        return _pass(settings, topology, options, on_disk=False, extra=extra)
+        return _pass(settings, topology, options, on_disk=False, extra=extra, lookups=lookups)
     except OutOfOrder:
-        return _pass(settings, topology, options, on_disk=True, extra=extra)
+        return _pass(settings, topology, options, on_disk=True, extra=extra, lookups=lookups)
