@@ -136,13 +136,16 @@ def run_repair(
                 )
             table = str(result.table)
             connector.check_table(table)
-            done.rounds += 1
             before = {t.sink: t for t in (previous.tallies if previous else [])}
             strays = {t.sink: list(confirmed(before.get(t.sink), t)) for t in result.tallies}
             with _conn(settings, connector) as conn:
                 chars = connector.data_chars(conn)
             signals = list(key_signals(table, result.source_key, _union(result.tallies), chars))
-            out(f"round {done.rounds}: " + _plan(result, signals, strays))
+            if not signals and not any(t.extra for t in result.tallies if t.diffs is not None):
+                out(_stuck(result, who.running))
+                break
+            done.rounds += 1
+            out(f"round {done.rounds}: " + _plan(result, signals, strays, repair.dry_run))
             if repair.dry_run:
                 for s in signals:
                     out(f"  would signal {s.table} where {s.filter} ({s.keys:,} key(s))")
@@ -183,6 +186,21 @@ def _conn(settings: Settings, connector: Any) -> Any:
     return psycopg.connect(settings.source_dsn, dbname=connector.config.dbname, autocommit=True)
 
 
+def _stuck(result: Result, worker: bool) -> str:
+    """Why nothing is left to repair although the result is not MATCH (unreadable sinks)."""
+    busy = [t.sink for t in result.tallies if t.state == "busy"]
+    failed = [f"{t.sink} ({t.detail})" for t in result.tallies if t.state == "error"]
+    text = "nothing repair can do: " + "; ".join(
+        [*(f"{b} is held by the running worker" for b in busy), *failed]
+    )
+    if busy and worker:
+        text += (
+            "; stop the worker (repair then applies the re-read rows itself) or point "
+            "STREAMAPP_CLICKHOUSE_DSN at a server"
+        )
+    return text
+
+
 def _status(result: Result, tolerance: float, out: Out) -> None:
     parts = []
     for t in result.tallies:
@@ -197,7 +215,9 @@ def _status(result: Result, tolerance: float, out: Out) -> None:
     out("  pass: " + "; ".join(parts))
 
 
-def _plan(result: Result, signals: Sequence[Any], strays: dict[str, list[Stray]]) -> str:
+def _plan(
+    result: Result, signals: Sequence[Any], strays: dict[str, list[Stray]], dry_run: bool
+) -> str:
     keys = sum(s.keys for s in signals)
     text = f"re-snapshot {keys:,} key(s) of {result.table} in {len(signals)} signal(s)"
     for t in result.tallies:
@@ -206,8 +226,9 @@ def _plan(result: Result, signals: Sequence[Any], strays: dict[str, list[Stray]]
         found = _count(t.diffs.strays.sorted_keys())
         if found:
             sure = len(strays[t.sink])
+            verb = "would get" if dry_run else "get"
             text += (
                 f"; {t.sink}: {found:,} stray key(s), {sure:,} confirmed by two passes "
-                "(tombstoned now; the rest wait for the next pass)"
+                f"({verb} tombstones; unconfirmed ones wait for the next pass)"
             )
     return text
