@@ -310,6 +310,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
 
     def _buffer(self, records: Mapping[TP, Sequence[Any]]) -> None:
         handlers, gaps = self._handlers, self.gaps
+        if gaps is not None and gaps.halted:
+            return  # on_gap="fail": nothing past the gap is processed; the worker stops
         for tp, batch in records.items():
             lane = handlers.get(tp.topic)
             if lane is None:
@@ -372,6 +374,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
         try:
             if self.gaps is not None and self.gaps.candidates:  # a jump: gap or not?
                 await self.gaps.settle(lane.name, batch)
+            if self.gaps is not None and self.gaps.halted:
+                return  # on_gap="fail": the batch is dropped uncommitted; the worker stops
             prepared = await lane.processor.prepare(batch)
         except asyncio.CancelledError:
             raise

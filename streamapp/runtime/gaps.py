@@ -18,8 +18,9 @@ consumer resets to the earliest offset (``auto.offset.reset=earliest``) without 
 
 A gap is recorded (``streamapp_gaps_total{topology,partition}``, one WARNING line, the
 ``recent`` list, and the ``on_gap`` callback: the healing log and the topology's policy).
-``on_gap="fail"`` raises :class:`GapError` from ``settle``, before anything of the batch is
-prepared or committed, so the committed offset stays where the gap is.
+``on_gap="fail"`` sets ``halted``: the batch consumer then drops what it fetched and hands
+nothing more on (so nothing past the gap is committed) while the worker stops (see
+``runtime/healing.py``).
 """
 
 from __future__ import annotations
@@ -31,17 +32,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamapp.errors import StreamappError
 from streamapp.observability.metrics import Metrics
 
 log = logging.getLogger("streamapp.gaps")
 
 # TPs -> their log start offsets (a TP left out: unknown)
 LowWatermarks = Callable[[Sequence[Any]], Awaitable[Mapping[Any, int]]]
-
-
-class GapError(StreamappError):
-    """A gap in a topology whose policy is ``on_gap="fail"``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +95,7 @@ class GapWatch:
         self._next: dict[Any, int] = {}  # TP -> the offset expected next
         self.candidates: dict[Any, tuple[int, int]] = {}  # TP -> (expected, first fetched)
         self.recent: deque[Gap] = deque(maxlen=keep)
+        self.halted = False  # a gap in an on_gap="fail" topology: consume nothing more
 
     def forget(self, tps: Iterable[Any]) -> None:
         """Partitions (re-)assigned: they are read from their committed offsets again."""
@@ -115,8 +112,7 @@ class GapWatch:
             self.candidates[tp] = (expected, first)
 
     async def settle(self, topology: str, tps: Iterable[Any]) -> list[Gap]:
-        """Confirm the candidates among ``tps`` (a batch of ``topology``); the gaps found.
-        GapError (one line) when ``topology``'s policy is "fail"."""
+        """Confirm the candidates among ``tps`` (a batch of ``topology``); the gaps found."""
         gaps = []
         for tp in [tp for tp in tps if tp in self.candidates]:
             expected, first = self.candidates.pop(tp)
@@ -132,7 +128,7 @@ class GapWatch:
     async def assigned(self, topologies: Mapping[Any, str], committed: Mapping[Any, Any]) -> None:
         """Partitions were assigned and seeked to their ``committed`` offsets (``topologies``:
         TP -> its topology): a committed offset below the log start offset is a gap, found
-        here even when nothing new arrives to be fetched. GapError for a "fail" topology."""
+        here even when nothing new arrives to be fetched."""
         tps = [tp for tp in topologies if isinstance(committed.get(tp), int)]
         lows = await self._low_watermarks(tps) if tps else {}
         for tp in tps:
@@ -161,8 +157,10 @@ class GapWatch:
             "the gap (re-read the table with `streamapp snapshot`, or set on_gap='snapshot')",
             "ignore": "on_gap='ignore': recorded only; `streamapp snapshot` re-reads the table",
         }.get(policy, policy)
-        log.warning("%s; %s", gap.describe(), action)
+        if policy == "fail":
+            self.halted = True
+            log.error("%s; %s", gap.describe(), action)
+        else:
+            log.warning("%s; %s", gap.describe(), action)
         if self.on_gap is not None:
             self.on_gap(gap, policy)
-        if policy == "fail":
-            raise GapError(f"{gap.describe()} (on_gap='fail')")

@@ -9,6 +9,9 @@ and everything worth seeing later is noted in the healing log (``runtime/heallog
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,12 +20,15 @@ from streamapp.runtime.gaps import Gap, GapWatch
 from streamapp.runtime.heallog import HealLog
 from streamapp.runtime.resnap import ResnapshotWatch
 
+EXIT_GAP = 3  # a worker stopped by a gap in an on_gap="fail" topology
+
 
 class Healing:
     """The worker's self-healing parts; ``close`` runs before the runtime closes."""
 
     def __init__(self, runtime: Any, consumer: Any) -> None:
         settings = runtime.settings
+        self.exit_code = 0  # the worker's exit code when a gap stopped it (on_gap="fail")
         self.log = HealLog(settings)
         self.snapshots = AutoSnapshot(
             settings,
@@ -54,6 +60,10 @@ class Healing:
         self.log.note(gap.topology, "gap", f"{gap.describe()} (on_gap={policy})")
         if policy == "snapshot":
             self.snapshots.request(gap.topology, gap.topic)
+        elif policy == "fail" and not self.exit_code:
+            self.exit_code = EXIT_GAP
+            # the graceful stop a user's Ctrl-C takes: nothing past the gap was processed
+            asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
 
     async def close(self) -> None:
         await self.snapshots.close()

@@ -396,7 +396,7 @@ def run_worker(
     consumer = app.consumer
     assert isinstance(consumer, BatchConsumer)
     consumer.metrics = runtime.metrics
-    install_healing(app, consumer, runtime)  # gaps, gap-healing snapshots, re-snapshots
+    healing = install_healing(app, consumer, runtime)  # gaps, healing snapshots, re-snapshots
     if port:
         writers = [w for p in runtime.pipelines for w in p.writers]
         sinks = list(runtime.sinks.values())
@@ -437,6 +437,7 @@ def run_worker(
         worker.execute_from_commandline()
     except SystemExit as exc:
         code = int(exc.code or 0)
+    code = code or healing.exit_code  # stopped by a gap (on_gap="fail")
     for line in progress.summary():
         log.info("final %s", line)
     # What is left is the interpreter joining threads; one stuck there must not keep a worker

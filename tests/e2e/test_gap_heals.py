@@ -200,3 +200,42 @@ def test_gap_heals_itself(shop: ShopHarness, kafka_admin: Any, redis_client: Any
         done = reconcile(shop, base)
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout.strip().splitlines()[-1].startswith("result: MATCH"), done.stdout
+
+
+@avro_only
+def test_gap_with_on_gap_fail_stops_the_worker(shop: ShopHarness, kafka_admin: Any) -> None:
+    shop.create_schema()
+    shop.write_topologies()
+    module = shop.tmp / "topologies" / f"{shop.name}_orders.py"
+    module.write_text(
+        module.read_text() + 'topology = dataclasses.replace(topology, on_gap="fail")\n'
+    )
+    work = shop.workload(SEED)
+    work.populate(5, 20)
+    shop.create_topics(kafka_admin)
+    port = free_port()
+    start_worker(shop, port)
+    shop.register_connector()
+    parts = list(ends(shop, kafka_admin, ("orders",)))
+    wait_until(
+        lambda: all(o > 0 for o in committed(shop, kafka_admin, parts).values()),
+        what="the worker to commit every orders partition",
+        timeout=120,
+        tail=shop.worker_tail,
+    )
+    assert stop_worker(shop) == 0, shop.worker_tail()
+    before = committed(shop, kafka_admin, parts)
+    inserts_and_updates(shop, work, 30)
+    after = quiet_ends(shop, kafka_admin)
+    delete_up_to(kafka_admin, {tp: after[tp] for tp in parts})
+
+    proc = start_worker(shop, port)
+    code = proc.wait(120)
+    log = shop.log.read_text(errors="replace")
+    assert code == 3, shop.worker_tail(60)
+    errors = [ln for ln in log.splitlines() if " ERROR " in ln or " CRITICAL " in ln]
+    assert errors and "Traceback" not in log, shop.worker_tail(60)
+    for line in errors:  # one line per partition with a gap, nothing else
+        assert f"ERROR streamapp.gaps: gap in topology {shop.name}_orders: topic " in line
+        assert "on_gap='fail': stopping the worker" in line
+    assert committed(shop, kafka_admin, parts) == before  # nothing past the gap committed

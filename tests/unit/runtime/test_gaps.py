@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from streamapp.observability.metrics import Metrics
-from streamapp.runtime.gaps import Gap, GapError, GapWatch
+from streamapp.runtime.gaps import Gap, GapWatch
 
 
 class TP(NamedTuple):
@@ -95,18 +95,23 @@ def test_reassignment_reads_from_the_committed_offset_again() -> None:
     assert not gw.candidates
 
 
-def test_fail_policy_raises_one_line_and_ignore_records_only() -> None:
+def test_fail_policy_halts_with_one_error_line_and_ignore_records_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     gw, seen = watch({T0: 40}, policy="fail")
     gw.seen(T0, 40, 41, 5)
-    with pytest.raises(GapError) as err:
-        settle(gw, [T0])
-    text = str(err.value)
-    assert "\n" not in text and "committed offset 5, first available offset 40" in text
-    assert "35 event(s) deleted" in text and "on_gap='fail'" in text
-    assert seen[0][1] == "fail"
+    with caplog.at_level("WARNING", logger="streamapp.gaps"):
+        assert len(settle(gw, [T0])) == 1
+    assert gw.halted and seen[0][1] == "fail"
+    (record,) = caplog.records
+    text = record.getMessage()
+    assert record.levelname == "ERROR" and "\n" not in text
+    assert "committed offset 5, first available offset 40: 35 event(s) deleted" in text
+    assert "on_gap='fail': stopping the worker" in text
     gw, seen = watch({T0: 40}, policy="ignore")
     gw.seen(T0, 40, 41, 5)
     assert len(settle(gw, [T0])) == 1 and seen[0][1] == "ignore" and len(gw.recent) == 1
+    assert not gw.halted
 
 
 def test_the_log_line_names_topology_topic_partition_and_offsets(
