@@ -119,9 +119,9 @@ def run_repair(
             f"no worker runs and topologies {', '.join(shared)} read the same topic; start the "
             "worker (repair cannot apply the snapshot for one topology of a shared topic)"
         )
+    connector = Connector(settings, repair.connector)
     where = "the running worker" if who.running else "this process (no worker in the group)"
     out(f"repair {topology.name}: snapshot rows are applied by {where}")
-    connector = Connector(settings, repair.connector)
     previous: Result | None = None
     result = reconcile(settings, topology, opts)
     try:
