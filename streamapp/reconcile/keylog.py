@@ -57,7 +57,8 @@ class KeyLog:
                 return
 
     def entries(self) -> Iterator[Entry]:
-        """One entry per distinct key, ascending by key (may be read again)."""
+        """One entry per distinct key, ascending by key (may be read again, one reader at a
+        time: the spilled runs are read in place)."""
         self._run.sort(key=_order)
         sources: list[Iterator[Entry]] = [iter(list(self._run))]
         sources += [self._read(f) for f in self._files]
@@ -72,7 +73,6 @@ class KeyLog:
         """Every distinct key, ascending."""
         for key, _ in self.entries():
             yield key
-
 
     def close(self) -> None:
         """Remove the spilled runs; idempotent."""
