@@ -31,6 +31,10 @@ log = logging.getLogger("streamapp.heal")
 Note = Callable[[str, str], object]  # (topology, one line) -> the healing log
 
 
+class Refused(OpsError):
+    """No retry helps: no connector, several, or one streamapp cannot signal."""
+
+
 class Stopped(Exception):
     """The worker is stopping: the snapshot goes on in the connector, unfollowed."""
 
@@ -45,17 +49,17 @@ def connector_for(configs: Sequence[ConnectorConfig], topic: str) -> tuple[Conne
             found.append((config, table))
     if not found:
         names = ", ".join(c.name for c in configs) or "none"
-        raise OpsError(
+        raise Refused(
             f"no connector in Kafka Connect writes topic {topic!r} as "
             f"<topic.prefix>.<schema>.<table> (connectors: {names}); re-read the table with "
             "`streamapp snapshot schema.table --connector NAME`"
         )
     if len(found) > 1:
         names = ", ".join(c.name for c, _ in found)
-        raise OpsError(f"several connectors write topic {topic!r} ({names}); snapshot it by hand")
+        raise Refused(f"several connectors write topic {topic!r} ({names}); snapshot it by hand")
     config, table = found[0]
     if config.connector_class != POSTGRES_CONNECTOR:
-        raise OpsError(
+        raise Refused(
             f"connector {config.name!r} ({config.connector_class or '?'}) writes {topic!r}: "
             "streamapp writes snapshot signals to PostgreSQL sources only; insert an "
             f"execute-snapshot signal for {table} into its signal table yourself"
@@ -128,6 +132,10 @@ class AutoSnapshot:
                 await asyncio.to_thread(self._snapshot, topology, topic)
                 return
             except Stopped:
+                return
+            except Refused as exc:
+                log.error("auto-snapshot of %s for topology %s: %s", topic, topology, exc)
+                self._note(topology, f"snapshot of {topic} refused: {exc}")
                 return
             except (OpsError, OSError) as exc:
                 last = attempt == self.attempts

@@ -7,8 +7,8 @@ has stored streamed changes (``c``/``u``/``d``). The versions make the sinks con
 (a re-read row's version is its snapshot position, above every change it already contains;
 see ``decode/version.py``), so nothing is to be done about the rows; what a human wants to know
 is that it happened. :class:`ResnapshotWatch` is a pipeline ``after_store`` hook that notes
-the start of such an episode (one INFO line, the healing log) and, once no snapshot read came
-for ``quiet`` seconds, its end with the rows re-read.
+the start of such an episode (one INFO line, the healing log) and its end with the rows
+re-read, at the first batch after ``quiet`` seconds without snapshot reads.
 
 Deletes made while a connector was gone are not in any snapshot: `streamapp reconcile`
 shows the rows the sinks still hold (and ``--repair`` removes them).

@@ -103,3 +103,21 @@ def test_failed_attempts_are_retried_then_it_gives_up_with_a_note() -> None:
     auto = asyncio.run(scenario())
     assert auto.calls == 3
     assert auto.notes == ["snapshot of shop.public.orders gave up: x"]
+
+
+def test_a_refusal_is_not_retried() -> None:
+    from streamapp.ops.autosnapshot import Refused
+
+    async def scenario() -> Scripted:
+        auto = Scripted([Refused("connector 'my' (MySqlConnector) writes ...")])
+        auto.go.set()
+        auto.request("orders", "my.inventory.orders")
+        while auto.running:
+            await asyncio.sleep(0.01)
+        return auto
+
+    auto = asyncio.run(scenario())
+    assert auto.calls == 1
+    assert auto.notes == [
+        "snapshot of my.inventory.orders refused: connector 'my' (MySqlConnector) writes ..."
+    ]
