@@ -24,9 +24,10 @@ rebalancing, the commit loop — and replaces only the drain loop:
 * a batch's offsets are marked processed only when its store finished (and then the freshness
   tracker, if set, learns each partition's newest stored source time); a store whose
   predecessor in the lane failed never runs;
-* every fetched chunk of a partition is shown to the gap watch (``runtime/gaps.py``), when
-  set: a first offset past the one expected (the committed offset falling out of retention)
-  is settled, gap or not, before the batch holding it is prepared;
+* the gap watch (``runtime/gaps.py``), when set, compares the committed offsets with the log
+  start offsets after each assignment's seek, and sees every fetched chunk of a partition: a
+  first offset past the one expected is settled, gap or not, before the batch holding it is
+  prepared; after a gap in an ``on_gap="fail"`` topology nothing more is handed on;
 * Faust's commit loop commits ``processed + 1`` per partition (``_new_offset``), so an offset is
   committed only after its record is in every sink, the output topic and the DLQ;
 * on revocation and stop Faust calls ``wait_empty`` before committing: it waits for every lane's
