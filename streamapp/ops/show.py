@@ -110,6 +110,8 @@ def render(
     lines += _columns(topology.output_columns, topology.key_columns)
     lines.append(f"sinks    {', '.join(str(s) for s in topology.sinks) or 'none'}")
     lines.append(f"dlq      {topology.dlq_topic} (on_error={topology.on_error})")
+    gaps = "events deleted by retention before they were read"
+    lines.append(f"gaps     on_gap={spec.on_gap} ({gaps})")
     return lines + _state_lines(topology, looked_up_by)
 
 

@@ -26,9 +26,10 @@ def test_show_prints_the_compiled_chain(ops: OpsHarness) -> None:
     ]
     assert f"output   {ops.output} (derived schema), key id" in lines
     assert "  qty             int" in lines
-    assert lines[-2:] == [
+    assert lines[-3:] == [
         f"sinks    clickhouse:{ops.table}, postgres:public.{ops.table}, redis:{ops.table}:{{id}}",
         f"dlq      {ops.dlq} (on_error=dlq)",
+        "gaps     on_gap=snapshot (events deleted by retention before they were read)",
     ]
     ops.write_topology(FIXED)  # the edit loop: show reflects the module as it is now
     lines = ops.cli("topology", "show", ops.unique).stdout.splitlines()

@@ -68,4 +68,5 @@ def test_render_goes_from_source_to_sinks() -> None:
         "  __op    string",
         "sinks    postgres:public.people",
         "dlq      app.public.people.dlq (on_error=dlq)",
+        "gaps     on_gap=snapshot (events deleted by retention before they were read)",
     ]
