@@ -2,13 +2,19 @@
 
 An :class:`Aggregator` belongs to the ``TableReader`` of the aggregated topology. Its
 ``apply`` replaces ``Table.apply``: each change is applied to the table, then every aggregate
-accounts for the key's row before and after (``AggregateState.change``). At each reader
+accounts for the key's row before and after, with the change's event version
+(``AggregateState.change``; a group's version is the largest of its changes'). At each reader
 checkpoint, ``emit`` writes the dirty groups to each aggregate's sinks (``SinkWriter``: the
 sinks' own versioned upserts, retry, breaker; it waits while a sink is unavailable), and
 only then does the reader write its checkpoint: rows, offsets and the groups' versions
 (``extra``) in one atomic store write. A crash in between re-reads the changes after the old
 checkpoint and emits the same (version, row) again: idempotent. Sums and extremes are not
-stored: ``load`` derives them from the table's live rows, with the stored versions.
+stored: ``load`` derives them from the table's live rows, with the stored versions. The
+versions are stored because the table's entries do not hold them: a row that moved to
+another group (and changed again there) leaves no trace in the table of the version with which
+it left the old group, yet that group's version must not fall below it after a restart (a
+change of the group read late from another partition would then be emitted below what the
+sinks hold).
 
 A sink's refusal of a group row for its content (there is no source record to send to a
 DLQ) is one warning line per emission and ``streamapp_aggregate_rows_refused``; that sink
@@ -84,7 +90,7 @@ class Aggregator:
             new = get(out.key)
             if new is not old:
                 for state in states:
-                    state.change(old, new, out.source_ts_ms)
+                    state.change(old, new, out.source_ts_ms, out.version)
         return changed
 
     def load(self) -> None:

@@ -1,26 +1,38 @@
 """Incremental aggregate state with retractions: per group rows, sums, min/max and a version.
 
-:class:`AggregateState` is pure (no I/O). The table's reader calls ``change(old, new)`` for
-every change it applies to the base table, with the key's live row before and after (None:
-no row), *after* the table has applied it. The change's contribution to the aggregate is
-``(group, values)`` of each row (None when the row is filtered out by ``where`` or its group
-has a NULL): when the two are equal nothing happens; otherwise the old contribution is
-subtracted from its group and the new one added to its group (so a row whose ``group_by``
-value changes moves from one group to the other), and each touched group's **version** (a
-change counter) grows by one and the group is marked dirty. ``sum`` is exact for int and
-decimal (a 100-digit context; float sums carry float rounding, as any running float sum).
+:class:`AggregateState` is pure (no I/O). The table's reader calls ``change(old, new, ts,
+version)`` for every change it applies to the base table, with the key's live row before and
+after (None: no row) and the change's event version (``OutputRecord.version``, see
+``decode.version``), *after* the table has applied it. The change's contribution to the
+aggregate is ``(group, values)`` of each row (None when the row is filtered out by ``where`` or
+its group has a NULL): when the two are equal nothing happens; otherwise the old contribution is
+subtracted from its group and the new one added to its group (so a row whose ``group_by`` value
+changes moves from one group to the other), each touched group is marked dirty and its
+**version** becomes the largest event version among the changes that altered it (entering,
+leaving, or changing values in it; the change that empties it too). ``sum`` is exact for int
+and decimal (a 100-digit context; float sums carry float rounding, as any running float sum).
 ``min``/``max`` are recomputed over the group's live rows (``rows_of``, the base table's
 index on the first ``group_by`` column) only when the retracted value was the extreme.
-A group without rows is emitted as a delete; its version is kept (a later row of the group
-gets a larger version than the delete's), so memory grows with the groups ever seen.
+A group without rows is emitted as a delete at its version; the version is kept (a row of the
+group applied later, even one with a smaller version read late from another partition, is
+emitted at no less than the delete's), so memory grows with the groups ever seen.
 
-Convergence (why every replica's sinks end with the right row): the version of a group is
-the number of applied base changes that changed the group's contributions; it depends only on
-which base changes were applied (each key's changes arrive in order, on one partition), not on
-the order in which partitions were read, so every worker that applied the same changes emits
-the same (version, row), and one that has applied more emits a larger version. The sinks keep
-the largest version per key, equal versions replacing; the emission made after the last
-change of a group carries the largest version and the complete row.
+Convergence (why every replica's sinks end with the right row; the sinks keep the largest
+version per key, an equal version replacing): every worker eventually applies every change,
+and emits a group after applying changes that alter it, so each worker's *last* emission of a
+group reflects all the group's changes and carries their maximum version. An earlier
+(incomplete) emission has a version <= that maximum and precedes, within its worker, that
+worker's final complete emission; so the last write at the maximum version is a complete one,
+and equal versions replace. The version depends only on the events (each key's changes arrive
+in order, on one partition; the order in which partitions are read does not matter), so a
+store rebuilt from the topic (an edited base topology changes the store's fingerprint, a new
+worker with an in-memory store, a lost state directory) recomputes the same maxima, and a
+change made after the sinks' rows has a larger event version than any of them: a rebuilt store
+never emits below what the sinks already hold for a group that changes again. From a compacted
+or trimmed topic a group that does not change again may be recomputed at a lower version than
+a sink holds; that sink keeps its row, written by a store that had applied the same changes.
+(A change counter, the former version, restarted from zero there: the sinks ignored every
+rebuilt row until the counter passed theirs.)
 """
 
 from __future__ import annotations
@@ -92,9 +104,10 @@ class AggregateState:
         values = tuple(None if s is None else _known(row.get(s)) for s in self._sources)
         return group, values
 
-    def change(self, old: Row | None, new: Row | None, ts: int | None = None) -> bool:
+    def change(self, old: Row | None, new: Row | None, ts: int | None, version: int) -> bool:
         """Account for one applied base change (``old``/``new``: the key's live row before and
-        after it; the table already holds ``new``); True when a group changed."""
+        after it, the table already holds ``new``; ``ts``: its source time in ms or None;
+        ``version``: its event version); True when a group changed."""
         a = self.contribution(old)
         b = self.contribution(new)
         if a == b:
@@ -109,8 +122,10 @@ class AggregateState:
             self._add(group, b[1])
         for key in {c[0] for c in (a, b) if c is not None}:
             group = self.groups[key]
-            group.version += 1
-            if ts is not None:
+            if version >= group.version:
+                group.version = version
+                group.ts = ts if ts is not None else group.ts  # of the change carrying it
+            elif group.ts is None:
                 group.ts = ts
             self.dirty.add(key)
         if redo and a is not None:

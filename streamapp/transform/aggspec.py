@@ -149,8 +149,8 @@ class CompiledAggregate:
             how = "key" if plan is None else AggColumn(plan.func, plan.column).describe()
             lines.append(f"    {name:<20} {ftype!s:<16} {how}")
         lines.append(
-            "  version     the group's change counter; an empty group is a delete; written at "
-            "each table checkpoint by every worker"
+            "  version     the largest event version of the changes that altered the group; an "
+            "empty group is a delete; written at each table checkpoint by every worker"
         )
         lines.append(f"  sinks       {', '.join(str(s) for s in self.sinks) or '-'}")
         return lines

@@ -1,6 +1,7 @@
 """Property: for any per-key-ordered changes (inserts, updates incl. group moves, deletes,
-redeliveries), the incremental aggregate equals a full recompute from the final table, and
-any interleaving of the partitions ends with the same rows and versions."""
+redeliveries), the incremental aggregate equals a full recompute from the final table, each
+group's version is the largest version of the changes that altered it, and any interleaving
+of the partitions ends with the same rows and versions."""
 
 from __future__ import annotations
 
@@ -71,6 +72,27 @@ def apply(
     return table, aggregator
 
 
+def expected_versions(compiled: Any, per_key: dict[int, list[OutputRecord]]) -> dict[Any, int]:
+    """Per group, the largest version among the changes that altered it, walked key by key
+    apart from the runtime: a change applies unless older than the key's last applied one,
+    and alters the groups whose one-row aggregate of the key's row differs before and after."""
+    out: dict[Any, int] = {}
+    for changes in per_key.values():
+        applied, before = -1, None
+        for change in changes:
+            if change.version < applied:
+                continue
+            applied = change.version
+            after = None if change.deleted else dict(change.value)
+            old = recompute(compiled, [] if before is None else [before])
+            new = recompute(compiled, [] if after is None else [after])
+            if old != new:
+                for group in {*old, *new}:
+                    out[group] = max(out.get(group, 0), change.version)
+            before = after
+    return out
+
+
 def live(aggregator: Aggregator) -> dict[Any, Any]:
     state = aggregator.states[0]
     return {k: row for k in state.groups if (row := state.row(k)) is not None}
@@ -85,6 +107,8 @@ def test_incremental_equals_recompute(plan: list[Any], seed: int) -> None:
         assert live(aggregator) == expected
         for key, group in aggregator.states[0].groups.items():
             assert group.rows == (expected[key]["order_count"] if key in expected else 0)
+        versions = {k: g.version for k, g in aggregator.states[0].groups.items()}
+        assert versions == expected_versions(compiled, per_key)
 
 
 @given(plan=steps, seeds=st.tuples(st.integers(0, 2**16), st.integers(0, 2**16)))
