@@ -147,8 +147,14 @@ def run_repair(
             done.rounds += 1
             out(f"round {done.rounds}: " + _plan(result, signals, strays, repair.dry_run))
             if repair.dry_run:
+                masked = masked_key_columns(topology, result.source_key)
                 for s in signals:
-                    out(f"  would signal {s.table} where {s.filter} ({s.keys:,} key(s))")
+                    shown = (
+                        f"<key values hidden: {', '.join(masked)} masked by the topology>"
+                        if masked
+                        else s.filter
+                    )
+                    out(f"  would signal {s.table} where {shown} ({s.keys:,} key(s))")
                 out("dry run: nothing changed")
                 break
             for tally in result.tallies:
@@ -178,6 +184,25 @@ def run_repair(
             previous.close()
     done.result = result
     return done
+
+
+def masked_key_columns(topology: CompiledTopology, source_key: Sequence[str]) -> list[str]:
+    """The source key columns the topology masks: their raw values are never printed (a
+    dry-run plan shows the signal's filter only when this is empty)."""
+    from streamapp.transform.fields import Rename
+    from streamapp.transform.mask import Mask
+
+    origin: dict[str, str] = {}  # current column name -> source column (through renames)
+    masked: set[str] = set()
+    for step in topology.topology.transforms:
+        if isinstance(step, Rename):
+            moved = {new: origin.get(old, old) for old, new in step.mapping}
+            for old, _ in step.mapping:
+                origin.pop(old, None)
+            origin.update(moved)
+        elif isinstance(step, Mask):
+            masked.add(origin.get(step.column, step.column))
+    return [c for c in source_key if c in masked]
 
 
 def _conn(settings: Settings, connector: Any) -> Any:
