@@ -116,7 +116,7 @@ def reconcile_aggregate(
             assert reader.conn is not None
             position = source_position(reader.conn, options.slot)
         redis = [RedisTarget(s, layout.key_names) for s in sinks if isinstance(s, RedisSink)]
-        tallies, joins, _ = _joins(
+        tallies, joins, readers = _joins(
             settings, sinks, layout, options.chunk_rows, redis, closers, options.diffs
         )
         counts = Counts()
@@ -137,6 +137,9 @@ def reconcile_aggregate(
         for join in joins:
             try:
                 join.finish()
+                rdr = readers.get(id(join.tally))
+                if rdr is not None:  # a group's version: its newest change's (LSN-based)
+                    join.tally.newest_version = rdr.newest_version()
             except Exception as exc:  # noqa: BLE001 - as above
                 join.tally.fail("error", _failure(exc))
         note = (
@@ -153,7 +156,6 @@ def reconcile_aggregate(
             False,
             tallies,
             notes=(*lookups.notes, note),
-            positions=False,
         )
     finally:
         for closer in reversed(closers):

@@ -54,11 +54,9 @@ def render_sink(
     tolerance: float,
     verbose: bool,
     binlog: bool = False,
-    positions: bool = True,
 ) -> list[str]:
     """One block: verdict, counts, sample keys, null rates, freshness, notes (``binlog``: the
-    sinks' versions are binlog positions of a MySQL-family source; not ``positions``: they
-    are no source positions at all, no freshness line)."""
+    sinks' versions are binlog positions of a MySQL-family source)."""
     verdict = tally.verdict(tolerance)
     if tally.state != "ok":
         return [f"{tally.sink}  {tally.state.upper()}  {tally.detail}", "  not verified"]
@@ -88,8 +86,7 @@ def render_sink(
     if nulls:
         rows = [("null rate", "expected", "in sink"), *nulls]
         lines += ["  " + line for line in table(rows, frozenset({1, 2}))]
-    if positions:
-        lines.append(f"  freshness       {_freshness(tally, source_lsn, binlog)}")
+    lines.append(f"  freshness       {_freshness(tally, source_lsn, binlog)}")
     lines += [f"  note            {note}" for note in tally.notes]
     return lines
 
@@ -143,13 +140,7 @@ def render(
     lines += [f"  note: {note}" for note in result.notes]
     for tally in result.tallies:
         sink = render_sink(
-            tally,
-            key_names,
-            pos.wal_lsn,
-            tolerance,
-            verbose,
-            pos.binlog is not None,
-            result.positions,
+            tally, key_names, pos.wal_lsn, tolerance, verbose, pos.binlog is not None
         )
         lines += ["", *sink]
     lines += ["", summary(result, tolerance)]

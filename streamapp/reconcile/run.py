@@ -59,8 +59,7 @@ class Result:
     ``propagated``: columns a worker propagated, compared; ``gone``: propagated columns the
     source table no longer has, not compared. ``source_key``: the source columns the rows were
     read by, whose values each tally's ``diffs`` logs (with ``Options.diffs``). ``notes``: one
-    line each for the report (lookup tables, aggregates); ``positions``: False when the sinks'
-    versions are no source positions (an aggregate's change counters): no freshness then.
+    line each for the report (lookup tables, aggregates).
     """
 
     topology: str
@@ -74,7 +73,6 @@ class Result:
     gone: tuple[str, ...] = ()
     source_key: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    positions: bool = True
 
     def close(self) -> None:
         """Remove the key logs of every tally (``Options.diffs``); idempotent."""
