@@ -1,11 +1,13 @@
 """A real `streamapp worker` keeps a per-customer aggregate of an orders-like topic in
 PostgreSQL: inserts, updates (incl. moves to another customer and updates no aggregate reads),
 deletes; the aggregate table equals SQL's GROUP BY over the orders table, with each group's
-version the number of changes that touched it; a SIGKILL mid-stream and a restart from the
-RocksStore checkpoint count nothing twice."""
+version the largest event version of the changes that altered it; a SIGKILL mid-stream and a
+restart from the RocksStore checkpoint count nothing twice; a store rebuilt from a trimmed
+topic after the base topology's module was edited keeps the aggregate current."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 from state_harness import ChangeTopic
 
+from streamapp.decode.version import postgres_version
 from streamapp.settings import Settings
 
 ORDERS = {
@@ -110,14 +113,14 @@ def worker(tmp_path: Path, unique: str) -> Iterator[Worker]:
 
 
 class Source:
-    """The orders as the source database has them, their changes sent to the topic, and the
-    expected group versions: per group, the changes that altered its contributions."""
+    """The orders as the source database has them, and their changes sent to the topic (kept
+    in ``log``: key, row after or None, event version)."""
 
     def __init__(self, topic: ChangeTopic) -> None:
         self.topic = topic
         self.rows: dict[int, dict[str, Any]] = {}
         self.lsn = 1000
-        self.versions: dict[int, int] = {}
+        self.log: list[tuple[int, dict[str, Any] | None, int]] = []
 
     @staticmethod
     def contribution(row: dict[str, Any] | None) -> tuple[Any, ...] | None:
@@ -136,10 +139,28 @@ class Source:
             after = {"id": key, **after}
             self.topic.send("c" if before is None else "u", lsn=self.lsn, after=after)
             self.rows[key] = after
-        a, b = self.contribution(before), self.contribution(after)
-        if a != b:
-            for group in {c[0] for c in (a, b) if c is not None}:
-                self.versions[group] = self.versions.get(group, 0) + 1
+        sequence = json.dumps([str(self.lsn - 1), str(self.lsn)])  # as ChangeTopic sends it
+        self.log.append((key, after, postgres_version(self.lsn, sequence, "false")))
+
+    def versions(self, start: int = 0) -> dict[int, int]:
+        """Per group, the largest version of the changes from ``log[start]`` on that altered
+        its contributions: what a table reading the topic from there computes (a key's row
+        before its first change there unknown to it)."""
+        rows: dict[int, dict[str, Any] | None] = {}
+        out: dict[int, int] = {}
+        for key, after, version in self.log[start:]:
+            a, b = self.contribution(rows.get(key)), self.contribution(after)
+            rows[key] = after
+            if a != b:
+                for group in {c[0] for c in (a, b) if c is not None}:
+                    out[group] = max(out.get(group, 0), version)
+        return out
+
+    def resend(self) -> None:
+        """Every live row once more, as a compacted topic keeps each key's last change."""
+        for key, row in sorted(self.rows.items()):
+            self.change(key, dict(row))
+        self.topic.flush()
 
     def burst(self, rnd: random.Random, n: int) -> None:
         """``n`` random changes: inserts, updates (total, customer, status only), deletes."""
@@ -211,13 +232,22 @@ def expected(source: Source) -> dict[int, tuple[Any, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def converge(conn: Any, u: str, source: Source, worker: Worker, timeout: float = 90) -> None:
-    """Wait until the orders and the aggregate in PostgreSQL match the source."""
+def converge(
+    conn: Any,
+    u: str,
+    source: Source,
+    worker: Worker,
+    want_versions: dict[int, int] | None = None,
+    timeout: float = 90,
+) -> None:
+    """Wait until the orders and the aggregate in PostgreSQL match the source, with the group
+    versions ``want_versions`` (default: those of the source's whole history)."""
     want = expected(source)
+    want_versions = source.versions() if want_versions is None else want_versions
     deadline = time.monotonic() + timeout
     while True:
         live, versions, _ = stats(conn, u)
-        if live == want and group_by(conn, u) == want and versions == source.versions:
+        if live == want and group_by(conn, u) == want and versions == want_versions:
             return
         assert worker.proc is not None
         if worker.proc.poll() is not None:
@@ -225,9 +255,16 @@ def converge(conn: Any, u: str, source: Source, worker: Worker, timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"aggregate {live} versions {versions}\nexpected {want} versions "
-                f"{source.versions}\nGROUP BY {group_by(conn, u)}\nlog:\n{worker.tail()}"
+                f"{want_versions}\nGROUP BY {group_by(conn, u)}\nlog:\n{worker.tail()}"
             )
         time.sleep(0.3)
+
+
+def write_modules(tmp_path: Path, u: str, topic: str) -> None:
+    (tmp_path / "topologies").mkdir()
+    (tmp_path / "schemas").mkdir()
+    for name, text in MODULES.items():
+        (tmp_path / "topologies" / name).write_text(text.format(u=u, orders=topic, cols=ORDERS))
 
 
 def test_aggregate_matches_group_by_through_a_kill_and_restart(
@@ -242,19 +279,14 @@ def test_aggregate_matches_group_by_through_a_kill_and_restart(
     u = unique
     topic = ChangeTopic(stack, registry_client, unique, "orders", ORDERS)
     new_topic("public.orders", partitions=3)
-    (tmp_path / "topologies").mkdir()
-    (tmp_path / "schemas").mkdir()
-    for name, text in MODULES.items():
-        (tmp_path / "topologies" / name).write_text(
-            text.format(u=u, orders=topic.topic, cols=ORDERS)
-        )
+    write_modules(tmp_path, u, topic.topic)
     source, rnd = Source(topic), random.Random(13)
     try:
         source.burst(rnd, 120)
         worker.start()
         converge(pg_warehouse, u, source, worker)
         _, _, deleted = stats(pg_warehouse, u)
-        emptied = {g for g in source.versions if g not in expected(source)}
+        emptied = {g for g in source.versions() if g not in expected(source)}
         assert deleted == emptied  # a group without rows is a delete (tombstone) in the sink
         # mid-stream: more changes, the worker is SIGKILLed while it applies them, more
         # changes while it is down; the restart loads the checkpoint and re-reads the rest
@@ -269,6 +301,95 @@ def test_aggregate_matches_group_by_through_a_kill_and_restart(
         assert len(loaded) == 2, log
         assert "(0 entries from the store" not in loaded[1]  # restored from the RocksStore
         assert (tmp_path / "state" / f"{u}_orders").is_dir()
+    finally:
+        worker.stop()
+        for table in ("orders", "stats"):
+            pg_warehouse.execute(f'DROP TABLE IF EXISTS "{u}_{table}" CASCADE')
+            pg_warehouse.execute(f'DROP VIEW IF EXISTS "{u}_{table}_current" CASCADE')
+
+
+def ends(stack: Settings, topic: str, partitions: int) -> dict[int, int]:
+    """The high watermark of every partition of ``topic``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "ends"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def wait_committed(admin: Any, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Wait until ``group`` committed at least ``offsets`` (trimming below them is no gap)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in offsets])
+    deadline = time.monotonic() + 30
+    while True:
+        answer = admin.list_consumer_group_offsets([request])[group].result(30)
+        got = {tp.partition: tp.offset for tp in answer.topic_partitions}
+        if all(got.get(p, -1) >= o for p, o in offsets.items()):
+            return
+        assert time.monotonic() < deadline, f"committed {got}, wanted {offsets}"
+        time.sleep(0.3)
+
+
+def test_aggregate_stays_current_when_its_store_is_rebuilt_from_a_trimmed_topic(
+    stack: Settings,
+    registry_client: Any,
+    new_topic: Any,
+    kafka_admin: Any,
+    unique: str,
+    pg_warehouse: Any,
+    worker: Worker,
+    tmp_path: Path,
+) -> None:
+    """The base topology's module is edited (its store's fingerprint changes: the store is
+    emptied and rebuilt from the topic), and the topic's early history is gone (compaction
+    keeps each key's last change; here: every live row sent again, the history before it
+    deleted). Changes after the restart reach the aggregate table: the rebuilt groups carry
+    event versions, not below the sinks' (a change counter restarted lower: rows ignored)."""
+    from confluent_kafka import TopicPartition
+
+    u = unique
+    topic = ChangeTopic(stack, registry_client, unique, "orders", ORDERS)
+    new_topic("public.orders", partitions=3)
+    write_modules(tmp_path, u, topic.topic)
+    source, rnd = Source(topic), random.Random(31)
+    try:
+        source.burst(rnd, 400)  # many per group: a change counter ends far above a rebuilt one
+        worker.start()
+        converge(pg_warehouse, u, source, worker)
+        history = ends(stack, topic.topic, 3)
+        kept = len(source.log)  # what the trimmed topic still has: the log from here on
+        source.resend()
+        converge(pg_warehouse, u, source, worker)  # same rows: no group changed
+        worker.stop()
+        wait_committed(kafka_admin, f"{u}-group", topic.topic, history)
+        trimmed = [TopicPartition(topic.topic, p, o) for p, o in history.items() if o > 0]
+        for future in kafka_admin.delete_records(trimmed).values():
+            future.result(30)
+        orders = tmp_path / "topologies" / "orders.py"
+        edited = orders.read_text().replace(
+            '    key="id",\n', '    key="id",\n    transforms=[t.filter(lambda event: True)],\n'
+        )
+        assert edited != orders.read_text()
+        orders.write_text(
+            edited.replace("import Sink, Source, Topology", "import Sink, Source, Topology, t")
+        )
+        source.burst(rnd, 20)  # few: a counter rebuilt from the trimmed topic stays below
+        worker.start()
+        full, rebuilt = source.versions(), source.versions(kept)
+        # each group's row in PostgreSQL: the larger of the two stores' versions
+        want = {g: max(full.get(g, 0), rebuilt.get(g, 0)) for g in {*full, *rebuilt}}
+        converge(pg_warehouse, u, source, worker, want)
+        loaded = [
+            line for line in worker.log.read_text().splitlines() if f"table {u}_orders:" in line
+        ]
+        assert len(loaded) == 2 and "(0 entries from the store" in loaded[1], loaded
     finally:
         worker.stop()
         for table in ("orders", "stats"):
