@@ -1,5 +1,6 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
-Connect and the authenticating TLS proxy in front of the registry and Connect (authproxy).
+Connect and the authenticating TLS proxy in front of the registry and Connect (authproxy);
+OpenSearch only when named (``up opensearch``), then ``down``/``status`` include it while it runs.
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -19,11 +20,15 @@ from connect import Connect
 from devkey import ensure_mask_dev_key
 from kafka import TOOLS, Kafka
 from mariadb import MariaDB
+from opensearch import OpenSearch
 from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
 ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect", "authproxy")
+# Started only when named; the default of down/status takes them while they run.
+OPTIONAL = ("opensearch",)
+ALL = (*ORDER, *OPTIONAL)
 # Launched only once these (when this run launched them) answer: Connect's worker exits when
 # Kafka is not there, and its connectors need PostgreSQL and the registry.
 NEEDS = {
@@ -42,6 +47,7 @@ def services(cfg: Config) -> dict[str, object]:
         "registry": Registry(cfg),
         "connect": Connect(cfg),
         "authproxy": AuthProxy(cfg),
+        "opensearch": OpenSearch(cfg),
     }
 
 
@@ -53,8 +59,8 @@ def up(cfg: Config, names: list[str]) -> None:
         svc[name].prepare()  # type: ignore[attr-defined]
     launched: list[str] = []
     # Kafka, Redis and MariaDB have no dependencies: launch them first so their start-up overlaps.
-    first = ("kafka", "redis", "mariadb")
-    for name in sorted(names, key=lambda n: (n not in first, ORDER.index(n))):
+    first = ("kafka", "redis", "mariadb", "opensearch")
+    for name in sorted(names, key=lambda n: (n not in first, ALL.index(n))):
         service = svc[name]
         for needed in NEEDS.get(name, ()):
             if needed in launched:
@@ -77,7 +83,7 @@ def up(cfg: Config, names: list[str]) -> None:
 
 def down(cfg: Config, names: list[str]) -> None:
     svc = services(cfg)
-    for name in reversed([n for n in ORDER if n in names]):
+    for name in reversed([n for n in ALL if n in names]):
         service = svc[name]
         pid = service.pid()  # type: ignore[attr-defined]
         if pid is None:
@@ -129,13 +135,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "services",
         nargs="*",
-        choices=[*ORDER, []],
+        choices=[*ALL, []],
         metavar="service",
-        help=f"subset of: {', '.join(ORDER)} (default: all)",
+        help=f"subset of: {', '.join(ALL)} (default: all but {', '.join(OPTIONAL)}, which "
+        "down and status include while it runs)",
     )
     args = parser.parse_args(argv)
-    names = [n for n in ORDER if n in args.services] if args.services else list(ORDER)
     cfg = Config.from_env()
+    names = [n for n in ALL if n in args.services] if args.services else list(ORDER)
+    if not args.services and args.command != "up":
+        svc = services(cfg)
+        names += [n for n in OPTIONAL if svc[n].pid() is not None]  # type: ignore[attr-defined]
     try:
         if args.command == "up":
             up(cfg, names)
