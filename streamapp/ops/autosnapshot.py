@@ -10,7 +10,9 @@ after the running snapshot's signal was written queues a single re-run after it,
 whose changes were lost after the running snapshot passed them would stay stale (gaps found
 before the signal, e.g. in several partitions at one assignment, share the one snapshot).
 A failed attempt is retried with backoff, ``attempts`` times in all; then it gives up with
-one ERROR line that says what to run.
+one ERROR line that says what to run. A completed snapshot is handed to ``on_done`` (the
+worker's stray sweep, ``runtime/sweep.py``: rows deleted during the gap are in no snapshot)
+before a queued re-run starts.
 PostgreSQL connectors only: snapshotrun refuses MySQL/MariaDB connectors (their signal table
 would work the same way in Debezium; streamapp does not write to it yet).
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from streamapp.ops import OpsError
 from streamapp.ops.connect import POSTGRES_CONNECTOR, ConnectAuth, ConnectClient, ConnectorConfig
@@ -29,6 +31,7 @@ from streamapp.settings import Settings
 
 log = logging.getLogger("streamapp.heal")
 Note = Callable[[str, str], object]  # (topology, one line) -> the healing log
+Done = Callable[[str, str], Awaitable[object]]  # (topology, topic) after a completed snapshot
 
 
 class Refused(OpsError):
@@ -83,9 +86,11 @@ class AutoSnapshot:
         timeout: float = 3600.0,
         attempts: int = 3,
         backoff: float = 15.0,
+        on_done: Done | None = None,
     ) -> None:
         self.settings = settings
         self.note = note
+        self.on_done = on_done
         self.timeout = timeout
         self.attempts = attempts
         self.backoff = backoff
@@ -130,7 +135,6 @@ class AutoSnapshot:
         for attempt in range(1, self.attempts + 1):
             try:
                 await asyncio.to_thread(self._snapshot, topology, topic)
-                return
             except Stopped:
                 return
             except Refused as exc:
@@ -148,6 +152,10 @@ class AutoSnapshot:
                     self._note(topology, f"snapshot of {topic} gave up: {exc}")
                     return
                 log.warning("%s; retrying in %.0fs", text, delay)
+            else:
+                if self.on_done is not None and not self._stop.is_set():
+                    await self.on_done(topology, topic)  # must not raise: the sweep logs
+                return
             await asyncio.sleep(delay)
             delay *= 2
 

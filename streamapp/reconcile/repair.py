@@ -85,6 +85,14 @@ def confirmed(before: Tally | None, now: Tally) -> Iterator[Stray]:
             yield stored
 
 
+def confirmed_strays(previous: Result | None, result: Result) -> dict[str, list[Stray]]:
+    """Per sink of ``result`` (passes with ``Options.diffs``): its strays that the previous
+    pass found too with the same stored version (see :func:`confirmed`); the tombstone list
+    of ``reconcile --repair`` and of the worker's sweep after a gap snapshot."""
+    before = {t.sink: t for t in (previous.tallies if previous else [])}
+    return {t.sink: list(confirmed(before.get(t.sink), t)) for t in result.tallies}
+
+
 def _count(it: Iterator[Any]) -> int:
     return sum(1 for _ in it)
 
@@ -136,8 +144,7 @@ def run_repair(
                 )
             table = str(result.table)
             connector.check_table(table)
-            before = {t.sink: t for t in (previous.tallies if previous else [])}
-            strays = {t.sink: list(confirmed(before.get(t.sink), t)) for t in result.tallies}
+            strays = confirmed_strays(previous, result)
             with _conn(settings, connector) as conn:
                 chars = connector.data_chars(conn)
             signals = list(key_signals(table, result.source_key, _union(result.tallies), chars))

@@ -20,7 +20,7 @@ from streamapp.ops import OpsError
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks import create_sink
-from streamapp.sinks.base import MAX_VERSION
+from streamapp.sinks.base import MAX_VERSION, Sink, TableSpec
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import SinkSpec
 
@@ -51,22 +51,32 @@ async def _write(
 
     kind, table = table_specs(topology)[list(topology.sinks).index(spec)]
     sink = create_sink(kind, settings)
-    sent = 0
     try:
         await sink.start()
         await sink.ensure_table(table)
-        chunk: list[Stray] = []
-        for stray in strays:
-            chunk.append(stray)
-            if len(chunk) >= CHUNK:
-                sent += await _chunk(sink, topology, table, chunk)
-                chunk = []
-        if chunk:
-            sent += await _chunk(sink, topology, table, chunk)
+        return await tombstone_through(sink, topology, table, strays)
     except SinkError as exc:
         raise OpsError(f"{spec}: writing tombstones failed: {str(exc).splitlines()[0]}") from None
     finally:
         await sink.close()
+
+
+async def tombstone_through(
+    sink: Sink, topology: CompiledTopology, table: TableSpec, strays: Iterable[Stray]
+) -> int:
+    """Write one tombstone per stray through ``sink`` (started, ``table`` ensured), ``CHUNK``
+    per write; how many were sent. The worker's sweep hands it its own sink objects (an
+    embedded chDB has one writer: the process that holds it). SinkError or OpsError (a
+    refused tombstone) propagate."""
+    sent = 0
+    chunk: list[Stray] = []
+    for stray in strays:
+        chunk.append(stray)
+        if len(chunk) >= CHUNK:
+            sent += await _chunk(sink, topology, table, chunk)
+            chunk = []
+    if chunk:
+        sent += await _chunk(sink, topology, table, chunk)
     return sent
 
 

@@ -3,8 +3,10 @@
 One call from ``runtime/worker.py`` (:func:`install_healing`) after the app is built: the batch
 consumer gets a :class:`~streamapp.runtime.gaps.GapWatch` (each topology's ``on_gap``), every
 pipeline a :class:`~streamapp.runtime.resnap.ResnapshotWatch` after its stores, gaps of
-``on_gap="snapshot"`` topologies go to an :class:`~streamapp.ops.autosnapshot.AutoSnapshot`,
-and everything worth seeing later is noted in the healing log (``runtime/heallog.py``).
+``on_gap="snapshot"`` topologies go to an :class:`~streamapp.ops.autosnapshot.AutoSnapshot`
+whose completed snapshots are followed by a :class:`~streamapp.runtime.sweep.Sweeper` (rows
+deleted during the gap get tombstones), and everything worth seeing later is noted in the
+healing log (``runtime/heallog.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from streamapp.ops.autosnapshot import AutoSnapshot
 from streamapp.runtime.gaps import Gap, GapWatch
 from streamapp.runtime.heallog import HealLog
 from streamapp.runtime.resnap import ResnapshotWatch
+from streamapp.runtime.sweep import Sweeper
 
 EXIT_GAP = 3  # a worker stopped by a gap in an on_gap="fail" topology
 
@@ -30,10 +33,14 @@ class Healing:
         settings = runtime.settings
         self.exit_code = 0  # the worker's exit code when a gap stopped it (on_gap="fail")
         self.log = HealLog(settings)
+        self.sweeper = Sweeper(
+            runtime, note=lambda topology, text: self.log.note(topology, "sweep", text)
+        )
         self.snapshots = AutoSnapshot(
             settings,
             note=lambda topology, text: self.log.note(topology, "snapshot", text),
             timeout=float(settings.gap_snapshot_timeout),
+            on_done=self.sweeper.sweep,
         )
 
         async def low_watermarks(tps: Sequence[Any]) -> Mapping[Any, int]:
@@ -66,6 +73,7 @@ class Healing:
             asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
 
     async def close(self) -> None:
+        self.sweeper.close()
         await self.snapshots.close()
         self.log.close()
 

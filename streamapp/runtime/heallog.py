@@ -2,7 +2,8 @@
 
 A worker appends one JSON record per event worth a human's attention after the fact: a gap
 found in a partition (``gap``), an automatic incremental snapshot that started, finished or
-gave up (``snapshot``), and snapshot reads arriving after streamed changes (``resnapshot``: a
+gave up (``snapshot``), the stray rows swept from each sink after it (``sweep``: rows deleted
+during the gap), and snapshot reads arriving after streamed changes (``resnapshot``: a
 connector re-created with a snapshot mode that re-reads everything, a replication slot
 re-created, or an incremental snapshot). `streamapp status` reads the newest records back,
 so what a worker healed stays visible after the worker moved on, from any host.
@@ -25,8 +26,8 @@ from typing import Any, Literal
 from streamapp.settings import Settings
 
 log = logging.getLogger("streamapp.heal")
-Kind = Literal["gap", "snapshot", "resnapshot"]
-KINDS = ("gap", "snapshot", "resnapshot")
+Kind = Literal["gap", "snapshot", "sweep", "resnapshot"]
+KINDS = ("gap", "snapshot", "sweep", "resnapshot")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from streamapp.errors import ConfigError, SinkError
 from streamapp.settings import redact_url
 from streamapp.sinks import tlshints
 
+_OPENED_HERE: set[Path] = set()  # chDB directories this process opened (its flock is ours)
+
 
 def get_client(dsn: str, **options: Any) -> Any:
     """``clickhouse_connect.get_client`` for ``dsn``, over TLS when its scheme is ``https://``.
@@ -25,7 +27,11 @@ def get_client(dsn: str, **options: Any) -> Any:
     scheme = urlparse(dsn).scheme
     if scheme in ("http", "https"):
         options.setdefault("interface", scheme)
-    return clickhouse_connect.get_client(dsn=dsn, **options)
+    client = clickhouse_connect.get_client(dsn=dsn, **options)
+    chdb_dir = chdb_dir_of(dsn)
+    if chdb_dir is not None:
+        _OPENED_HERE.add(chdb_dir.resolve())
+    return client
 
 
 def connect(dsn: str) -> Any:
@@ -66,7 +72,13 @@ def chdb_dir_of(dsn: str) -> Path | None:
 
 
 def chdb_held(chdb_dir: Path) -> bool:
-    """True when another process has the embedded chDB directory open (its ``status`` lock)."""
+    """True when another process has the embedded chDB directory open (its ``status`` lock).
+
+    False when this process opened it (a worker reading its own chDB, e.g. the sweep after a
+    gap snapshot): chDB hosts one engine per process and hands out any number of handles to it.
+    """
+    if chdb_dir.resolve() in _OPENED_HERE:
+        return False
     return _held_elsewhere(chdb_dir / "status")
 
 

@@ -121,3 +121,32 @@ def test_a_refusal_is_not_retried() -> None:
     assert auto.notes == [
         "snapshot of my.inventory.orders refused: connector 'my' (MySqlConnector) writes ..."
     ]
+
+
+def test_a_completed_snapshot_is_swept_before_its_rerun_and_a_failed_one_is_not() -> None:
+    async def scenario() -> tuple[Scripted, list[str]]:
+        auto = Scripted([OpsError("paused"), None, None, OpsError("a"), OpsError("b")])
+        auto.attempts = 2
+        done: list[str] = []
+
+        async def sweep(topology: str, topic: str) -> None:
+            done.append(f"{topology} {topic} after call {auto.calls}")
+            if len(done) == 1:
+                auto.request("orders", topic)  # a gap after the signal: one re-run follows
+
+        auto.on_done = sweep
+        auto.go.set()
+        auto.request("orders", "shop.public.orders")
+        while auto.running:
+            await asyncio.sleep(0.01)
+        auto.request("orders", "shop.public.orders")  # both attempts fail: no sweep
+        while auto.running:
+            await asyncio.sleep(0.01)
+        return auto, done
+
+    auto, done = asyncio.run(scenario())
+    assert done == [
+        "orders shop.public.orders after call 2",
+        "orders shop.public.orders after call 3",
+    ]
+    assert auto.calls == 5

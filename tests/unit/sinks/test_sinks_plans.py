@@ -264,6 +264,22 @@ def test_held_elsewhere_is_false_for_a_missing_or_free_status_file(tmp_path: Any
     assert not chconnect._held_elsewhere(tmp_path / "status")
 
 
+def test_a_chdb_dir_this_process_opened_is_not_held_elsewhere(tmp_path: Any) -> None:
+    import fcntl
+    import os
+
+    (tmp_path / "status").write_text("pid")
+    fd = os.open(tmp_path / "status", os.O_RDONLY)  # the lock chDB's engine takes
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert chconnect.chdb_held(tmp_path)
+        chconnect._OPENED_HERE.add(tmp_path.resolve())  # what get_client notes for chdb://
+        assert not chconnect.chdb_held(tmp_path)  # a second handle of our own engine works
+    finally:
+        chconnect._OPENED_HERE.discard(tmp_path.resolve())
+        os.close(fd)
+
+
 # -- factory -------------------------------------------------------------------------------------
 
 
