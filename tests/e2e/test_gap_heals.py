@@ -6,8 +6,9 @@ stopped the test inserts and updates rows, then removes the partitions' records 
 ends with Kafka's DeleteRecords: the log start offset moves past the committed offsets exactly
 as time or size retention moves it, without waiting for the broker's retention check
 (``log.retention.check.interval.ms`` is read-only, 5 minutes on the stack's broker, and a
-broker restart would disturb every other test). Deletes made during a gap are not in a
-snapshot; the test makes none (README "Self-healing": `reconcile --repair` removes such rows).
+broker restart would disturb every other test). During the gap the generator's workload runs
+(inserts, updates, key changes and deletes): rows deleted then are in no snapshot, and the
+worker's sweep after each snapshot tombstones them (``runtime/sweep.py``).
 """
 
 from __future__ import annotations
@@ -111,6 +112,30 @@ def inserts_and_updates(shop: ShopHarness, work: Any, n: int) -> None:
             actions[i % len(actions)]()
 
 
+def generator(work: Any, n: int) -> None:
+    """``n`` transactions of the generator's full mix (``streamapp generate``'s Workload):
+    inserts, updates, primary-key changes and deletes."""
+    for _ in range(n):
+        work.step()
+
+
+SWEPT = re.compile(
+    r"sweep of topology (\S+) after the gap snapshot of \S+: (\S+): ([\d,]+) stray row\(s\) "
+    r"found, ([\d,]+) tombstoned\b"
+)
+
+
+def sweeps(log: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(topology, sink) -> (strays found, tombstoned), from the worker's sweep lines."""
+    out = {}
+    for line in log.splitlines():
+        match = SWEPT.search(line)
+        if match:
+            found, done = (int(g.replace(",", "")) for g in match.group(3, 4))
+            out[(match[1], match[2])] = (found, done)
+    return out
+
+
 def metric(port: int, name: str) -> dict[str, float]:
     """Samples of ``name`` on the worker's /metrics: label text -> value."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
@@ -138,10 +163,13 @@ def test_gap_heals_itself(shop: ShopHarness, kafka_admin: Any, redis_client: Any
     converge(shop, redis_client, "initial snapshot and DML")
     assert stop_worker(shop) == 0, shop.worker_tail()
 
-    # The worker is away: rows change, then retention removes every record it did not read.
+    # The worker is away: the generator runs (deletes too), then retention removes every
+    # record the worker did not read.
     parts = list(ends(shop, kafka_admin, ("customers", "orders")))
     before = committed(shop, kafka_admin, parts)
-    inserts_and_updates(shop, work, 60)
+    deleted = work.counts.deletes
+    generator(work, 120)
+    assert work.counts.deletes > deleted, work.counts  # rows deleted during the gap
     after = quiet_ends(shop, kafka_admin)
     assert all(offset >= 0 for offset in before.values()), before  # every partition read
     lost = {tp: after[tp] - before[tp] for tp in parts if after[tp] > before[tp]}
@@ -181,7 +209,20 @@ def test_gap_heals_itself(shop: ShopHarness, kafka_admin: Any, redis_client: Any
         labels = f'partition="{topic}[{p}]",topology="{shop.name}_{base}"'
         assert gaps.get(labels) == 1.0, gaps
 
-    converge(shop, redis_client, "the gap-healing snapshots")
+    # Rows deleted during the gap are in no snapshot: the sweep after each snapshot removes
+    # them from every sink (without it they stay: converge fails with unexpected keys).
+    converge(shop, redis_client, "gap-healing snapshots and the sweeps")
+    sinks = {(t.name, str(spec)) for t in shop.topologies.values() for spec in t.sinks}
+    wait_until(
+        lambda: set(sweeps(shop.log.read_text(errors="replace"))) == sinks,
+        what="a sweep line for every sink",
+        timeout=120,
+        tail=shop.worker_tail,
+    )
+    swept = sweeps(shop.log.read_text(errors="replace"))
+    assert all(found == done for found, done in swept.values()), swept  # nothing in flight
+    for base in ("customers", "orders"):
+        assert any(swept[(t, s)][1] for t, s in sinks if t == f"{shop.name}_{base}"), swept
     assert dlq_size(shop, kafka_admin) == 0, shop.worker_tail()
     assert stop_worker(shop) == 0, shop.worker_tail()
 
@@ -196,6 +237,7 @@ def test_gap_heals_itself(shop: ShopHarness, kafka_admin: Any, redis_client: Any
     print(status.stdout)
     assert "healing" in status.stdout and "gap: gap in topology" in status.stdout, status.stdout
     assert re.search(r"snapshot: snapshot of \S+ completed: [\d,]+ rows", status.stdout)
+    assert re.search(r"sweep: swept after the snapshot of \S+: \S+: [\d,]+ stray", status.stdout)
     for base in ("customers", "orders"):
         done = reconcile(shop, base)
         assert done.returncode == 0, done.stdout + done.stderr
