@@ -1,4 +1,4 @@
-"""The healing log: a small topic where workers note gaps and (re-)snapshots for `status`.
+"""The healing log: a small topic where workers note gaps, (re-)snapshots, sweeps for `status`.
 
 A worker appends one JSON record per event worth a human's attention after the fact: a gap
 found in a partition (``gap``), an automatic incremental snapshot that started, finished or
