@@ -82,9 +82,7 @@ def test_a_gap_and_the_healing_log_are_shown() -> None:
         HealEvent("g", "people", "gap", "gap in topology people: ...", NOW - 60_000),
         HealEvent("g", "people", "snapshot", "snapshot of public.people completed", NOW),
     )
-    st = status(
-        partitions=(PartitionLag("app.public.people", 0, 150, 170, 120),), healing=events
-    )
+    st = status(partitions=(PartitionLag("app.public.people", 0, 150, 170, 120),), healing=events)
     lines = render_status("g", None, [st], OK, NOW)
     assert lines[7] == (
         "  GAP           app.public.people[0]: committed offset 120 is below the first "
