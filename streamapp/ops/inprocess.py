@@ -34,10 +34,11 @@ async def run_pipeline(
     durable, after which ``after_batch`` runs (the place to record progress). An exception
     (a sink that stays down, ``on_error="fail"``, the error budget) stops the run: batches
     already handled stay applied, the failed one is not acknowledged to ``after_batch``.
+    No aggregate is kept here: the running worker's table readers keep them from the topics.
     """
     from streamapp.runtime.worker import build_runtime
 
-    runtime = build_runtime(settings, topologies=[topology])
+    runtime = build_runtime(settings, topologies=[topology], aggregates=())
     try:
         await runtime.start()
         pipeline = runtime.pipelines[0]

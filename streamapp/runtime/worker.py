@@ -177,11 +177,17 @@ def build_runtime(
     settings: Settings,
     *,
     topologies: Sequence[CompiledTopology] | None = None,
+    aggregates: Sequence[CompiledAggregate] | None = None,
     budget: ErrorBudgetPolicy | None = None,
 ) -> Runtime:
     """Load topologies (TopologyError if any is invalid) and build pipelines, sinks, producer;
-    the aggregates declared beside them (``Loaded.aggregates``) are kept by their tables'
-    readers and written to their own sinks."""
+    the ``aggregates`` are kept by their tables' readers and written to their own sinks.
+
+    ``aggregates`` None: those loaded with the topologies (``Loaded.aggregates``: every one
+    declared when this loads the modules). A plain sequence of topologies carries none, so it
+    needs ``aggregates`` explicitly (``()``: none) or raises ValueError: a list filtered from
+    the loaded topologies cannot lose their aggregates silently. An aggregate's table that is
+    not among ``topologies`` is materialised from the modules (as a looked-up table is)."""
     metrics = Metrics()
     if topologies is None:
         topologies = load_topologies(
@@ -189,6 +195,13 @@ def build_runtime(
             secrets=settings.mask_secrets(),
             schemas_dir=settings.path(settings.schemas_dir),
         )
+    if aggregates is None:
+        if not isinstance(topologies, Loaded):
+            raise ValueError(
+                "build_runtime: topologies is a plain sequence, which carries no aggregates; "
+                "pass aggregates= (those of the loaded modules to keep, or () for none)"
+            )
+        aggregates = topologies.aggregates
     registry = SchemaRegistry(
         settings.registry_url, settings=settings, compatibility=settings.schema_compatibility
     )
@@ -239,15 +252,15 @@ def build_runtime(
                 dead_letters=DeadLetterWriter(producer, topology.name, topology.dlq_topic, sealer),
             )
         )
-    aggregates: list[tuple[CompiledAggregate, list[SinkWriter]]] = []
-    for aggregate in topologies.aggregates if isinstance(topologies, Loaded) else []:
+    kept: list[tuple[CompiledAggregate, list[SinkWriter]]] = []
+    for aggregate in aggregates:
         agg_writers = []
         for kind, table in table_specs(aggregate):
             sink = sinks.get(kind) or sinks.setdefault(kind, create_sink(kind, settings))
             tables.append((sink, table))
             agg_writers.append(default_writer(sink, table))
-        aggregates.append((aggregate, agg_writers))
-    state = build_tables(settings, topologies, registry, metrics, aggregates)
+        kept.append((aggregate, agg_writers))
+    state = build_tables(settings, topologies, registry, metrics, kept)
     if state is not None:
         for pipeline in pipelines:
             if pipeline.topology.table_refs or pipeline.topology.name in state.readers:
@@ -266,10 +279,12 @@ def build_tables(
     aggregates: Sequence[tuple[CompiledAggregate, Sequence[SinkWriter]]] = (),
 ) -> Tables | None:
     """The materialised tables of ``topologies`` (see ``streamapp.state``) with the
-    ``aggregates`` their readers keep, or None. A table
-    a lookup reads whose topology is not among ``topologies`` (``replay`` runs one topology)
-    comes from the topology modules, so the lookups read the same table as in a worker."""
-    needed = {name for t in topologies for name in t.table_refs} - {t.name for t in topologies}
+    ``aggregates`` their readers keep, or None. A table a lookup reads or an aggregate keeps
+    whose topology is not among ``topologies`` (``replay`` runs one topology) comes from the
+    topology modules, so the lookups read the same table as in a worker (ValueError when an
+    aggregate's table is not there either)."""
+    needed = {name for t in topologies for name in t.table_refs} | {a.table for a, _ in aggregates}
+    needed -= {t.name for t in topologies}
     if needed:
         loaded = load_topologies(
             settings.path(settings.topologies_dir),
@@ -277,6 +292,13 @@ def build_tables(
             schemas_dir=settings.path(settings.schemas_dir),
         )
         topologies = [*topologies, *(t for t in loaded if t.name in needed)]
+        names = {t.name for t in topologies}
+        lost = sorted(f"{a.name} (of {a.table})" for a, _ in aggregates if a.table not in names)
+        if lost:
+            raise ValueError(
+                f"aggregate(s) {', '.join(lost)}: the table is in no topology module under "
+                f"{settings.topologies_dir}; pass the aggregates with their tables"
+            )
     if not materialised(topologies, [a for a, _ in aggregates]):
         return None
 

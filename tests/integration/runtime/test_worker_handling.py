@@ -30,7 +30,7 @@ def test_build_runtime_passes_handling_modes_and_strict_versions(
         output=Output(topic=unique),
     )
     compiled = compile_topology(topology, secrets={}, schemas_dir=tmp_path)
-    runtime = build_runtime(stack, topologies=[compiled])
+    runtime = build_runtime(stack, topologies=[compiled], aggregates=())
     try:
         decoder = runtime.pipelines[0].decoder
         assert decoder.modes.decimal == "string"

@@ -395,3 +395,47 @@ def test_aggregate_stays_current_when_its_store_is_rebuilt_from_a_trimmed_topic(
         for table in ("orders", "stats"):
             pg_warehouse.execute(f'DROP TABLE IF EXISTS "{u}_{table}" CASCADE')
             pg_warehouse.execute(f'DROP VIEW IF EXISTS "{u}_{table}_current" CASCADE')
+
+
+def test_build_runtime_keeps_the_aggregates_or_refuses_to_lose_them(
+    stack: Settings, unique: str, tmp_path: Path
+) -> None:
+    """``build_runtime`` keeps the aggregates it loads or is handed; a plain list of topologies
+    (e.g. filtered from the loaded ones) carries none and is refused without ``aggregates=``,
+    and an aggregate's table outside the list is materialised from the modules."""
+    import dataclasses
+
+    from streamapp.runtime.worker import Runtime, build_runtime
+    from streamapp.transform.loader import load_topologies
+
+    u = unique
+    write_modules(tmp_path, u, f"{u}.public.orders")
+    settings = dataclasses.replace(
+        stack,
+        topologies_dir=str(tmp_path / "topologies"),
+        schemas_dir=str(tmp_path / "schemas"),
+        state_dir="",
+    )
+    loaded = load_topologies(
+        tmp_path / "topologies", secrets=settings.mask_secrets(), schemas_dir=tmp_path / "schemas"
+    )
+
+    def kept(runtime: Runtime) -> list[str]:
+        try:
+            assert runtime.state is not None
+            aggregator = runtime.state.readers[f"{u}_orders"].aggregator
+            assert aggregator is not None
+            return [state.name for state in aggregator.states]
+        finally:
+            runtime.producer.close()
+
+    assert kept(build_runtime(settings)) == [f"{u}_stats"]
+    assert kept(build_runtime(settings, topologies=loaded)) == [f"{u}_stats"]
+    with pytest.raises(ValueError, match="plain sequence, which carries no aggregates"):
+        build_runtime(settings, topologies=list(loaded))
+    assert kept(build_runtime(settings, topologies=[], aggregates=loaded.aggregates)) == [
+        f"{u}_stats"
+    ]
+    alone = build_runtime(settings, topologies=list(loaded), aggregates=())
+    alone.producer.close()
+    assert alone.state is None  # nothing materialised without the aggregate
