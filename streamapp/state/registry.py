@@ -53,8 +53,8 @@ def materialised(
 
 def fingerprint(topology: CompiledTopology, aggregates: Sequence[CompiledAggregate] = ()) -> str:
     """What makes stored state stale when it changes: the generated code, the topic and the
-    definitions of the table's aggregates (their stored versions count changes from the
-    topic's beginning: a new or changed aggregate re-reads the topic)."""
+    definitions of the table's aggregates (their stored groups are derived from the topic's
+    changes since its beginning: a new or changed aggregate re-reads the topic)."""
     text = f"{topology.source_topics}\n{topology.source_code}"
     for aggregate in sorted(aggregates, key=lambda a: a.name):
         text += f"\n{aggregate.definition}"
