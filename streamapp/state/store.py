@@ -65,7 +65,7 @@ class Store(Protocol):
         extra: Mapping[bytes, bytes] | None = None,
     ) -> None:
         """Write ``rows``, remove ``deletes``, record ``offsets`` and put ``extra`` (state
-        derived from the rows, e.g. aggregate counters; see ``load_extra``), atomically."""
+        kept with the rows, e.g. aggregate group versions; see ``load_extra``), atomically."""
         ...
 
     def load_extra(self) -> Iterator[tuple[bytes, bytes]]:
