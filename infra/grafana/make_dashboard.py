@@ -76,8 +76,26 @@ PANELS = [
         "s",
     ),
     (
+        "Table barrier p99 per batch (lookups wait for their tables)",
+        "histogram_quantile(0.99, sum by (topology, le) "
+        "(rate(streamapp_table_barrier_seconds_bucket[5m])))",
+        "s",
+    ),
+    (
         "Materialised tables: records skipped / s",
         "sum by (table) (rate(streamapp_table_records_skipped_total[5m]))",
+        "ops",
+    ),
+    # incremental aggregates (streamapp/state/aggregate.py), labelled by aggregate
+    ("Aggregates: groups with rows", "max by (aggregate) (streamapp_aggregate_groups)", "short"),
+    (
+        "Aggregates: group rows emitted / s",
+        "sum by (aggregate) (rate(streamapp_aggregate_rows_emitted_total[5m]))",
+        "ops",
+    ),
+    (
+        "Aggregates: group rows refused by a sink / s",
+        "sum by (aggregate, sink) (rate(streamapp_aggregate_rows_refused_total[5m]))",
         "ops",
     ),
 ]

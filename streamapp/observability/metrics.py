@@ -92,6 +92,14 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        self.table_barrier_seconds = Histogram(
+            "streamapp_table_barrier_seconds",
+            "Time a batch of a topology with lookups (or a materialised topology) waited for its "
+            "tables to reflect their topics (Tables.barrier), per batch",
+            ["topology"],
+            buckets=(0.001, 0.0025, *SECONDS),
+            registry=r,
+        )
         self.table_skipped = Counter(
             "streamapp_table_records_skipped",
             "Records of a table's topic that could not be decoded or transformed (the table "

@@ -5,16 +5,25 @@ worker's SASL/TLS settings apply) that is *assigned* every partition of the tabl
 source topic, from the store's checkpointed offsets or the beginning, and never commits to a
 group. Each fetched batch is decoded with the same ``Decoder`` the worker's lanes use and run
 through the table topology's compiled ``process``; the outputs are applied to the Table in
-offset order, then the table's position advances to the consumer's positions. The store is
+offset order, then the table's position advances to the consumer's positions. A cycle takes
+what the consumer has queued at once and waits (``poll_timeout``) only when nothing is queued, so
+a record is applied as soon as it is fetched. The store is
 checkpointed (rows and offsets in one atomic write) at most every ``checkpoint_interval``
 seconds and at stop. With aggregates (``state.aggemit``) every change is applied to them too,
 and each checkpoint (every ``checkpoint_interval``, also with a MemoryStore) first writes their
 changed groups to their sinks, then the store (rows, offsets and group versions).
 
 ``await catch_up(deadline)`` is the barrier lookups use: it returns True once the table's
-position is at or past the topic's end offsets (high watermarks) as of the call, False at the
-deadline. High watermarks are cached for ``watermark_ttl`` seconds, so a caught-up table costs
-one dict comparison per batch.
+position is at or past the topic's end offsets as of the call, False at the deadline. The end
+offsets are asked for at every call (nothing cached: an answer from before the call could miss
+records written just before it), in one ListOffsets request per broker through the reader's own
+AdminClient, never through the reading consumer: the broker answers one connection's requests in
+order, so a query on the consumer's connection waited behind its fetch long-poll
+(``fetch.wait.max.ms``, 500 ms, per partition: seconds per barrier on an idle topic). The end
+offset asked for is the last stable offset under the consumer's ``isolation.level``
+(read_committed by default: the offset the consumer can reach; without open transactions it is
+the high watermark). A caught-up table costs one round trip per barrier; a table behind waits for
+the reader's cycles (woken by each one) until its position passes those offsets.
 
 A record that cannot be decoded or transformed is skipped here (counted in
 ``streamapp_table_records_skipped``, one warning line per reader): the table topology's own
@@ -31,7 +40,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from streamapp.decode import Decoder
 from streamapp.errors import RegistryUnavailableError, StageError
@@ -62,7 +72,7 @@ class TableReader:
         metrics: Metrics | None = None,
         batch_size: int = 2000,
         checkpoint_interval: float = 1.0,
-        watermark_ttl: float = 0.1,
+        poll_timeout: float = 0.2,
     ) -> None:
         self.topology = topology
         self.table = table
@@ -71,7 +81,8 @@ class TableReader:
         self.metrics = metrics
         self.batch_size = batch_size
         self.checkpoint_interval = checkpoint_interval
-        self.watermark_ttl = watermark_ttl
+        self.poll_timeout = poll_timeout  # a cycle's wait when nothing is queued (and at stop)
+        self.cycles = 0  # read cycles done (each one sets the progress event)
         self.oldkeys = OldKeys(topology, decoder)
         self.skipped = 0
         self.loaded = 0  # entries loaded from the store at start
@@ -87,10 +98,15 @@ class TableReader:
                 **(conf or {}),
             },
         )
+        self._admin_conf = kafka_conf(settings, {"client.id": f"streamapp-table-{topology.name}"})
+        committed = str(self._conf.get("isolation.level", "read_committed")) == "read_committed"
+        self._isolation = (
+            IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
+        )
         self._consumer: Any = None
+        self._admin: Any = None
         self._partitions: list[int] = []
         self._high: dict[int, int] = {}
-        self._high_at = 0.0
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,6 +119,7 @@ class TableReader:
         if self.aggregator is not None:
             await asyncio.to_thread(self.aggregator.load)
         self._consumer = Consumer(self._conf)
+        self._admin = AdminClient(self._admin_conf)
         await asyncio.to_thread(self._assign)
         self._task = asyncio.ensure_future(self._run())
 
@@ -132,7 +149,7 @@ class TableReader:
     async def catch_up(self, deadline: float) -> bool:
         """True once the table reflects the topic up to its end offsets as of this call
         (``deadline`` on ``time.monotonic()``); False when the deadline passes first."""
-        high = await self._watermarks()
+        high = await self._end_offsets()
         while True:
             if self._behind(high) == 0:
                 return True
@@ -164,7 +181,7 @@ class TableReader:
         if self.aggregator is not None:
             self.aggregator.stopping.set()  # an unavailable sink fails the last emit
         if self._task is not None:
-            # let the loop finish its consume (0.2 s at most): the consumer is not thread-safe
+            # let the loop finish its poll (poll_timeout at most): the consumer is not thread-safe
             done, _ = await asyncio.wait([self._task], timeout=10.0)
             if not done:
                 self._task.cancel()
@@ -200,25 +217,32 @@ class TableReader:
             ]
         )
 
-    async def _watermarks(self) -> dict[int, int]:
-        now = time.monotonic()
-        if now - self._high_at > self.watermark_ttl:
-            self._high = await asyncio.to_thread(self._query_watermarks)
-            self._high_at = time.monotonic()
-        return self._high
-
-    def _query_watermarks(self) -> dict[int, int]:
-        if self._consumer is None:
+    async def _end_offsets(self) -> dict[int, int]:
+        """Each partition's end offset, asked now (see the module docstring); -1 for an empty
+        partition whose position the consumer does not know (nothing to wait for there)."""
+        if self._admin is None:
             return {}
         if not self._partitions:
-            self._assign()
-        out = {}
-        for p in self._partitions:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=10, cached=False
-            )
-            out[p] = high if high > low else -1  # an empty partition: nothing to wait for
-        return out
+            await asyncio.to_thread(self._assign)
+        ends = await self._list_offsets(self._partitions, OffsetSpec.latest())  # type: ignore[no-untyped-call]
+        position = self.table.position()
+        unknown = [p for p, end in ends.items() if end > 0 and p not in position]
+        if unknown:  # trimmed to empty (start == end), or not read yet
+            starts = await self._list_offsets(unknown, OffsetSpec.earliest())  # type: ignore[no-untyped-call]
+            ends.update({p: -1 for p in unknown if starts[p] >= ends[p]})
+        self._high = ends
+        return ends
+
+    async def _list_offsets(self, partitions: Sequence[int], spec: Any) -> dict[int, int]:
+        if not partitions:
+            return {}
+        futures = self._admin.list_offsets(
+            {TopicPartition(self.topic, p): spec for p in partitions},
+            isolation_level=self._isolation,
+            request_timeout=10,
+        )
+        results = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures.values()))
+        return {tp.partition: r.offset for tp, r in zip(futures, results, strict=True)}
 
     def _behind(self, high: dict[int, int]) -> int:
         position = self.table.position()
@@ -233,7 +257,7 @@ class TableReader:
                     self._progress.set()
                     await asyncio.sleep(2.0)
                     continue
-            msgs = await asyncio.to_thread(self._consumer.consume, self.batch_size, 0.2)
+            msgs, positions = await asyncio.to_thread(self._fetch)
             records = [to_record(m) for m in msgs if m.error() is None]
             try:
                 await self.decoder.prefetch(records)
@@ -247,9 +271,6 @@ class TableReader:
                 continue
             delay = 0.5
             self._apply(self._outputs(records))  # the rest of the batch
-            positions = await asyncio.to_thread(
-                self._consumer.position, [TopicPartition(self.topic, p) for p in self._partitions]
-            )
             self.table.advance({tp.partition: tp.offset for tp in positions if tp.offset >= 0})
             now = time.monotonic()
             if (
@@ -258,8 +279,22 @@ class TableReader:
                 await self._checkpoint()
                 self._last_checkpoint = now
             self._update_metrics()
+            self.cycles += 1
             self._progress.set()
             await asyncio.sleep(0)
+
+    def _fetch(self) -> tuple[list[Any], list[TopicPartition]]:
+        """What the consumer has queued (up to ``batch_size``), waiting ``poll_timeout`` only
+        when nothing is (``consume`` with a timeout waits for a full batch), and the positions
+        after it (in one thread hop)."""
+        consumer = self._consumer
+        msgs = consumer.consume(self.batch_size, 0)
+        if not msgs:
+            first = consumer.poll(self.poll_timeout)
+            if first is not None:
+                msgs = [first, *consumer.consume(self.batch_size - 1, 0)]
+        positions = consumer.position([TopicPartition(self.topic, p) for p in self._partitions])
+        return msgs, positions
 
     def _apply(self, outputs: list[OutputRecord]) -> None:
         if self.aggregator is None:

@@ -64,8 +64,9 @@ def fingerprint(topology: CompiledTopology, aggregates: Sequence[CompiledAggrega
 class Tables:
     """Every materialised table of one worker process (see the module docstring)."""
 
-    def __init__(self, readers: dict[str, TableReader]) -> None:
+    def __init__(self, readers: dict[str, TableReader], metrics: Metrics | None = None) -> None:
         self.readers = readers
+        self.metrics = metrics
 
     @classmethod
     def build(
@@ -94,7 +95,7 @@ class Tables:
             if mine:
                 reader.aggregator = Aggregator(table, mine, metrics)
             readers[topology.name] = reader
-        tables = cls(readers)
+        tables = cls(readers, metrics)
         for topology in topologies:
             tables.bind(topology)
         return tables
@@ -116,13 +117,15 @@ class Tables:
     async def barrier(self, topology: CompiledTopology, timeout: float = 30.0) -> None:
         """Wait until the tables ``topology`` reads (its lookups, and its own table for TOAST
         fill) reflect their topics as of now; after ``timeout`` seconds one warning line and
-        the batch goes on with the tables as they are."""
+        the batch goes on with the tables as they are. The time it took is observed in
+        ``streamapp_table_barrier_seconds``."""
         names = [*topology.table_refs]
         if topology.name in self.readers:
             names.append(topology.name)
         if not names:
             return
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         for name in names:
             if not await self.readers[name].catch_up(deadline):
                 log.warning(
@@ -132,6 +135,10 @@ class Tables:
                     timeout,
                     topology.name,
                 )
+        if self.metrics is not None:
+            self.metrics.table_barrier_seconds.labels(topology.name).observe(
+                time.monotonic() - started
+            )
 
     async def wait_for(self, keys: dict[str, list[tuple[Any, ...]]], deadline: float) -> bool:
         """True once every ``(table, key)`` has a live row, False at ``deadline``."""
