@@ -126,3 +126,52 @@ def test_no_client_certificate_is_one_line_naming_the_setting(
     assert "STREAMAPP_KAFKA_SSL_CERT_FILE" in errors[0], errors[0]
     assert "client certificate" in errors[0], errors[0]
     assert "Traceback" not in done.stderr
+
+
+def test_key_password_and_bearer_token_sentinels_appear_nowhere(
+    mtls: MtlsHarness, pg_warehouse: Any, tmp_path: Path
+) -> None:
+    """The two secret settings the SASL sentinel test cannot carry: an encrypted client key's
+    password (the worker and commands connect with it over mTLS) and a registry bearer token
+    (refused by the stack's proxy: the one-line error names the setting, never the token)."""
+    import subprocess
+
+    from conftest import REGISTRY_TLS_PORT
+
+    sentinel = "Sentinel-KeyPw-7f3a9c-" + mtls.unique[-6:]
+    encrypted = tmp_path / "client-encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(TLS_DIR / "kafka-client.key"), "-aes256",
+         "-passout", f"pass:{sentinel}", "-out", str(encrypted)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    mtls.overrides = {
+        "STREAMAPP_KAFKA_SSL_KEY_FILE": str(encrypted),
+        "STREAMAPP_KAFKA_SSL_KEY_PASSWORD": sentinel,
+        "STREAMAPP_LOG_LEVEL": "DEBUG",
+    }
+    for i in range(1, 6):
+        mtls.send("c", after=row(i), lsn=i)
+    mtls.flush()
+    mtls.start()
+    wait_until(lambda: len(mtls.pg_rows(pg_warehouse)) == 5, what="5 rows", harness=mtls)
+    outputs = {name: mtls.cli(*args) for name, args in (
+        ("settings", ("settings",)), ("check", ("check",)), ("status", ("status", mtls.unique)),
+    )}  # fmt: skip
+    assert mtls.stop() == 0
+    kafka = next(x for x in outputs["check"].stdout.splitlines() if x.split()[1:2] == ["kafka"])
+    assert kafka.startswith("ok "), outputs["check"].stdout
+    mtls.overrides = {
+        "STREAMAPP_REGISTRY_URL": f"https://127.0.0.1:{REGISTRY_TLS_PORT}/apis/ccompat/v7",
+        "STREAMAPP_REGISTRY_CA_FILE": str(SASL_DIR / "ca.pem"),
+        "STREAMAPP_REGISTRY_BEARER_TOKEN": sentinel,
+    }
+    refused = mtls.cli("check")
+    line = next(x for x in refused.stdout.splitlines() if x.split()[1:2] == ["registry"])
+    assert "STREAMAPP_REGISTRY_BEARER_TOKEN" in line, refused.stdout
+    outputs["check (bearer refused)"] = refused
+    outputs["settings (bearer)"] = mtls.cli("settings")
+    texts = {name: done.stdout + done.stderr for name, done in outputs.items()}
+    texts["worker log"] = mtls.log.read_text(errors="replace")
+    for name, text in texts.items():
+        assert sentinel not in text, f"the sentinel appears in {name}"
