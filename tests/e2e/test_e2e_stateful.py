@@ -8,7 +8,9 @@ materialises the global tables and emits the aggregate). Once the stream has dra
 group's committed offsets at the topics' ends) the PostgreSQL sinks must equal the LEFT JOIN
 and the GROUP BY computed by SQL on the source database, and ``streamapp reconcile`` of both
 must say MATCH in every sink (PostgreSQL and Redis: the embedded chDB is a one-process
-store, so ClickHouse sinks are left out of this two-replica test).
+store, so ClickHouse sinks are left out of this two-replica test). In between, once the sinks
+first equal SQL, one transaction changes the looked-up columns of ten customers with orders and
+no order: only the re-emission of their facts brings those to the enriched sinks.
 """
 
 from __future__ import annotations
@@ -155,6 +157,29 @@ def rows(conn: Any, query: Any) -> set[tuple[Any, ...]]:
         return set()
 
 
+def late_dimension_changes(shop: ShopHarness) -> int:
+    """One transaction changing the looked-up columns (name, e-mail domain, VIP) of up to ten
+    customers with orders, touching no order, once the facts are written: their orders'
+    enriched rows are stale unless the worker re-emits them (with as_of='event' this test
+    fails here). Returns the orders hit."""
+    schema = sql.Identifier(shop.name)
+    shop.source.execute(
+        sql.SQL(
+            "UPDATE {s}.customers SET vip = NOT vip, full_name = full_name || ' (late)', "
+            "email = 'late.' || id || '@Late.Example' WHERE id IN (SELECT DISTINCT customer_id "
+            "FROM {s}.orders WHERE customer_id IS NOT NULL ORDER BY 1 LIMIT 10)"
+        ).format(s=schema)
+    )
+    row = shop.source.execute(
+        sql.SQL(
+            "SELECT count(*) AS n FROM {s}.orders o JOIN {s}.customers c ON c.id = o.customer_id"
+            " WHERE c.full_name LIKE '%(late)' AND o.status <> 'test'"
+        ).format(s=schema)
+    ).fetchone()
+    assert row is not None and row["n"] > 0
+    return int(row["n"])
+
+
 def lag(shop: ShopHarness) -> int:
     """Records of the change topics the group has not committed yet."""
     from confluent_kafka import Consumer, TopicPartition
@@ -244,26 +269,36 @@ def test_join_and_aggregate_match_sql_after_kills_and_a_second_replica(
         gen.stop()
         stopped = time.monotonic()
         changes = gen.work.counts.changes
-        wait_until(lambda: lag(shop) == 0, what="the group's lag 0", timeout=120)
-        want_join = rows(shop.source, join_sql)
-        want_stats = rows(shop.source, stats_sql)
-        assert want_join and want_stats
 
-        def caught_up() -> bool:
-            shop.assert_worker_running()
-            assert replica is not None and replica.proc.poll() is None, replica.tail()
-            return (
-                rows(shop.warehouse, enriched) == want_join
-                and rows(shop.warehouse, stats) == want_stats
+        def converge(phase: str) -> int:
+            """Wait for lag 0, then for the sinks to equal SQL on the source; the join's size."""
+            wait_until(lambda: lag(shop) == 0, what=f"the group's lag 0 {phase}", timeout=120)
+            want_join = rows(shop.source, join_sql)
+            want_stats = rows(shop.source, stats_sql)
+            assert want_join and want_stats
+
+            def caught_up() -> bool:
+                shop.assert_worker_running()
+                assert replica is not None and replica.proc.poll() is None, replica.tail()
+                return (
+                    rows(shop.warehouse, enriched) == want_join
+                    and rows(shop.warehouse, stats) == want_stats
+                )
+
+            wait_until(
+                caught_up,
+                what=f"the sinks to equal the SQL join and GROUP BY {phase}",
+                timeout=120,
+                tail=lambda: _differences(shop, enriched, want_join, stats, want_stats),
             )
+            return len(want_join)
 
-        wait_until(
-            caught_up,
-            what="the sinks to equal the SQL join and GROUP BY",
-            timeout=120,
-            tail=lambda: _differences(shop, enriched, want_join, stats, want_stats),
-        )
+        converge("after the generator stopped")
         drained = time.monotonic() - stopped
+        # the facts are written; now only the re-emission can bring these to them
+        late = late_dimension_changes(shop)
+        converge("after a late change of ten customers")
+        want_join, want_stats = rows(shop.source, join_sql), rows(shop.source, stats_sql)
         for base in ("orders_enriched", "customer_order_stats"):
             done = reconcile(shop, base)
             assert done.returncode == 0, done.stdout + done.stderr
@@ -278,7 +313,8 @@ def test_join_and_aggregate_match_sql_after_kills_and_a_second_replica(
             assert word in done.stdout and tampered[base] in done.stdout, done.stdout
         print(
             f"\nstateful e2e: {gen.steps} transactions, {changes} row changes, 1 SIGKILL + "
-            f"restart, 1 replica joined; drained in {drained:.1f} s; "
+            f"restart, 1 replica joined, {late} orders re-emitted by a late customer change; "
+            f"drained in {drained:.1f} s; "
             f"{len(want_join)} enriched orders, {len(want_stats)} customer groups: MATCH"
         )
     finally:
