@@ -203,6 +203,7 @@ def compile_aggregate(
         if plan is not None:
             plans.append(plan)
             out[name] = plan.type
+    problems += _current_join_problems(base, key, plans)
     if spec.where is not None and not callable(spec.where):
         problems.append("where must be a function of the row (or None)")
     if spec.output is not None:
@@ -229,6 +230,42 @@ def compile_aggregate(
         aggregate=spec,
         definition=definition,
     ), []
+
+
+def _current_join_problems(
+    base: CompiledTopology, key: tuple[str, ...], plans: list[AggPlan]
+) -> list[str]:
+    """An aggregate may not group by or aggregate columns an ``as_of="current"`` lookup fills:
+    the base table keeps the values its reader computed when each fact arrived, not the ones
+    re-emitted when the looked-up row changes later, so the aggregate would silently disagree
+    with the sinks. (A ``where`` function is code: one that reads such a column has the same
+    limit, which the README states.)"""
+    joined: dict[str, str] = {}
+    for lookup in base.lookups:
+        if lookup.as_of != "current":
+            continue
+        shape = base.table_shapes.get(lookup.table)
+        pairs = (
+            lookup.columns
+            if lookup.columns is not None
+            else tuple(
+                (c, c) for c in (shape.columns if shape else ()) if c not in shape.key_columns
+            )
+            if shape is not None
+            else ()
+        )
+        joined.update({dest: lookup.table for _, dest in pairs})
+    if not joined:
+        return []
+    read = [*key, *(p.column for p in plans if p.column is not None)]
+    out = [
+        f"{name!r} comes from an as_of='current' lookup of {joined[name]!r} in "
+        f"{base.name!r}; an aggregate cannot follow its later changes: aggregate the looked-up "
+        "topology itself, or use as_of='event' in the lookup"
+        for name in dict.fromkeys(read)
+        if name in joined
+    ]
+    return out
 
 
 def _group_problems(

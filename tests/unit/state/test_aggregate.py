@@ -464,3 +464,51 @@ def test_the_loader_compiles_aggregates_beside_topologies(tmp_path: Path) -> Non
         "columns['spent']: agg.sum('totl'): 'totl' is not an output column of 'orders'; did "
         "you mean 'total'?"
     ]
+
+
+CUSTOMERS_MODULE = """
+from streamapp.topology import Source, Topology
+topology = Topology(name="customers", source=Source(topic="shop.public.customers",
+    columns={"id": "int", "region": "string"}), key="id")
+"""
+ENRICHED_MODULE = """
+from streamapp.topology import Source, Topology, t
+topology = Topology(name="orders", source=Source(topic="shop.public.orders",
+    columns={"id": "int", "customer_id": "int", "total": "decimal(12,2)"}), key="id",
+    transforms=[t.lookup("customers", on="customer_id", columns={"region": "region"},
+                         as_of="%s")])
+"""
+BY_REGION_MODULE = """
+from streamapp.topology import Aggregate, Sink, agg
+topology = Aggregate(name="stats", table="orders", group_by="%s",
+    columns={"n": agg.count(), "spent": agg.sum("total")}, sinks=[Sink.postgres("stats")])
+"""
+
+
+@pytest.mark.parametrize(
+    ("as_of", "group_by", "refused"),
+    [("current", "region", True), ("current", "customer_id", False), ("event", "region", False)],
+)
+def test_an_aggregate_may_not_read_columns_of_an_as_of_current_lookup(
+    tmp_path: Path, as_of: str, group_by: str, refused: bool
+) -> None:
+    """The base table keeps what its reader computed when a fact arrived, not the values
+    re-emitted later: grouping by (or aggregating) such a column would silently go stale."""
+    from streamapp.errors import TopologyError
+    from streamapp.transform.loader import aggregates_of, load_topologies
+
+    (tmp_path / "customers.py").write_text(CUSTOMERS_MODULE)
+    (tmp_path / "orders.py").write_text(ENRICHED_MODULE % as_of)
+    (tmp_path / "stats.py").write_text(BY_REGION_MODULE % group_by)
+    if not refused:
+        [stats] = aggregates_of(load_topologies(tmp_path, secrets={}, schemas_dir=tmp_path))
+        assert stats.key_columns == (group_by,)
+        return
+    with pytest.raises(TopologyError) as err:
+        load_topologies(tmp_path, secrets={}, schemas_dir=tmp_path)
+    [problem] = [p for p in err.value.problems if "stats.py" in p]
+    assert problem.split("stats.py: ")[1] == (
+        "'region' comes from an as_of='current' lookup of 'customers' in 'orders'; an "
+        "aggregate cannot follow its later changes: aggregate the looked-up topology itself, "
+        "or use as_of='event' in the lookup"
+    )
