@@ -109,6 +109,42 @@ def registry_client(stack: Settings, unique: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def provisioned(
+    stack: Settings,
+    unique: str,
+    tmp_path: Path,
+    registry_client: Any,
+    kafka_admin: Any,
+    pg_warehouse: Any,
+    redis_client: Any,
+) -> Iterator[Callable[..., Any]]:
+    """``make(cls, groups=())``: a worker harness of class ``cls`` (a WorkerHarness subclass of
+    tests/integration/runtime/worker_harness.py) with its topics created; after the test its
+    worker is killed and its tables, keys, topics, groups (and ``groups``) and subjects go."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))
+    from worker_harness import provision, teardown
+
+    made: list[tuple[Any, tuple[str, ...]]] = []
+
+    def make(cls: Callable[..., Any], groups: tuple[str, ...] = ()) -> Any:
+        h = cls(stack, unique, tmp_path, registry_client)
+        provision(h, kafka_admin)
+        made.append((h, groups))
+        return h
+
+    yield make
+    for h, groups in reversed(made):
+        teardown(
+            h,
+            kafka_admin=kafka_admin,
+            pg_warehouse=pg_warehouse,
+            redis_client=redis_client,
+            registry_client=registry_client,
+            groups=groups,
+        )
+
+
+@pytest.fixture
 def pg_warehouse(stack: Settings) -> Iterator[Any]:
     import psycopg
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ops"))
 
 from ops_harness import OpsHarness
-from worker_harness import provision, teardown
 
 from streamapp.settings import REPO_ROOT, Settings
 
@@ -104,27 +103,10 @@ def sasl_listener(stack: Settings) -> Path:
 
 
 @pytest.fixture
-def sasl(
-    sasl_listener: Path,
-    stack: Settings,
-    unique: str,
-    tmp_path: Path,
-    registry_client: Any,
-    kafka_admin: Any,
-    pg_warehouse: Any,
-    redis_client: Any,
-) -> Iterator[SaslHarness]:
-    h = SaslHarness(stack, unique, tmp_path, registry_client)
+def sasl(sasl_listener: Path, provisioned: Callable[..., Any]) -> SaslHarness:
+    h: SaslHarness = provisioned(SaslHarness)
     h.overrides = {}
-    provision(h, kafka_admin)
-    yield h
-    teardown(
-        h,
-        kafka_admin=kafka_admin,
-        pg_warehouse=pg_warehouse,
-        redis_client=redis_client,
-        registry_client=registry_client,
-    )
+    return h
 
 
 class ProxyHarness(OpsHarness):
@@ -162,25 +144,8 @@ def auth_proxy(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture
-def proxied(
-    auth_proxy: Path,
-    stack: Settings,
-    unique: str,
-    tmp_path: Path,
-    registry_client: Any,
-    kafka_admin: Any,
-    pg_warehouse: Any,
-    redis_client: Any,
-) -> Iterator[ProxyHarness]:
-    h = ProxyHarness(stack, unique, tmp_path, registry_client)
+def proxied(auth_proxy: Path, provisioned: Callable[..., Any], tmp_path: Path) -> ProxyHarness:
+    h: ProxyHarness = provisioned(ProxyHarness)
     h.base = proxy_env(tmp_path / "secrets")
     h.overrides = {}
-    provision(h, kafka_admin)
-    yield h
-    teardown(
-        h,
-        kafka_admin=kafka_admin,
-        pg_warehouse=pg_warehouse,
-        redis_client=redis_client,
-        registry_client=registry_client,
-    )
+    return h

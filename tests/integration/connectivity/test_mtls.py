@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SASL_DIR
 from ops_harness import OpsHarness, row
-from worker_harness import consume_all, provision, teardown, wait_until
+from worker_harness import consume_all, wait_until
 
 from streamapp.settings import Settings
 
@@ -63,27 +63,10 @@ def mtls_listener(stack: Settings) -> Path:
 
 
 @pytest.fixture
-def mtls(
-    mtls_listener: Path,
-    stack: Settings,
-    unique: str,
-    tmp_path: Path,
-    registry_client: Any,
-    kafka_admin: Any,
-    pg_warehouse: Any,
-    redis_client: Any,
-) -> Iterator[MtlsHarness]:
-    h = MtlsHarness(stack, unique, tmp_path, registry_client)
+def mtls(mtls_listener: Path, provisioned: Callable[..., Any]) -> MtlsHarness:
+    h: MtlsHarness = provisioned(MtlsHarness)
     h.overrides = {}
-    provision(h, kafka_admin)
-    yield h
-    teardown(
-        h,
-        kafka_admin=kafka_admin,
-        pg_warehouse=pg_warehouse,
-        redis_client=redis_client,
-        registry_client=registry_client,
-    )
+    return h
 
 
 def test_worker_status_and_dlq_list_through_mtls(mtls: MtlsHarness, pg_warehouse: Any) -> None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from streamapp.settings import Settings
-
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests/integration/runtime"))
 
 from fresh_harness import FreshHarness  # noqa: E402
-from worker_harness import provision, teardown  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,25 +29,9 @@ def dbt() -> Path:
 
 
 @pytest.fixture
-def harness(
-    stack: Settings,
-    unique: str,
-    tmp_path: Path,
-    registry_client: Any,
-    kafka_admin: Any,
-    pg_warehouse: Any,
-    redis_client: Any,
-) -> Iterator[FreshHarness]:
-    h = FreshHarness(stack, unique, tmp_path, registry_client)
-    provision(h, kafka_admin)
+def harness(provisioned: Callable[..., Any], pg_warehouse: Any) -> Iterator[FreshHarness]:
+    h: FreshHarness = provisioned(FreshHarness)
     yield h
-    teardown(
-        h,
-        kafka_admin=kafka_admin,
-        pg_warehouse=pg_warehouse,
-        redis_client=redis_client,
-        registry_client=registry_client,
-    )
     if pg_warehouse.execute("SELECT to_regclass('streamapp_freshness_partitions')").fetchone()[0]:
         pg_warehouse.execute(
             "DELETE FROM streamapp_freshness_partitions WHERE topology = %s", [h.unique]

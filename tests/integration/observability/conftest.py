@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
-from worker_harness import WorkerHarness, provision, teardown
-
-from streamapp.settings import Settings
+from worker_harness import WorkerHarness
 
 
 @pytest.fixture
@@ -33,22 +31,5 @@ def logical_slot(pg_source: Any, unique: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def harness(
-    stack: Settings,
-    unique: str,
-    tmp_path: Path,
-    registry_client: Any,
-    kafka_admin: Any,
-    pg_warehouse: Any,
-    redis_client: Any,
-) -> Iterator[WorkerHarness]:
-    h = WorkerHarness(stack, unique, tmp_path, registry_client)
-    provision(h, kafka_admin)
-    yield h
-    teardown(
-        h,
-        kafka_admin=kafka_admin,
-        pg_warehouse=pg_warehouse,
-        redis_client=redis_client,
-        registry_client=registry_client,
-    )
+def harness(provisioned: Callable[..., Any]) -> WorkerHarness:
+    return provisioned(WorkerHarness)
