@@ -33,6 +33,9 @@ def stack() -> Iterator[dict[str, ModuleType]]:
 @pytest.fixture
 def cfg(stack: dict[str, ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     monkeypatch.setattr(stack["pgtls"], "is_root", lambda: False)
+    # the default ports, whatever the environment says (a CI run on other ports sets them)
+    for name in ("STREAMAPP_REDIS_TLS_PORT", "STREAMAPP_REDIS_PORT", "STREAMAPP_PG_PORT"):
+        monkeypatch.delenv(name, raising=False)
     return replace(stack["common"].Config.from_env(), state_dir=tmp_path / "stack")
 
 

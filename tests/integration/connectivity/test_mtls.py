@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SASL_DIR
+from conftest import REGISTRY_TLS_PORT, SASL_DIR
 from ops_harness import OpsHarness, row
 from worker_harness import consume_all, wait_until
 
@@ -118,8 +118,6 @@ def test_key_password_and_bearer_token_sentinels_appear_nowhere(
     password (the worker and commands connect with it over mTLS) and a registry bearer token
     (refused by the stack's proxy: the one-line error names the setting, never the token)."""
     import subprocess
-
-    from conftest import REGISTRY_TLS_PORT
 
     sentinel = "Sentinel-KeyPw-7f3a9c-" + mtls.unique[-6:]
     encrypted = tmp_path / "client-encrypted.key"
