@@ -155,7 +155,8 @@ async def run(pipeline: Pipeline, work: list[Mapping[Any, Sequence[Msg]]], timin
             await timed(timings, f"write {w.name}", write)
 
         def produce(p: Prepared = p) -> None:
-            pipeline.producer.produce_many(topic, p.messages)
+            if topic is not None:
+                pipeline.producer.produce_many(topic, p.messages)
 
         await timed(timings, "produce", produce)
         await timed(timings, "store (whole, again)", functools.partial(pipeline.store, p))

@@ -136,7 +136,8 @@ def topology_status(kafka: Kafka, settings: Settings, topology: CompiledTopology
                 low, end = kafka.watermarks(topic, p)
                 lags.append(PartitionLag(topic, p, low, end, committed[(topic, p)][0]))
         dlq = load_state(kafka, topology.dlq_topic, progress_group(settings.group_id))
-        last = last_output_time(kafka, topology.output_topic)
+        output = topology.output_topic
+        last = last_output_time(kafka, output) if output is not None else None
     except OpsError as exc:
         return TopologyStatus(topology, (), dlq, None, str(exc))
     return TopologyStatus(topology, tuple(lags), dlq, last)
