@@ -66,7 +66,7 @@ class TopologyStatus:
 
 def _chdb_held(settings: Settings) -> bool:
     """True when the embedded chDB directory is locked by another process (a worker)."""
-    from streamapp.sinks.chconnect import chdb_held
+    from streamapp.sinks.clickhouse.connect import chdb_held
 
     path = settings.clickhouse_chdb_path()
     return path is not None and chdb_held(Path(path))
