@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import UNCHANGED, OutputRecord
-from streamapp.sinks.freshrows import FreshnessRow
+from streamapp.sinks.freshness import FreshnessRow
 from streamapp.types import FieldType
 
 MAX_VERSION: Final = 1 << 63
@@ -142,7 +142,7 @@ class Sink(abc.ABC):
 
     async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
         """Store the freshness contract's ``rows`` next to ``table`` (the SQL sinks' tables
-        in ``sinks/freshrows.py``); SinkError when it fails. Default: nothing to store."""
+        in ``sinks/freshness.py``); SinkError when it fails. Default: nothing to store."""
         return None
 
     @abc.abstractmethod

@@ -26,8 +26,9 @@ from streamapp.sinks.clickhouse.columns import (
     column_converter,
 )
 from streamapp.sinks.clickhouse.connect import connect
+from streamapp.sinks.clickhouse.freshness import CH_COLUMNS, ch_ddl, ch_values
 from streamapp.sinks.clickhouse.types import ch_ident, ch_raw_expr, ch_type
-from streamapp.sinks.freshrows import CH_COLUMNS, TABLE, FreshnessRow, ch_ddl, ch_values
+from streamapp.sinks.freshness import TABLE, FreshnessRow
 from streamapp.sinks.values import Unfit
 from streamapp.types import Kind
 
