@@ -37,7 +37,7 @@ from streamapp.encode.schema import key_schema_for
 from streamapp.pipeline import Pipeline, Prepared, default_writer
 from streamapp.producer import BatchProducer
 from streamapp.runtime.worker import table_specs
-from streamapp.sinks.clickhouse import ClickHouseSink
+from streamapp.sinks.clickhouse.sink import ClickHouseSink
 from streamapp.synth import Table
 from streamapp.transform.loader import load_topologies
 from streamapp.types import parse_type
@@ -155,7 +155,8 @@ async def run(pipeline: Pipeline, work: list[Mapping[Any, Sequence[Msg]]], timin
             await timed(timings, f"write {w.name}", write)
 
         def produce(p: Prepared = p) -> None:
-            pipeline.producer.produce_many(topic, p.messages)
+            if topic is not None:
+                pipeline.producer.produce_many(topic, p.messages)
 
         await timed(timings, "produce", produce)
         await timed(timings, "store (whole, again)", functools.partial(pipeline.store, p))

@@ -262,7 +262,9 @@ class Pipeline:
         outputs, origins, messages = p.outputs, p.origins, p.messages
         if outputs and self.writers:
             outputs, origins, messages = self._precheck(p)
-        self.producer.produce_many(self.topology.output_topic, messages)
+        topic = self.topology.output_topic
+        if topic is not None:  # None: no output topic declared, and no encoder made messages
+            self.producer.produce_many(topic, messages)
         delivered = asyncio.ensure_future(self.producer.flush())
         try:
             if outputs:

@@ -21,7 +21,7 @@ from typing import Any
 from streamapp.decode.envelope import HEARTBEAT_PREFIX
 from streamapp.observability.freshness import FreshnessTracker, TopologyFreshness, iso
 from streamapp.settings import Settings
-from streamapp.sinks.freshrows import FreshnessRow
+from streamapp.sinks.freshness import FreshnessRow
 
 log = logging.getLogger("streamapp.freshness")
 

@@ -105,7 +105,7 @@ def _redis(settings: Settings) -> tuple[str, str]:
 
 
 def _clickhouse(settings: Settings) -> tuple[str, str]:
-    from streamapp.sinks.chconnect import get_client
+    from streamapp.sinks.clickhouse.connect import get_client
 
     try:
         client = get_client(settings.clickhouse_client_dsn())

@@ -106,7 +106,10 @@ def render(
     output = spec.output
     declared = output.schema if output is not None else None
     schema = f" (schema {declared})" if declared else " (derived schema)"
-    lines.append(f"output   {topology.output_topic}{schema}, key {', '.join(topology.key_columns)}")
+    if topology.output_topic is None:
+        schema = " (none declared: no topic, no Avro encoding; sinks only)"
+    topic = topology.output_topic or "-"
+    lines.append(f"output   {topic}{schema}, key {', '.join(topology.key_columns)}")
     lines += _columns(topology.output_columns, topology.key_columns)
     lines.append(f"sinks    {', '.join(str(s) for s in topology.sinks) or 'none'}")
     lines.append(f"dlq      {topology.dlq_topic} (on_error={topology.on_error})")

@@ -66,7 +66,7 @@ class TopologyStatus:
 
 def _chdb_held(settings: Settings) -> bool:
     """True when the embedded chDB directory is locked by another process (a worker)."""
-    from streamapp.sinks.chconnect import chdb_held
+    from streamapp.sinks.clickhouse.connect import chdb_held
 
     path = settings.clickhouse_chdb_path()
     return path is not None and chdb_held(Path(path))
@@ -136,7 +136,8 @@ def topology_status(kafka: Kafka, settings: Settings, topology: CompiledTopology
                 low, end = kafka.watermarks(topic, p)
                 lags.append(PartitionLag(topic, p, low, end, committed[(topic, p)][0]))
         dlq = load_state(kafka, topology.dlq_topic, progress_group(settings.group_id))
-        last = last_output_time(kafka, topology.output_topic)
+        output = topology.output_topic
+        last = last_output_time(kafka, output) if output is not None else None
     except OpsError as exc:
         return TopologyStatus(topology, (), dlq, None, str(exc))
     return TopologyStatus(topology, tuple(lags), dlq, last)

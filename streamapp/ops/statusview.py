@@ -25,7 +25,8 @@ def render_status(
     lines = [f"streamapp status at {format_ms(now_ms)}", f"group {group_id!r}: {who}"]
     for st in statuses:
         top = st.topology
-        lines += ["", f"{top.name}: {', '.join(top.source_topics)} -> {top.output_topic}"]
+        output = top.output_topic or "(no output topic)"
+        lines += ["", f"{top.name}: {', '.join(top.source_topics)} -> {output}"]
         if st.problem is not None:
             lines.append(f"  problem       {st.problem}")
         if st.partitions:
@@ -48,7 +49,10 @@ def render_status(
         sinks = [_sink(f"{s!s:<{width}}", health.get(s.kind)) for s in top.sinks] or ["none"]
         lines.append(f"  sinks         {sinks[0]}")
         lines += [f"                {line}" for line in sinks[1:]]
-        lines.append(f"  last applied  {_ago(st.last_applied_ms, now_ms)}")
+        applied = _ago(st.last_applied_ms, now_ms)
+        if top.output_topic is None:  # the last applied time is read from the output topic
+            applied = "unknown (read from the output topic; this topology has none)"
+        lines.append(f"  last applied  {applied}")
         for i, event in enumerate(st.healing):
             label = "healing" if i == 0 else ""
             lines.append(f"  {label:<13} {format_ms(event.at_ms)}  {event.kind}: {event.text}")

@@ -28,12 +28,12 @@ from streamapp.reconcile.expected import Counts, ascending
 from streamapp.reconcile.freshness import source_position
 from streamapp.reconcile.layout import Expected, Layout, make_canon, make_key
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
-from streamapp.reconcile.redisread import RedisTarget
 from streamapp.reconcile.run import Options, Progress, Result, _failure, _joins
 from streamapp.reconcile.source import SourceReader, SourceTable
 from streamapp.reconcile.tables import lookup_tables, table_of
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
+from streamapp.sinks.redis.reader import RedisTarget
 from streamapp.transform.aggspec import CompiledAggregate
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import RedisSink

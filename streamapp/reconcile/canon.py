@@ -1,8 +1,9 @@
 """One canonical text per declared FieldType, so a value compares equal whichever store held it.
 
-Every sink keeps a kind in its own form (see ``sinks.ddl``): a decimal is a ``Decimal`` from
-ClickHouse and PostgreSQL but ``"12.5"`` text in Redis, a timestamp is a ``datetime``, ISO text
-or microseconds. :func:`canonical` accepts each of those forms and returns the same text:
+Every sink keeps a kind in its own form (see each sink package's ``types``): a decimal is a
+``Decimal`` from ClickHouse and PostgreSQL but ``"12.5"`` text in Redis, a timestamp is a
+``datetime``, ISO text or microseconds. :func:`canonical` accepts each of those forms and
+returns the same text:
 
 =============  ==========================================================================
 kind           canonical text
@@ -41,7 +42,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from uuid import UUID
 
-from streamapp.sinks.ddl import quantize, to_json
+from streamapp.sinks.values import quantize, to_json
 from streamapp.types import FieldType, Kind
 
 JSON_KINDS: Final = frozenset({Kind.JSON, Kind.RECORD, Kind.ARRAY, Kind.MAP})

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from streamapp.errors import TransformError
 from streamapp.reconcile.layout import Expected, Key, Layout, make_canon, make_key
-from streamapp.reconcile.redisread import RedisTarget
 from streamapp.records import ChangeEvent, EventKind, Op, SourceInfo
+from streamapp.sinks.redis.reader import RedisTarget
 from streamapp.transform.compile import CompiledTopology
 
 

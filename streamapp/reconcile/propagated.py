@@ -32,6 +32,7 @@ def columns_of(topology: CompiledTopology, schema: Mapping[str, Any]) -> dict[st
     OpsError when a field's type is not one streamapp writes (the subject is not ours).
     """
     produced = topology.output_columns
+    subject = subject_name(topology.output_topic or topology.name)
     out: dict[str, FieldType] = {}
     for f in schema.get("fields", ()):
         name = f.get("name")
@@ -42,7 +43,7 @@ def columns_of(topology: CompiledTopology, schema: Mapping[str, Any]) -> dict[st
         except ConfigError as exc:
             raise OpsError(
                 f"topology {topology.name!r}: output schema field {name!r} is no column "
-                f"streamapp propagates ({exc}); is {subject_name(topology.output_topic)!r} "
+                f"streamapp propagates ({exc}); is {subject!r} "
                 "written by another producer?"
             ) from None
     return out
@@ -54,8 +55,8 @@ def propagated(settings: Settings, topology: CompiledTopology) -> dict[str, Fiel
     Reads the latest version of the output value subject; RegistryError when the registry
     cannot answer (a propagating topology cannot be verified without it).
     """
-    if topology.topology.source.new_columns != "propagate":
-        return {}
+    if topology.topology.source.new_columns != "propagate" or topology.output_topic is None:
+        return {}  # no output topic: no subject was registered to record propagated columns
     registry = SchemaRegistry(settings.registry_url, settings=settings)
     try:
         latest = registry.latest(subject_name(topology.output_topic))

@@ -21,7 +21,6 @@ from typing import Any, Protocol, TextIO
 
 from streamapp.errors import StreamappError
 from streamapp.ops import OpsError
-from streamapp.reconcile.chread import ClickHouseRows, SinkBusy
 from streamapp.reconcile.expected import Counts, OutOfOrder, ascending, expected_rows
 from streamapp.reconcile.expected import snapshot_source as _snapshot
 from streamapp.reconcile.extsort import external_sort
@@ -29,12 +28,13 @@ from streamapp.reconcile.freshness import SourcePosition, source_position
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import Diffs, OrderedJoin, Tally
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
-from streamapp.reconcile.pgread import PostgresRows
 from streamapp.reconcile.propagated import propagated, with_columns
-from streamapp.reconcile.redisread import RedisJoin, RedisTarget
 from streamapp.reconcile.source import CHUNK_ROWS, SourceReader, SourceTable
 from streamapp.reconcile.tables import NONE, LookupTables, lookup_tables
 from streamapp.settings import Settings
+from streamapp.sinks.clickhouse.reader import ClickHouseRows, SinkBusy
+from streamapp.sinks.postgres.reader import PostgresRows
+from streamapp.sinks.redis.reader import RedisJoin, RedisTarget
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import ClickHouseSink, PostgresSink, RedisSink, SinkSpec
 from streamapp.types import FieldType

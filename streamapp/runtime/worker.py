@@ -153,8 +153,11 @@ def until_registry_answers(
         return result
 
 
-def make_encoder(topology: CompiledTopology, registry: SchemaRegistry) -> RecordEncoder:
-    """Register the output key and value schemas (compatibility checked) and build the encoder."""
+def make_encoder(topology: CompiledTopology, registry: SchemaRegistry) -> RecordEncoder | None:
+    """Register the output key and value schemas (compatibility checked) and build the encoder;
+    None (nothing registered) when the topology declares no output topic."""
+    if topology.output_topic is None:
+        return None
     key_schema = key_schema_for(
         topology.output_columns,
         name=f"{topology.name}_key",
@@ -330,7 +333,8 @@ def create_topics(runtime: Runtime) -> None:
         ensure_dlq_topics(runtime.settings, [t.dlq_topic for t in runtime.topologies])
     except DlqTopicError as exc:
         raise ConfigError(str(exc)) from None
-    check_output_topics(runtime.settings, [t.output_topic for t in runtime.topologies])
+    topics = [t.output_topic for t in runtime.topologies if t.output_topic is not None]
+    check_output_topics(runtime.settings, topics)
 
 
 def _live_display(runtime: Runtime, consumer: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Sinks: the contract, ClickHouse / PostgreSQL / Redis implementations, retry and breaker.
+"""Sinks: the contract (``base``), one package per sink (``clickhouse``, ``postgres``, ``redis``).
 
 Drivers are imported only by :func:`create_sink` (and the implementation modules), so importing
 this package stays cheap.
@@ -36,15 +36,15 @@ __all__ = [
 def create_sink(kind: str, settings: Settings) -> Sink:
     """A not-yet-started sink of ``kind`` configured from ``settings``; ConfigError if unknown."""
     if kind == "clickhouse":
-        from streamapp.sinks.clickhouse import ClickHouseSink
+        from streamapp.sinks.clickhouse.sink import ClickHouseSink
 
         return ClickHouseSink(settings.clickhouse_client_dsn())
     if kind == "postgres":
-        from streamapp.sinks.postgres import PostgresSink
+        from streamapp.sinks.postgres.sink import PostgresSink
 
         return PostgresSink(settings.warehouse_dsn)
     if kind == "redis":
-        from streamapp.sinks.redis import RedisSink
+        from streamapp.sinks.redis.sink import RedisSink
 
         return RedisSink(settings.redis_client_url())
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

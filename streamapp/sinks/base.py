@@ -1,8 +1,39 @@
 """The sink contract (TableSpec, Rejected, Sink) and the batch helpers every sink shares.
 
-Idempotence rests on one rule: every stored row carries the ``version`` of the event that wrote
-it, and a write only lands when its version is larger than the stored one. Replays, duplicates
-and out-of-order redelivery therefore converge to the state of the highest version per key.
+Design note: one small contract, one adapter per destination
+-------------------------------------------------------------
+What every sink guarantees (the pipeline, the DLQ, replay and ``reconcile`` rely on nothing else):
+
+1. **Idempotent versioned upsert.** Every stored row carries the ``version`` of the event that
+   wrote it (an int in ``[0, 2**63)``); a write lands when its version is greater than *or equal
+   to* the stored one (equal versions replace: partition order decides ties, and a retry of the
+   same batch re-applies the same rows). Replays, duplicates and out-of-order redelivery
+   therefore converge to the state of the highest version per key. A column listed in a
+   record's ``unchanged`` keeps its stored value.
+2. **Deletes are tombstones.** A delete stores its version (``__deleted`` rows in SQL sinks, a
+   ``K:__version`` key in Redis), so an older event redelivered later cannot resurrect the key.
+3. **Content refusals are returned by position**, never raised: ``precheck`` (no I/O, the sink's
+   own rules) and ``write`` (what only the server finds) return :class:`Rejected` with indexes
+   into the records they received; those records go to the DLQ and every other record is stored.
+4. **Transient failures are raised** as ``SinkError(retriable=True)`` after storing nothing a
+   retry of the same batch cannot redo idempotently; the caller (``SinkWriter`` with
+   ``resilience.retry`` and the circuit breaker) retries. ``retriable=False``: retrying cannot help.
+
+What each adapter owns, in its own package (``sinks/postgres/``, ``sinks/clickhouse/``,
+``sinks/redis/``), so nothing about a destination is written twice:
+
+- its **type mapping** (``FieldType`` -> column or field type, Python value -> stored form), on top
+  of the destination-neutral value checks and canonical JSON/text forms of ``sinks.values``;
+- its **key encoding**, injective: distinct keys never render alike (SQL key columns, Redis key
+  templates in ``sinks.redis.keys``);
+- its **DDL or mapping** (``ensure_table``: create, add nullable columns, idempotent);
+- the **versioned write** and tombstone write (``write``), and the freshness rows
+  (``write_freshness``);
+- its **reconcile reader** (``reader.py``), which reads back through the same key encoding and
+  type mapping the write used; ``reconcile`` imports it from the sink package.
+
+A new sink is a package with a ``Sink`` subclass, a reader, a ``kind`` in ``SINK_KINDS`` and a
+branch of ``create_sink``; it reuses ``check_keys``, ``collapse`` and ``bisect`` below.
 """
 
 from __future__ import annotations
@@ -16,7 +47,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import UNCHANGED, OutputRecord
-from streamapp.sinks.freshrows import FreshnessRow
+from streamapp.sinks.freshness import FreshnessRow
 from streamapp.types import FieldType
 
 MAX_VERSION: Final = 1 << 63
@@ -111,7 +142,7 @@ class Sink(abc.ABC):
 
     async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
         """Store the freshness contract's ``rows`` next to ``table`` (the SQL sinks' tables
-        in ``sinks/freshrows.py``); SinkError when it fails. Default: nothing to store."""
+        in ``sinks/freshness.py``); SinkError when it fails. Default: nothing to store."""
         return None
 
     @abc.abstractmethod

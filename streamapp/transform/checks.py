@@ -7,7 +7,7 @@ import string
 from collections.abc import Mapping
 from typing import Final
 
-from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError
+from streamapp.sinks.redis.keys import KeyTemplate, KeyTemplateError
 from streamapp.transform.chain import Column, unknown_field
 from streamapp.transform.spec import (
     ClickHouseSink,

@@ -28,7 +28,8 @@ class CompiledTopology:
     OutputRecord; it raises TransformError (field named, no value) for a per-record failure.
     A delete yields ``deleted=True`` with the transformed before-image, or only the key
     columns when there is no before-image or it cannot be transformed. ``output_columns``
-    is in output order; ``output_avro_schema`` is the declared .avsc or the derived schema.
+    is in output order; ``output_avro_schema`` is the declared .avsc or the derived schema;
+    ``output_topic`` is None when the topology declares no Output (no topic, no encoding).
     ``source_code`` is the generated code of ``process``, for ``topology explain``.
     ``table_refs`` names the tables its lookups read (each a ``lookup.TableRef`` the worker
     binds to the materialised table); ``table_shapes`` the shapes they were compiled against.
@@ -38,7 +39,7 @@ class CompiledTopology:
     source_topics: tuple[str, ...]
     key_columns: tuple[str, ...]
     output_columns: dict[str, FieldType]
-    output_topic: str
+    output_topic: str | None
     output_avro_schema: dict[str, Any]
     dlq_topic: str
     sinks: tuple[SinkSpec, ...]

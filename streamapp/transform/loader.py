@@ -104,13 +104,15 @@ def load_topologies(path: Path, *, secrets: Mapping[str, bytes], schemas_dir: Pa
         result = done.get(str(topology.name))
         if result is None:
             continue
-        if result.output_topic in outputs:
+        topic = result.output_topic
+        if topic is not None and topic in outputs:
             problems.append(
-                f"{prefix}: output topic {result.output_topic!r} is already written by "
-                f"{outputs[result.output_topic]}; give each topology its own output topic"
+                f"{prefix}: output topic {topic!r} is already written by "
+                f"{outputs[topic]}; give each topology its own output topic"
             )
             continue
-        outputs[result.output_topic] = f"topology {str(topology.name)!r} ({shown})"
+        if topic is not None:
+            outputs[topic] = f"topology {str(topology.name)!r} ({shown})"
         compiled.append(result)
     compiled_aggregates: list[CompiledAggregate] = []
     for prefix, spec in aggregates:

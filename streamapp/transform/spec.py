@@ -181,9 +181,10 @@ class Topology:
         object.__setattr__(self, "sinks", tuple(self.sinks))
 
     @property
-    def output_topic(self) -> str:
-        """The declared output topic, or ``"<name>"`` when no Output was given."""
-        return self.output.topic if self.output is not None else self.name
+    def output_topic(self) -> str | None:
+        """The declared output topic, or None when no Output was given: the topology then
+        produces no topic and skips Avro encoding (its sinks are its only destinations)."""
+        return self.output.topic if self.output is not None else None
 
     @property
     def dlq_topic(self) -> str:

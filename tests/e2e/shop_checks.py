@@ -23,7 +23,8 @@ from shop_harness import TOPOLOGIES, ShopHarness, wait_until
 from streamapp.decode import Decoder
 from streamapp.records import ChangeEvent, EventKind, Op, SourceInfo
 from streamapp.registry import SchemaRegistry
-from streamapp.sinks.ddl import scalar_text, to_json
+from streamapp.sinks.redis.types import scalar_text
+from streamapp.sinks.values import to_json
 from streamapp.transform.spec import PostgresSink, RedisSink
 
 Rows = dict[tuple[Any, ...], dict[str, Any]]

@@ -84,7 +84,7 @@ def _chdb(shop: ShopHarness, *statements: str) -> None:
     """Run statements on the test's chDB directory in a subprocess (the worker is stopped)."""
     script = (
         "import sys\n"
-        "from streamapp.sinks.chconnect import connect\n"
+        "from streamapp.sinks.clickhouse.connect import connect\n"
         f"client = connect({shop.env['STREAMAPP_CLICKHOUSE_DSN']!r})\n"
         "for q in sys.argv[1:]:\n"
         "    client.command(q, settings={'mutations_sync': 2})\n"

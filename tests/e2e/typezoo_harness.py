@@ -256,7 +256,7 @@ class ZooHarness:
         """Rows of ``query`` on the worker's chDB directory (worker stopped), via a subprocess."""
         script = (
             "import json, sys\n"
-            "from streamapp.sinks.chconnect import connect\n"
+            "from streamapp.sinks.clickhouse.connect import connect\n"
             f"client = connect({self.worker.env['STREAMAPP_CLICKHOUSE_DSN']!r})\n"
             "res = client.query(sys.argv[1])\n"
             "print(json.dumps([dict(zip(res.column_names, r)) for r in res.result_rows],"

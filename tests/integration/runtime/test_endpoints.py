@@ -13,7 +13,7 @@ from streamapp.observability.readiness import Readiness
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
-from streamapp.sinks.postgres import PostgresSink
+from streamapp.sinks.postgres.sink import PostgresSink
 from streamapp.types import parse_type
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks.base import Sink, TableSpec
-from streamapp.sinks.clickhouse import ClickHouseSink
-from streamapp.sinks.postgres import PostgresSink
-from streamapp.sinks.redis import VERSION_SUFFIX, RedisSink
+from streamapp.sinks.clickhouse.sink import ClickHouseSink
+from streamapp.sinks.postgres.sink import PostgresSink
+from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.types import FieldType, Kind, parse_type
 
 SINKS = ("postgres", "clickhouse", "redis", "redis_hash")

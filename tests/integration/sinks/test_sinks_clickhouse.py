@@ -18,7 +18,7 @@ from sinks_harness import COLUMNS, record
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
-from streamapp.sinks.clickhouse import ClickHouseSink
+from streamapp.sinks.clickhouse.sink import ClickHouseSink
 from streamapp.types import parse_type
 
 
@@ -162,7 +162,7 @@ def test_a_second_process_on_the_same_chdb_dir_gets_a_clear_error(tmp_path: Path
         """
         import asyncio, sys, time
         from streamapp.errors import ConfigError
-        from streamapp.sinks.clickhouse import ClickHouseSink
+        from streamapp.sinks.clickhouse.sink import ClickHouseSink
 
         async def main():
             sink = ClickHouseSink(sys.argv[1])

@@ -15,7 +15,7 @@ from sinks_harness import COLUMNS, record
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
-from streamapp.sinks.postgres import COPY_THRESHOLD, PostgresSink
+from streamapp.sinks.postgres.sink import COPY_THRESHOLD, PostgresSink
 from streamapp.sinks.resilience import RetryPolicy, retry
 from streamapp.types import parse_type
 

@@ -17,8 +17,7 @@ from streamapp.errors import SinkError
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import Rejected, TableSpec
-from streamapp.sinks.ddl import to_json
-from streamapp.sinks.redis import VERSION_SUFFIX, RedisSink
+from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.sinks.resilience import (
     BreakerPolicy,
     BreakerState,
@@ -26,6 +25,7 @@ from streamapp.sinks.resilience import (
     RetryPolicy,
     retry,
 )
+from streamapp.sinks.values import to_json
 from streamapp.types import parse_type
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from streamapp.reconcile.layout import Expected, Layout, make_canon, make_key
 from streamapp.reconcile.merge import Tally
-from streamapp.reconcile.redisread import RedisJoin, RedisTarget
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks.base import Rejected, TableSpec
-from streamapp.sinks.redis import RedisSink
-from streamapp.sinks.rediskey import version_key
+from streamapp.sinks.redis.keys import version_key
+from streamapp.sinks.redis.reader import RedisJoin, RedisTarget
+from streamapp.sinks.redis.sink import RedisSink
 from streamapp.transform.spec import RedisSink as RedisSpec
 from streamapp.types import parse_type
 

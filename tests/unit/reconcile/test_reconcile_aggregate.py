@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from streamapp.reconcile.aggfold import fold
 from streamapp.reconcile.aggrun import aggregate_layout, expected_groups
-from streamapp.reconcile.redisread import RedisTarget
 from streamapp.records import UNCHANGED
+from streamapp.sinks.redis.reader import RedisTarget
 from streamapp.state.aggemit import Aggregator
 from streamapp.state.table import Table
 from streamapp.topology import Sink, agg

@@ -13,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.reconcile.canon import canonical, opaque, sort_fn
-from streamapp.sinks.ddl import ch_converter, quantize, scalar_text, to_json
+from streamapp.sinks.clickhouse.types import ch_converter
+from streamapp.sinks.redis.types import scalar_text
+from streamapp.sinks.values import quantize, to_json
 from streamapp.types import FieldType, Kind, parse_type
 
 DEC = parse_type("decimal(12,2)")

@@ -15,10 +15,10 @@ from streamapp.reconcile.expected import Counts, expected_rows, snapshot_source
 from streamapp.reconcile.freshness import SourcePosition, behind, format_lsn, parse_lsn
 from streamapp.reconcile.layout import Layout
 from streamapp.reconcile.merge import Tally
-from streamapp.reconcile.redisread import RedisTarget
 from streamapp.reconcile.report import exit_code, render
 from streamapp.reconcile.run import Result
 from streamapp.reconcile.source import SourceTable, _coercer
+from streamapp.sinks.redis.reader import RedisTarget
 from streamapp.topology import Output, Sink, Source, Topology, t
 from streamapp.transform.compile import CompiledTopology, compile_topology
 from streamapp.transform.spec import RedisSink

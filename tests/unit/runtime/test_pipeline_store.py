@@ -197,3 +197,25 @@ def test_a_record_one_sink_refuses_by_its_rules_reaches_no_sink_and_no_output_to
     assert log[0] == "produce things.out x2"  # its message is not produced either
     assert [line for line in log if "things.dlq" in line] == ["produce things.dlq b'k1'"]
     assert p.counters.failed == 1 and p.counters.records_out == 2
+
+
+class SinkOnly(Topology):
+    output_topic = None  # type: ignore[assignment]
+
+
+def test_a_topology_without_output_topic_produces_no_topic_but_writes_its_sinks() -> None:
+    """output=None means the sinks are the only destinations: nothing is produced to any output
+    topic (before, a topic named after the topology was written), the sink still gets all."""
+    log: list[str] = []
+    writer = Writer(log, reject=set())
+    p = Pipeline(
+        SinkOnly(),  # type: ignore[arg-type]
+        decoder=None,  # type: ignore[arg-type]
+        encoder=None,
+        writers=[writer],  # type: ignore[list-item]
+        producer=Producer(log),  # type: ignore[arg-type]
+        budget=None,  # type: ignore[arg-type]
+    )
+    asyncio.run(p.store(prepared(3)._replace(messages=[], message_origins=[])))
+    assert not [line for line in log if line.startswith("produce")], log
+    assert writer.written == [0, 1, 2]

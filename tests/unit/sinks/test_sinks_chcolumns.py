@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamapp.records import UNCHANGED, Op, OutputRecord
-from streamapp.sinks import clickhouse as ch
 from streamapp.sinks.base import Rejected, TableSpec
-from streamapp.sinks.chcolumns import arrow_table, arrow_types, column_converter
-from streamapp.sinks.ddl import Unfit, ch_converter
+from streamapp.sinks.clickhouse import sink as ch
+from streamapp.sinks.clickhouse.columns import arrow_table, arrow_types, column_converter
+from streamapp.sinks.clickhouse.types import ch_converter
+from streamapp.sinks.values import Unfit
 from streamapp.types import Kind, parse_type
 
 SECRET = "s3cr3t-Value"

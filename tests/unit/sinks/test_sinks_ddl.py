@@ -13,19 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamapp.sinks.ddl import (
-    Unfit,
-    ch_converter,
-    ch_ident,
-    ch_raw_expr,
-    ch_type,
-    checker,
-    pg_type,
-    quantize,
-    scalar_text,
-    to_json,
-    unfit_reason,
-)
+from streamapp.sinks.clickhouse.types import ch_converter, ch_ident, ch_raw_expr, ch_type
+from streamapp.sinks.postgres.types import pg_type
+from streamapp.sinks.redis.types import scalar_text
+from streamapp.sinks.values import Unfit, checker, quantize, to_json, unfit_reason
 from streamapp.types import FieldType, Kind, parse_type
 
 SECRET = "s3cr3t-Value"

@@ -15,12 +15,13 @@ from psycopg import sql
 from streamapp.errors import ConfigError
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
-from streamapp.sinks import SINK_KINDS, chconnect, create_sink
-from streamapp.sinks import clickhouse as ch
-from streamapp.sinks import postgres as pg
-from streamapp.sinks import redis as rs
+from streamapp.sinks import SINK_KINDS, create_sink
 from streamapp.sinks.base import Rejected, TableSpec
-from streamapp.sinks.ddl import Unfit
+from streamapp.sinks.clickhouse import connect as chconnect
+from streamapp.sinks.clickhouse import sink as ch
+from streamapp.sinks.postgres import sink as pg
+from streamapp.sinks.redis import sink as rs
+from streamapp.sinks.values import Unfit
 from streamapp.types import parse_type
 
 SECRET = "s3cr3t-Value"

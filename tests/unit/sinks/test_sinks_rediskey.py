@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.records import Op, OutputRecord
-from streamapp.sinks.rediskey import (
+from streamapp.sinks.redis.keys import (
     ALWAYS_ESCAPED,
     VERSION_SUFFIX,
     KeyTemplate,

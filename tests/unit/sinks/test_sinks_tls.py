@@ -15,7 +15,8 @@ import pytest
 from streamapp.errors import ConfigError
 from streamapp.observability import protocol
 from streamapp.settings import Settings
-from streamapp.sinks import chconnect, tlshints
+from streamapp.sinks import tlshints
+from streamapp.sinks.clickhouse import connect as chconnect
 
 
 @pytest.fixture(scope="module")

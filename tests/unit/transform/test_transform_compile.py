@@ -53,7 +53,8 @@ def test_defaults_and_explicit_dlq() -> None:
         secrets={},
         schemas_dir=SCHEMAS,
     )
-    assert (top.output_topic, top.dlq_topic, top.on_error) == ("a.b-c", "errors", "dlq")
+    # no Output: no output topic (before, a topic named after the topology was written)
+    assert (top.output_topic, top.dlq_topic, top.on_error) == (None, "errors", "dlq")
     assert top.output_avro_schema["name"] == "a_b_c"
 
 

@@ -1,33 +1,35 @@
-"""Column types per sink, identifier quoting, and the canonical text/JSON forms of values.
+"""Destination-neutral value rules: Python kinds per FieldType, canonical JSON, decimal rounding.
 
-============  =========================  ===========================  ==========================
-kind          PostgreSQL                 ClickHouse                   JSON (Redis) / text
-============  =========================  ===========================  ==========================
-string        text                       String                       string
-int           bigint                     Int64                        number
-float         double precision           Float64                      number (NaN/inf refused)
-bool          boolean                    Bool                         true / false
-decimal(p,s)  numeric(p,s)               Decimal(p,s)                 string ("12.50")
-date          date                       Date32                       "2024-05-01"
-time          time                       Int64 (µs since midnight)    "13:45:00.250000"
-timestamp     timestamp                  DateTime64(6,'UTC')          ISO-8601, no offset
-timestamptz   timestamptz                DateTime64(6,'UTC')          ISO-8601 with offset
-duration      interval                   Int64 (µs)                   number (µs)
-bytes         bytea                      String                       base64 string
-uuid          uuid                       UUID                         "8-4-4-4-12" string
-json, nested  jsonb                      String (JSON text)           JSON value
-============  =========================  ===========================  ==========================
+Every sink package maps types on top of these (``postgres.types``, ``clickhouse.types``,
+``redis.types``): a value refused here is refused by every sink, with a reason naming types,
+never the value. The canonical JSON of a value (``to_json``) is the form JSON columns and Redis
+documents store and ``reconcile`` compares:
 
-ClickHouse keeps ``time`` as microseconds because ``Time64`` only exists from server 25.6 on.
+============  ==========================
+kind          JSON
+============  ==========================
+string        string
+int           number
+float         number (NaN/inf refused)
+bool          true / false
+decimal(p,s)  string ("12.50")
+date          "2024-05-01"
+time          "13:45:00.250000"
+timestamp     ISO-8601, no offset
+timestamptz   ISO-8601 with offset
+duration      number (µs)
+bytes         base64 string
+uuid          "8-4-4-4-12" string
+json, nested  JSON value
+============  ==========================
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Final
 from uuid import UUID
@@ -35,56 +37,9 @@ from uuid import UUID
 from streamapp.types import FieldType, Kind
 
 JSON_KINDS: Final = frozenset({Kind.JSON, Kind.RECORD, Kind.ARRAY, Kind.MAP})
-_PG: Final[dict[Kind, str]] = {
-    Kind.STRING: "text",
-    Kind.INT: "bigint",
-    Kind.FLOAT: "double precision",
-    Kind.BOOL: "boolean",
-    Kind.DATE: "date",
-    Kind.TIME: "time",
-    Kind.TIMESTAMP: "timestamp",
-    Kind.TIMESTAMPTZ: "timestamptz",
-    Kind.DURATION: "interval",
-    Kind.BYTES: "bytea",
-    Kind.UUID: "uuid",
-}
-_CH: Final[dict[Kind, str]] = {
-    Kind.STRING: "String",
-    Kind.INT: "Int64",
-    Kind.FLOAT: "Float64",
-    Kind.BOOL: "Bool",
-    Kind.DATE: "Date32",
-    Kind.TIME: "Int64",
-    Kind.TIMESTAMP: "DateTime64(6, 'UTC')",
-    Kind.TIMESTAMPTZ: "DateTime64(6, 'UTC')",
-    Kind.DURATION: "Int64",
-    Kind.BYTES: "String",
-    Kind.UUID: "UUID",
-}
 
 
-def pg_type(ft: FieldType) -> str:
-    """The PostgreSQL column type of ``ft`` (json and nested kinds are ``jsonb``)."""
-    if ft.kind is Kind.DECIMAL:
-        return f"numeric({ft.precision},{ft.scale})"
-    return _PG.get(ft.kind, "jsonb")
-
-
-def ch_type(ft: FieldType, *, nullable: bool) -> str:
-    """The ClickHouse column type of ``ft``; json and nested kinds are JSON text in a String."""
-    if ft.kind is Kind.DECIMAL:
-        base = f"Decimal({ft.precision}, {ft.scale})"
-    else:
-        base = _CH.get(ft.kind, "String")
-    return f"Nullable({base})" if nullable else base
-
-
-def ch_ident(name: str) -> str:
-    """A ClickHouse identifier in backquotes, escaped."""
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
-
-def _default(v: Any) -> Any:
+def json_default(v: Any) -> Any:
     """JSON for the non-JSON Python kinds of ``streamapp.types``; TypeError for anything else."""
     if isinstance(v, Decimal):
         if not v.is_finite():
@@ -102,7 +57,7 @@ def _default(v: Any) -> Any:
 
 
 JSON_ENCODER: Final = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=json_default
 )
 """Canonical JSON: sorted keys, no spaces, UTF-8 text; Decimal as a string, datetimes ISO-8601,
 bytes base64, UUID as a string, durations in microseconds; NaN/inf refused (ValueError)."""
@@ -116,24 +71,6 @@ def to_json(value: Any) -> str:
 def micros(v: timedelta) -> int:
     """A duration in whole microseconds."""
     return (v.days * 86_400 + v.seconds) * 1_000_000 + v.microseconds
-
-
-def scalar_text(v: Any) -> str:
-    """The canonical text of a value in a Redis key or hash field: JSON's form without quotes."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            raise ValueError("a non-finite float has no canonical text")
-        return repr(v)
-    if isinstance(v, dict | list):
-        return to_json(v)
-    out = _default(v)
-    return out if isinstance(out, str) else str(out)
 
 
 def unfit_reason(ft: FieldType, v: Any, *, nul_ok: bool = True) -> str | None:
@@ -301,71 +238,3 @@ class Unfit(Exception):
         super().__init__(reason)
         self.reason = reason
         self.column = column
-
-
-_EPOCH_NAIVE: Final = datetime(1970, 1, 1)
-_EPOCH_UTC: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO: Final = timedelta(microseconds=1)
-
-
-def _time_micros(v: time) -> int:
-    return ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
-
-
-_CH_TRANSFORM: Final[dict[Kind, Callable[[Any], Any]]] = {
-    Kind.TIMESTAMP: lambda v: (v - _EPOCH_NAIVE) // _MICRO,
-    Kind.TIMESTAMPTZ: lambda v: (v - _EPOCH_UTC) // _MICRO,
-    Kind.TIME: _time_micros,
-    Kind.DURATION: micros,
-    Kind.FLOAT: float,
-    Kind.BYTES: bytes,
-}
-
-
-def ch_converter(name: str, ft: FieldType) -> Callable[[Any], Any]:
-    """Non-null Python value -> the form clickhouse-connect inserts for :func:`ch_type`.
-
-    Timestamps become microseconds since the epoch (a naive timestamp read as UTC), times
-    microseconds since midnight, durations microseconds, decimals rounded half-up to the
-    scale, json/nested kinds JSON text. Raises :class:`Unfit` naming ``name``.
-    """
-    check = checker(ft)
-    kind = ft.kind
-    if kind is Kind.DECIMAL:
-
-        def fix(v: Any) -> Any:
-            q = quantize(ft, v) if isinstance(v, Decimal) and v.is_finite() else None
-            if q is None:
-                raise Unfit(check(v) or f"does not fit {ft}", name)
-            return q
-
-        return fix
-    if kind in JSON_KINDS:
-        shape = checker(ft, deep=False)
-
-        def text(v: Any) -> str:
-            why = shape(v)
-            if why is not None:
-                raise Unfit(why, name)
-            try:
-                return to_json(v)
-            except (TypeError, ValueError):
-                raise Unfit(f"holds a value that has no JSON form for {ft}", name) from None
-
-        return text
-    transform = _CH_TRANSFORM.get(kind)
-
-    def convert(v: Any) -> Any:
-        why = check(v)
-        if why is not None:
-            raise Unfit(why, name)
-        return v if transform is None else transform(v)
-
-    return convert
-
-
-def ch_raw_expr(name: str, ft: FieldType) -> str:
-    """A SELECT expression giving a stored column back in the form :func:`ch_converter` makes."""
-    if ft.kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
-        return f"toUnixTimestamp64Micro({ch_ident(name)})"
-    return ch_ident(name)

@@ -21,9 +21,11 @@ from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
-from streamapp.sinks.ddl import JSON_KINDS, checker, first_unfit, jsonify, pg_type
-from streamapp.sinks.freshrows import FreshnessRow, pg_ddl, pg_params, pg_upsert
+from streamapp.sinks.freshness import FreshnessRow
+from streamapp.sinks.postgres.freshness import pg_ddl, pg_params, pg_upsert
+from streamapp.sinks.postgres.types import pg_type
 from streamapp.sinks.tlshints import libpq_hint, libpq_reason
+from streamapp.sinks.values import JSON_KINDS, checker, first_unfit, jsonify
 
 COPY_THRESHOLD: Final = 50
 """Batches of at least this many rows go through COPY: measured on the local stack, COPY + merge

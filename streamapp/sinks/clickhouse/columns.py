@@ -3,9 +3,9 @@
 The ClickHouse sink inserts column-oriented. Converting a column with one call (a type test
 over the column, then identity or one comprehension) costs a fraction of a converter call per
 cell; a column holding any value outside its kind's exact Python type takes the per-cell
-:func:`~streamapp.sinks.ddl.ch_converter` instead, which also names the column and the reason
-for each value that does not fit. The converted columns go to ClickHouse as one Arrow table
-(:func:`arrow_table`).
+:func:`~streamapp.sinks.clickhouse.types.ch_converter` instead, which also names the column and
+the reason for each value that does not fit. The converted columns go to ClickHouse as one
+Arrow table (:func:`arrow_table`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Final
 from uuid import UUID
 
-from streamapp.sinks.ddl import JSON_KINDS, Unfit, ch_converter, micros
+from streamapp.sinks.clickhouse.types import ch_converter
+from streamapp.sinks.values import JSON_KINDS, Unfit, micros
 from streamapp.types import FieldType, Kind
 
 ColumnConverter = Callable[[list[Any]], tuple[list[Any], dict[int, Unfit]]]

@@ -6,7 +6,7 @@ value and writes; a delete removes ``K`` and keeps ``K:__version`` as a tombston
 ``tombstone_ttl_seconds`` (default 7 days, Kafka's default retention), so an older event
 redelivered within that window cannot resurrect the key. A replay from further back re-applies
 the delete too, so it still converges. On Redis Cluster put a hash tag in the template
-(``"{{orders:{id}}}"``) so both keys share a slot. Keys are rendered by ``sinks.rediskey``
+(``"{{orders:{id}}}"``) so both keys share a slot. Keys are rendered by ``sinks.redis.keys``
 (injective: special characters in values are percent-encoded), which ``reconcile`` reads with.
 """
 
@@ -27,11 +27,12 @@ from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, check_keys, collapse
-from streamapp.sinks.ddl import Unfit as _Unfit
-from streamapp.sinks.ddl import checker, quantize, scalar_text, to_json
-from streamapp.sinks.rediskey import VERSION_SUFFIX as VERSION_SUFFIX  # re-exported
-from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError, version_key
+from streamapp.sinks.redis.keys import VERSION_SUFFIX as VERSION_SUFFIX  # re-exported
+from streamapp.sinks.redis.keys import KeyTemplate, KeyTemplateError, version_key
+from streamapp.sinks.redis.types import scalar_text
 from streamapp.sinks.tlshints import untrusted
+from streamapp.sinks.values import Unfit as _Unfit
+from streamapp.sinks.values import checker, quantize, to_json
 from streamapp.types import FieldType, Kind
 
 TOMBSTONE_TTL_SECONDS: Final = 7 * 24 * 3600

@@ -9,7 +9,7 @@ from typing import Any, Final
 from streamapp.ops import OpsError
 from streamapp.reconcile.layout import Canon, Key, Layout, make_canon, make_key
 from streamapp.settings import Settings, redact_url
-from streamapp.sinks.ddl import ch_ident, ch_raw_expr
+from streamapp.sinks.clickhouse.types import ch_ident, ch_raw_expr
 from streamapp.transform.spec import ClickHouseSink
 from streamapp.types import Kind
 
@@ -42,12 +42,12 @@ class ClickHouseRows:
 
     def open(self) -> None:
         """Connect and look the table up; SinkBusy or OpsError when it cannot be read."""
-        from streamapp.sinks.chconnect import chdb_held
+        from streamapp.sinks.clickhouse.connect import chdb_held
 
         chdb = self.settings.clickhouse_chdb_path()
         if chdb is not None and chdb_held(Path(chdb)):
             raise SinkBusy(BUSY)
-        from streamapp.sinks.chconnect import get_client
+        from streamapp.sinks.clickhouse.connect import get_client
 
         dsn = self.settings.clickhouse_client_dsn()
         try:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from streamapp.records import OutputRecord
-from streamapp.sinks.ddl import Unfit, scalar_text
+from streamapp.sinks.redis.types import scalar_text
+from streamapp.sinks.values import Unfit
 
 VERSION_SUFFIX: Final = ":__version"
 ALWAYS_ESCAPED: Final = "%:{}"

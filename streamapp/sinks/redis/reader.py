@@ -2,7 +2,7 @@
 
 Redis has no key order, so the join goes the other way round: for each chunk of expected rows
 the value keys (``GET`` for JSON documents, ``HGETALL`` for hashes) and their ``K:__version``
-keys are read in one pipeline; keys are rendered by the sink's own ``sinks.rediskey``. SCAN
+keys are read in one pipeline; keys are rendered by the sink's own ``sinks.redis.keys``. SCAN
 (``MATCH`` from the key template, streamed ``count`` at a time) counts the sink's value keys;
 extra keys = counted - matched. Keys of other templates that fit the same pattern are counted
 too; a key whose TTL ran out is missing. When the tally logs its keys (``reconcile --repair``)
@@ -20,8 +20,8 @@ from streamapp.reconcile.keylog import KeyLog
 from streamapp.reconcile.layout import Expected, Layout, make_canon
 from streamapp.reconcile.merge import Tally
 from streamapp.records import OutputRecord
-from streamapp.sinks.ddl import Unfit
-from streamapp.sinks.rediskey import KeyTemplate, version_key
+from streamapp.sinks.redis.keys import KeyTemplate, version_key
+from streamapp.sinks.values import Unfit
 from streamapp.transform.spec import RedisSink
 
 SCAN_COUNT: Final = 1_000

@@ -4,8 +4,8 @@ A row's ``__version`` decides which copy of a key survives merges and ``FINAL``;
 row with ``__is_deleted = 1`` (key and version only), which ``FINAL`` hides and which outlives an
 older update arriving later (cleanup merges are not enabled). clickhouse-connect is synchronous,
 so every call runs in a worker thread, one at a time per sink. A batch is converted column by
-column (``sinks.chcolumns``) and inserted as one Arrow table: pyarrow and the ClickHouse engine
-do the per-cell work in C, and chDB runs the insert without holding the GIL.
+column (``sinks.clickhouse.columns``) and inserted as one Arrow table: pyarrow and the ClickHouse
+engine do the per-cell work in C, and chDB runs the insert without holding the GIL.
 """
 
 from __future__ import annotations
@@ -19,10 +19,17 @@ from typing import Any, Final, NamedTuple
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
 from streamapp.sinks.base import Rejected, Sink, TableSpec, bisect, check_keys, collapse
-from streamapp.sinks.chcolumns import ColumnConverter, arrow_table, arrow_types, column_converter
-from streamapp.sinks.chconnect import connect
-from streamapp.sinks.ddl import Unfit, ch_ident, ch_raw_expr, ch_type
-from streamapp.sinks.freshrows import CH_COLUMNS, TABLE, FreshnessRow, ch_ddl, ch_values
+from streamapp.sinks.clickhouse.columns import (
+    ColumnConverter,
+    arrow_table,
+    arrow_types,
+    column_converter,
+)
+from streamapp.sinks.clickhouse.connect import connect
+from streamapp.sinks.clickhouse.freshness import CH_COLUMNS, ch_ddl, ch_values
+from streamapp.sinks.clickhouse.types import ch_ident, ch_raw_expr, ch_type
+from streamapp.sinks.freshness import TABLE, FreshnessRow
+from streamapp.sinks.values import Unfit
 from streamapp.types import Kind
 
 INSERT_ROWS: Final = 100_000
