@@ -1,0 +1,195 @@
+"""OpenSearch sink on a real node: versioned upserts and deletes, refusals, mapping evolution."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opensearchpy import OpenSearch
+from sinks_harness import COLUMNS, record
+
+from streamapp.records import UNCHANGED
+from streamapp.settings import Settings
+from streamapp.sinks.base import TableSpec
+from streamapp.sinks.opensearch.sink import OpenSearchSink
+from streamapp.types import parse_type
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[OpenSearch]:
+    """A client of the stack's OpenSearch node, started with ``stack up opensearch`` when it
+    does not answer (fails, never skips, when it cannot start)."""
+    settings = Settings.from_env()
+    client = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
+    if not client.ping():
+        env = {**os.environ, "STREAMAPP_STACK_DIR": os.environ.get("STREAMAPP_STACK_DIR", "")}
+        if not env["STREAMAPP_STACK_DIR"]:
+            del env["STREAMAPP_STACK_DIR"]
+        done = subprocess.run(
+            [sys.executable, str(REPO / "infra/local/stack"), "up", "opensearch"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode != 0 or not client.ping():
+            pytest.fail(f"OpenSearch did not start: {done.stderr[-2000:]}", pytrace=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def index(node: OpenSearch, unique: str) -> Iterator[str]:
+    name = unique.lower()
+    yield name
+    node.indices.delete(index=name, ignore_unavailable=True)
+
+
+def table(index: str, columns: dict[str, Any] | None = None, **options: Any) -> TableSpec:
+    return TableSpec("sinks", index, ("id",), columns or COLUMNS, options)
+
+
+def run(body: Callable[[OpenSearchSink], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        sink = OpenSearchSink(Settings.from_env().opensearch_url)
+        await sink.start()
+        try:
+            return await body(sink)
+        finally:
+            await sink.close()
+
+    return asyncio.run(main())
+
+
+def stored(node: OpenSearch, index: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    """``{_id: (_version, _source)}`` of every document, after a refresh."""
+    node.indices.refresh(index=index)
+    hits = node.search(index=index, body={"size": 1000, "version": True})["hits"]["hits"]
+    return {h["_id"]: (h["_version"], h["_source"]) for h in hits}
+
+
+def test_upsert_then_an_older_version_is_ignored(node: OpenSearch, index: str) -> None:
+    spec = table(index)
+
+    async def body(sink: OpenSearchSink) -> list[Any]:
+        first = await sink.write(spec, [record(1, 10, name="a", amount=Decimal("1.5"), note="x")])
+        newer = await sink.write(spec, [record(1, 20, name="b", amount=Decimal("2"), note="y")])
+        older = await sink.write(spec, [record(1, 15, name="old", amount=None, note=None)])
+        return [first, newer, older]
+
+    assert run(body) == [[], [], []]  # a 409 (a newer version is stored) is not a refusal
+    assert stored(node, index) == {"1": (20, {"id": 1, "name": "b", "amount": "2.00", "note": "y"})}
+    settings = node.indices.get_settings(index=index)[index]["settings"]["index"]
+    assert (settings["number_of_replicas"], settings["gc_deletes"]) == ("0", "7d")
+
+
+def test_a_delete_is_versioned_and_a_stale_write_after_it_does_not_resurrect(
+    node: OpenSearch, index: str
+) -> None:
+    spec = table(index)
+
+    async def body(sink: OpenSearchSink) -> None:
+        await sink.write(spec, [record(1, 10, name="a"), record(2, 10, name="b")])
+        await sink.write(spec, [record(1, 30, deleted=True), record(3, 30, deleted=True)])
+        # replays older than the deletes, one of a key never written before (3)
+        await sink.write(spec, [record(1, 20, name="stale"), record(3, 5, name="stale")])
+        await sink.write(spec, [record(2, 5, deleted=True)])  # an older delete changes nothing
+
+    run(body)
+    assert set(stored(node, index)) == {"2"}
+
+
+def test_unchanged_columns_keep_their_stored_values(node: OpenSearch, index: str) -> None:
+    spec = table(index)
+
+    async def body(sink: OpenSearchSink) -> None:
+        await sink.write(spec, [record(1, 1, name="a", amount=Decimal(3), note="long toast")])
+        await sink.write(spec, [record(1, 2, name="b", amount=Decimal(4), note=UNCHANGED)])
+        await sink.write(spec, [record(2, 2, name="new", amount=None, note=UNCHANGED)])
+
+    run(body)
+    docs = stored(node, index)
+    assert docs["1"][1] == {"id": 1, "name": "b", "amount": "4.00", "note": "long toast"}
+    assert docs["2"][1]["note"] is None
+
+
+def test_a_mapping_refusal_is_returned_by_position(node: OpenSearch, index: str) -> None:
+    spec = table(index)
+
+    async def body(sink: OpenSearchSink) -> list[Any]:
+        await sink.ensure_table(spec)
+        # the index learns a different type for "note" than the topology declares (the way a
+        # hand-made or older index refuses documents): only the record that sets it is refused
+        return await sink.write(
+            spec,
+            [record(1, 1, name="a"), record(2, 1, name="b", note="x" * 9000), record(3, 1)],
+        )
+
+    node.indices.create(
+        index=index,
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": {"properties": {"note": {"type": "long"}}},
+        },
+    )
+    rejected = run(body)
+    assert [r.positions for r in rejected] == [(1,)]
+    assert rejected[0].error.field == "note" and "x" * 20 not in str(rejected[0].error)
+    assert not rejected[0].error.retriable
+    assert set(stored(node, index)) == {"1", "3"}
+
+
+def test_a_new_output_column_extends_the_mapping(node: OpenSearch, index: str) -> None:
+    wider = {**COLUMNS, "placed": parse_type("timestamptz")}
+
+    async def body(sink: OpenSearchSink) -> None:
+        await sink.write(table(index), [record(1, 1, name="a")])
+        await sink.write(
+            table(index, wider), [record(2, 1, name="b", placed=_aware("2024-05-01T13:45:00"))]
+        )
+
+    run(body)
+    props = node.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert props["placed"]["type"] == "date"
+    assert stored(node, index)["2"][1]["placed"] == "2024-05-01T13:45:00.123456+00:00"
+
+
+def test_documents_are_searchable_by_text_and_by_filter(node: OpenSearch, index: str) -> None:
+    spec = table(index)
+    rows = [
+        record(1, 1, name="Red wooden chair", amount=Decimal("12.50"), note="x"),
+        record(2, 1, name="Blue chair", amount=Decimal("99.99"), note="y"),
+        record(3, 1, name="Red table", amount=Decimal("12.50"), note="z"),
+    ]
+    run(lambda sink: sink.write(spec, rows))
+    node.indices.refresh(index=index)
+
+    def ids(query: dict[str, Any]) -> set[str]:
+        hits = node.search(index=index, body={"query": query})["hits"]["hits"]
+        return {h["_id"] for h in hits}
+
+    assert ids({"match": {"name": "chair"}}) == {"1", "2"}
+    assert ids({"term": {"name.raw": "Red table"}}) == {"3"}
+    assert ids({"range": {"amount": {"gte": 12.5, "lte": 12.5}}}) == {"1", "3"}
+    assert ids({"bool": {"must": {"match": {"name": "red"}}, "filter": {"term": {"id": 1}}}}) == {
+        "1"
+    }
+
+
+def test_an_id_template_renders_the_document_id(node: OpenSearch, index: str) -> None:
+    run(lambda sink: sink.write(table(index, id="order:{id}"), [record(7, 1, name="a")]))
+    assert set(stored(node, index)) == {"order:7"}
+
+
+def _aware(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(text + ".123456").replace(tzinfo=UTC)
