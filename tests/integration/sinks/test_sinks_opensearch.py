@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from opensearchpy import OpenSearch
-from sinks_harness import COLUMNS, record
+from sinks_harness import COLUMNS, closed_port, record
 
+from streamapp.errors import SinkError
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
@@ -193,3 +194,33 @@ def _aware(text: str) -> Any:
     from datetime import UTC, datetime
 
     return datetime.fromisoformat(text + ".123456").replace(tzinfo=UTC)
+
+
+def test_a_write_blocked_index_is_backpressure_then_the_retry_lands(
+    node: OpenSearch, index: str
+) -> None:
+    spec = table(index)
+    run(lambda sink: sink.ensure_table(spec))
+    node.indices.put_settings(index=index, body={"index.blocks.write": True})
+    try:
+        with pytest.raises(SinkError) as caught:
+            run(lambda sink: sink.write(spec, [record(1, 1, name="a")]))
+    finally:
+        node.indices.put_settings(index=index, body={"index.blocks.write": None})
+    assert caught.value.retriable and "cluster_block_exception" in str(caught.value)
+    assert run(lambda sink: sink.write(spec, [record(1, 1, name="a")])) == []
+    assert set(stored(node, index)) == {"1"}
+
+
+def test_an_unreachable_node_is_retriable_and_unhealthy() -> None:
+    async def main() -> tuple[bool, SinkError]:
+        sink = OpenSearchSink(f"http://127.0.0.1:{closed_port()}", timeout=2)
+        try:
+            with pytest.raises(SinkError) as caught:
+                await sink.start()
+            return await sink.healthy(), caught.value
+        finally:
+            await sink.close()
+
+    healthy, error = asyncio.run(main())
+    assert not healthy and error.retriable
