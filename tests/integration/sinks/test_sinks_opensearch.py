@@ -224,3 +224,71 @@ def test_an_unreachable_node_is_retriable_and_unhealthy() -> None:
 
     healthy, error = asyncio.run(main())
     assert not healthy and error.retriable
+
+
+def test_the_reconcile_reader_returns_documents_in_key_order_with_canonical_values(
+    node: OpenSearch, index: str
+) -> None:
+    from datetime import UTC, date, datetime, time, timedelta
+    from uuid import UUID
+
+    from streamapp.reconcile.layout import Layout, make_canon
+    from streamapp.sinks.opensearch.read import OpenSearchRows
+    from streamapp.transform.spec import OpenSearchSink as Declared
+
+    types = {
+        "id": "string",
+        "amount": "decimal(20,3)",
+        "day": "date",
+        "at": "timestamptz",
+        "naive": "timestamp",
+        "clock": "time",
+        "span": "duration",
+        "blob": "bytes",
+        "ref": "uuid",
+        "doc": "json",
+        "tags": "array<string>",
+        "ratio": "float",
+    }
+    columns = {n: parse_type(t) for n, t in types.items()}
+    spec = TableSpec("sinks", index, ("id",), columns, {})
+    values = {
+        "amount": Decimal("-12345678901234567.5"),
+        "day": date(1969, 12, 31),
+        "at": datetime(2024, 5, 1, 13, 45, 0, 123456, tzinfo=UTC),
+        "naive": datetime(9999, 12, 31, 23, 59, 59, 999999),
+        "clock": time(13, 45, 0, 250000),
+        "span": timedelta(days=-1, microseconds=5),
+        "blob": b"\x00\xff",
+        "ref": UUID("12345678-1234-5678-1234-567812345678"),
+        "doc": {"b": [1, 2.5, None], "a": "x"},
+        "tags": ["a", "b"],
+        "ratio": 0.1,
+    }
+    keys = ["b", "ä", "A", "a", "10", "9"]
+    rows = [
+        record(0, 5 + i, **values)._replace(key=(k,), value={"id": k, **values})
+        for i, k in enumerate(keys)
+    ]
+    rows.append(record(0, 50, deleted=True)._replace(key=("gone",), value={"id": "gone"}))
+    run(lambda sink: sink.write(spec, rows))
+    node.indices.refresh(index=index)
+    layout = Layout(
+        "sinks",
+        ("id",),
+        (columns["id"],),
+        tuple(n for n in columns if n != "id"),
+        tuple(t for n, t in columns.items() if n != "id"),
+    )
+    reader = OpenSearchRows(Settings.from_env().opensearch_url, Declared(index), layout, 2)
+    reader.open()
+    try:
+        got = list(reader.rows())
+    finally:
+        reader.close()
+    want_canon = make_canon(layout.canonicalisers(), [values[n] for n in layout.names])
+    assert [raw for _, _, (raw, _) in got] == [(k,) for k in sorted(keys)]  # code point order
+    assert all(canon == want_canon for _, canon, _ in got)
+    assert [v for _, _, (_, v) in got] == [5 + keys.index(k) for k in sorted(keys)]
+    assert reader.newest_version() == 5 + len(keys) - 1
+    assert reader.notes == []
