@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -40,6 +41,7 @@ FROM_FILE = (
     "STREAMAPP_WAREHOUSE_DSN",
     "STREAMAPP_REDIS_URL",
     "STREAMAPP_CLICKHOUSE_DSN",
+    "STREAMAPP_OPENSEARCH_URL",
     "STREAMAPP_MASK_SECRET",
 )
 """Settings that may carry a password and are also read from ``<NAME>_FILE`` (a mounted
@@ -221,6 +223,27 @@ class Settings:
         "STREAMAPP_CLICKHOUSE_CA_FILE",
         "",
         "PEM CA file that signed an `https://` ClickHouse server's certificate (unset: system CAs)",
+    )
+    opensearch_url: str = _setting(
+        "STREAMAPP_OPENSEARCH_URL",
+        "http://127.0.0.1:19200",
+        "OpenSearch sink: `http://[user:password@]host:9200`, `https://` for TLS",
+    )
+    opensearch_ca_file: str = _setting(
+        "STREAMAPP_OPENSEARCH_CA_FILE",
+        "",
+        "PEM CA file that signed an `https://` OpenSearch node's certificate (unset: system CAs)",
+    )
+    opensearch_replicas: str = _setting(
+        "STREAMAPP_OPENSEARCH_REPLICAS",
+        "0",
+        "number_of_replicas of the indices the OpenSearch sink creates (0 suits one node only)",
+    )
+    opensearch_gc_deletes: str = _setting(
+        "STREAMAPP_OPENSEARCH_GC_DELETES",
+        "7d",
+        "index.gc_deletes of the sink's indices: how long a delete's tombstone keeps an older "
+        "write from resurrecting the document (a replay older than this can)",
     )
     connect_url: str = _setting(
         "STREAMAPP_CONNECT_URL",
@@ -471,12 +494,22 @@ class Settings:
         for env, url in (
             ("STREAMAPP_CONNECT_URL", self.connect_url),
             ("STREAMAPP_REGISTRY_URL", self.registry_url),
+            ("STREAMAPP_OPENSEARCH_URL", self.opensearch_url),
         ):
             if not url.startswith(("http://", "https://")):
                 shown = redact_url(url)
                 raise ConfigError(f"{env}={shown!r}: use an http:// or https:// URL")
         self._check_url_passwords()
         self._check_sink_ca_files()
+        if not self.opensearch_replicas.isdigit() or int(self.opensearch_replicas) > 16:
+            raise ConfigError(
+                f"STREAMAPP_OPENSEARCH_REPLICAS={self.opensearch_replicas!r}: use a count, 0 to 16"
+            )
+        if re.fullmatch(r"[1-9][0-9]*(ms|s|m|h|d)", self.opensearch_gc_deletes) is None:
+            raise ConfigError(
+                f"STREAMAPP_OPENSEARCH_GC_DELETES={self.opensearch_gc_deletes!r}: use a time "
+                "such as 7d, 48h or 3600s"
+            )
         if not self.clickhouse_dsn.startswith(("chdb://", "http://", "https://", "clickhouse://")):
             raise ConfigError(
                 "STREAMAPP_CLICKHOUSE_DSN must start with chdb://, http://, https:// or clickhouse://"
@@ -499,7 +532,13 @@ class Settings:
         for f in fields(self):
             if f.name in ("source_dsn", "warehouse_dsn"):
                 reserved = "@/?#"  # libpq ends the userinfo at the first @
-            elif f.name in ("registry_url", "redis_url", "clickhouse_dsn", "connect_url"):
+            elif f.name in (
+                "registry_url",
+                "redis_url",
+                "clickhouse_dsn",
+                "connect_url",
+                "opensearch_url",
+            ):
                 reserved = "/?#"  # Python's URL parsers end it at the last @
             else:
                 continue
@@ -519,6 +558,8 @@ class Settings:
              "STREAMAPP_REDIS_URL", self.redis_url, "rediss://"),
             ("STREAMAPP_CLICKHOUSE_CA_FILE", self.clickhouse_ca_file,
              "STREAMAPP_CLICKHOUSE_DSN", self.clickhouse_dsn, "https://"),
+            ("STREAMAPP_OPENSEARCH_CA_FILE", self.opensearch_ca_file,
+             "STREAMAPP_OPENSEARCH_URL", self.opensearch_url, "https://"),
         ):  # fmt: skip
             if not ca:
                 continue

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamapp.transform.compile import CompiledTopology
-from streamapp.transform.spec import PostgresSink, RedisSink
+from streamapp.transform.spec import OpenSearchSink, PostgresSink, RedisSink
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METADATA = {
@@ -90,7 +90,7 @@ def build_sources(
     sources: dict[tuple[str, str], dict[str, Any]] = {}
     for topology in topologies:
         for spec in topology.sinks:
-            if spec.kind not in kinds or isinstance(spec, RedisSink):
+            if spec.kind not in kinds or isinstance(spec, RedisSink | OpenSearchSink):
                 continue
             table = spec.table
             sink = f"{spec.kind}:{table}"  # the SinkWriter's name, as freshness rows carry it

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from streamapp.errors import StreamappError
 from streamapp.ops import OpsError
@@ -36,8 +36,17 @@ from streamapp.sinks.clickhouse.reader import ClickHouseRows, SinkBusy
 from streamapp.sinks.postgres.reader import PostgresRows
 from streamapp.sinks.redis.reader import RedisJoin, RedisTarget
 from streamapp.transform.compile import CompiledTopology
-from streamapp.transform.spec import ClickHouseSink, PostgresSink, RedisSink, SinkSpec
+from streamapp.transform.spec import (
+    ClickHouseSink,
+    OpenSearchSink,
+    PostgresSink,
+    RedisSink,
+    SinkSpec,
+)
 from streamapp.types import FieldType
+
+if TYPE_CHECKING:
+    from streamapp.sinks.opensearch.read import OpenSearchRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +163,20 @@ def _joins(
                 target = next(t for t in redis if t.spec is spec)
                 join: _Join = RedisJoin(tally, client, target, layout, redis.index(target), chunk)
             else:
-                reader: PostgresRows | ClickHouseRows
+                reader: PostgresRows | ClickHouseRows | OpenSearchRows
                 if isinstance(spec, PostgresSink):
                     reader = PostgresRows(settings.warehouse_dsn, spec, layout, chunk)
+                elif isinstance(spec, OpenSearchSink):
+                    from streamapp.sinks.opensearch.read import OpenSearchRows
+
+                    ca = settings.opensearch_ca_file
+                    reader = OpenSearchRows(
+                        settings.opensearch_url,
+                        spec,
+                        layout,
+                        chunk,
+                        ca_file=str(settings.path(ca)) if ca else None,
+                    )
                 else:
                     assert isinstance(spec, ClickHouseSink)
                     reader = ClickHouseRows(settings, spec, layout, chunk)

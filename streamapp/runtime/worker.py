@@ -106,6 +106,8 @@ def table_specs(topology: CompiledTopology | CompiledAggregate) -> list[tuple[st
             target = spec.key_template  # type: ignore[union-attr]
             options["ttl_seconds"] = spec.ttl_seconds  # type: ignore[union-attr]
             options["format"] = spec.format  # type: ignore[union-attr]
+        elif spec.kind == "opensearch":
+            target, options["id"] = spec.index, spec.id  # type: ignore[union-attr]
         else:
             target = spec.table  # type: ignore[union-attr]
         specs.append(

@@ -1,4 +1,5 @@
-"""Sinks: the contract (``base``), one package per sink (``clickhouse``, ``postgres``, ``redis``).
+"""Sinks: the contract (``base``), one package per sink (``clickhouse``, ``postgres``, ``redis``,
+``opensearch``), retry and breaker.
 
 Drivers are imported only by :func:`create_sink` (and the implementation modules), so importing
 this package stays cheap.
@@ -17,7 +18,7 @@ from streamapp.sinks.resilience import (
     retry,
 )
 
-SINK_KINDS = ("clickhouse", "postgres", "redis")
+SINK_KINDS = ("clickhouse", "postgres", "redis", "opensearch")
 
 __all__ = [
     "SINK_KINDS",
@@ -47,4 +48,15 @@ def create_sink(kind: str, settings: Settings) -> Sink:
         from streamapp.sinks.redis.sink import RedisSink
 
         return RedisSink(settings.redis_client_url())
+    if kind == "opensearch":
+        from streamapp.sinks.opensearch.sink import OpenSearchSink
+
+        return OpenSearchSink(
+            settings.opensearch_url,
+            ca_file=str(settings.path(settings.opensearch_ca_file))
+            if settings.opensearch_ca_file
+            else None,
+            replicas=int(settings.opensearch_replicas),
+            gc_deletes=settings.opensearch_gc_deletes,
+        )
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

@@ -7,10 +7,12 @@ import string
 from collections.abc import Mapping
 from typing import Final
 
+from streamapp.sinks.opensearch.mapping import id_template, index_problem
 from streamapp.sinks.redis.keys import KeyTemplate, KeyTemplateError
 from streamapp.transform.chain import Column, unknown_field
 from streamapp.transform.spec import (
     ClickHouseSink,
+    OpenSearchSink,
     Output,
     PostgresSink,
     RedisSink,
@@ -101,6 +103,8 @@ def describe_sink(sink: object) -> str:
         return f"Sink.postgres({sink.table!r}, schema={sink.schema!r})"
     if isinstance(sink, RedisSink):
         return f"Sink.redis({sink.key_template!r})"
+    if isinstance(sink, OpenSearchSink):
+        return f"Sink.opensearch({sink.index!r}, id={sink.id!r})"
     return repr(sink)
 
 
@@ -124,8 +128,8 @@ def sink_problems(
                 )
     for sink in sinks:
         where = describe_sink(sink)
-        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink):
-            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis(...)")
+        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink):
+            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis/opensearch(...)")
             continue
         if sink in seen:
             out.append(f"{where}: listed twice")
@@ -140,6 +144,25 @@ def sink_problems(
             out.append(f"{where}: schema name must be letters, digits and _")
         if isinstance(sink, RedisSink):
             out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns, key))
+        if isinstance(sink, OpenSearchSink):
+            out.extend(f"{where}: {p}" for p in _opensearch_problems(sink, columns, key))
+    return out
+
+
+def _opensearch_problems(
+    sink: OpenSearchSink, columns: Mapping[str, Column], key: tuple[str, ...]
+) -> list[str]:
+    out: list[str] = []
+    bad_index = index_problem(sink.index)
+    if bad_index is not None:
+        out.append(bad_index)
+    if sink.id is not None and not isinstance(sink.id, str):
+        return [*out, "id must be a template string like '{id}', or None for the key columns"]
+    if key:
+        try:
+            id_template(sink.id, key)
+        except KeyTemplateError as exc:
+            out.append(str(exc))
     return out
 
 

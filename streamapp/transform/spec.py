@@ -121,7 +121,21 @@ class RedisSink:
         return f"redis:{self.key_template}"
 
 
-SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink
+@dataclass(frozen=True, slots=True)
+class OpenSearchSink:
+    """Keep one document per key in the OpenSearch index ``index``, its ``_id`` rendered from
+    ``id`` (a template naming every key column, e.g. ``"{id}"``; None: the key columns joined
+    by ``:``), versioned so replays converge. The mapping comes from the output columns."""
+
+    index: str
+    id: str | None = None
+    kind: ClassVar[str] = "opensearch"
+
+    def __str__(self) -> str:
+        return f"opensearch:{self.index}"
+
+
+SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink
 
 
 class Sink:
@@ -143,6 +157,11 @@ class Sink:
     ) -> RedisSink:
         """A Redis target; ``key_template`` may only name output columns, e.g. ``"order:{id}"``."""
         return RedisSink(key_template, ttl_seconds, format)
+
+    @staticmethod
+    def opensearch(index: str, id: str | None = None) -> OpenSearchSink:
+        """An OpenSearch index target; ``id`` may only name key columns, e.g. ``"{id}"``."""
+        return OpenSearchSink(index, id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,7 +161,10 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
             [Sink.clickhouse("p"), Sink.clickhouse("p")],
             ["Sink.clickhouse('p'): listed twice"],
         ),
-        (["clickhouse"], ["'clickhouse': not a sink; use Sink.clickhouse/postgres/redis(...)"]),
+        (
+            ["clickhouse"],
+            ["'clickhouse': not a sink; use Sink.clickhouse/postgres/redis/opensearch(...)"],
+        ),
     ],
 )
 def test_sink_problems(sinks: list[Any], lines: list[str]) -> None:

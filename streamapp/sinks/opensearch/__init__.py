@@ -1,0 +1,1 @@
+"""OpenSearch sink package: ``mapping`` (no driver) and ``sink`` (imports opensearch-py)."""
