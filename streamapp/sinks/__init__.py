@@ -17,7 +17,7 @@ from streamapp.sinks.resilience import (
     retry,
 )
 
-SINK_KINDS = ("clickhouse", "postgres", "redis")
+SINK_KINDS = ("clickhouse", "postgres", "redis", "iceberg")
 
 __all__ = [
     "SINK_KINDS",
@@ -47,4 +47,9 @@ def create_sink(kind: str, settings: Settings) -> Sink:
         from streamapp.sinks.redis import RedisSink
 
         return RedisSink(settings.redis_client_url())
+    if kind == "iceberg":
+        from streamapp.sinks.iceberg import IcebergSink
+
+        properties, interval = settings.iceberg_catalog()
+        return IcebergSink(properties, commit_interval=interval)
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

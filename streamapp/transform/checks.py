@@ -11,6 +11,7 @@ from streamapp.sinks.rediskey import KeyTemplate, KeyTemplateError
 from streamapp.transform.chain import Column, unknown_field
 from streamapp.transform.spec import (
     ClickHouseSink,
+    IcebergSink,
     Output,
     PostgresSink,
     RedisSink,
@@ -23,6 +24,7 @@ from streamapp.types import Kind
 _TOPOLOGY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TABLE: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*")
+_ICEBERG: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 _KEY_KINDS: Final = frozenset(
     {Kind.STRING, Kind.INT, Kind.DECIMAL, Kind.BOOL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ}
     | {Kind.UUID, Kind.BYTES, Kind.TIME}
@@ -101,6 +103,8 @@ def describe_sink(sink: object) -> str:
         return f"Sink.postgres({sink.table!r}, schema={sink.schema!r})"
     if isinstance(sink, RedisSink):
         return f"Sink.redis({sink.key_template!r})"
+    if isinstance(sink, IcebergSink):
+        return f"Sink.iceberg({sink.table!r})"
     return repr(sink)
 
 
@@ -124,8 +128,8 @@ def sink_problems(
                 )
     for sink in sinks:
         where = describe_sink(sink)
-        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink):
-            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis(...)")
+        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink | IcebergSink):
+            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis/iceberg(...)")
             continue
         if sink in seen:
             out.append(f"{where}: listed twice")
@@ -138,6 +142,10 @@ def sink_problems(
             not isinstance(sink.schema, str) or _IDENT.fullmatch(sink.schema) is None
         ):
             out.append(f"{where}: schema name must be letters, digits and _")
+        if isinstance(sink, IcebergSink) and (
+            not isinstance(sink.table, str) or _ICEBERG.fullmatch(sink.table) is None
+        ):
+            out.append(f"{where}: name the table 'namespace.table' (letters, digits and _)")
         if isinstance(sink, RedisSink):
             out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns, key))
     return out

@@ -121,7 +121,18 @@ class RedisSink:
         return f"redis:{self.key_template}"
 
 
-SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink
+@dataclass(frozen=True, slots=True)
+class IcebergSink:
+    """Upsert output records into the Iceberg table ``namespace.table`` (versioned, tombstones)."""
+
+    table: str
+    kind: ClassVar[str] = "iceberg"
+
+    def __str__(self) -> str:
+        return f"iceberg:{self.table}"
+
+
+SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink | IcebergSink
 
 
 class Sink:
@@ -136,6 +147,11 @@ class Sink:
     def postgres(table: str, schema: str = "public") -> PostgresSink:
         """A PostgreSQL table target (``schema.table``)."""
         return PostgresSink(table, schema)
+
+    @staticmethod
+    def iceberg(table: str) -> IcebergSink:
+        """An Apache Iceberg table target, ``"namespace.table"`` in the configured catalog."""
+        return IcebergSink(table)
 
     @staticmethod
     def redis(

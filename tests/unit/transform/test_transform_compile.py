@@ -160,7 +160,17 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
             [Sink.clickhouse("p"), Sink.clickhouse("p")],
             ["Sink.clickhouse('p'): listed twice"],
         ),
-        (["clickhouse"], ["'clickhouse': not a sink; use Sink.clickhouse/postgres/redis(...)"]),
+        (
+            ["clickhouse"],
+            ["'clickhouse': not a sink; use Sink.clickhouse/postgres/redis/iceberg(...)"],
+        ),
+        (
+            [Sink.iceberg("orders"), Sink.iceberg("a.b.c"), Sink.iceberg("lake.orders")],
+            [
+                "Sink.iceberg('orders'): name the table 'namespace.table' (letters, digits and _)",
+                "Sink.iceberg('a.b.c'): name the table 'namespace.table' (letters, digits and _)",
+            ],
+        ),
     ],
 )
 def test_sink_problems(sinks: list[Any], lines: list[str]) -> None:
