@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import OutputRecord
@@ -23,6 +23,12 @@ from streamapp.sinks.base import Rejected, Sink, TableSpec, check_keys, collapse
 from streamapp.sinks.ddl import checker
 from streamapp.sinks.iceberg import merge
 from streamapp.sinks.iceberg.schema import cells, iceberg_type, table_schema
+
+_PROPS: Final = {
+    # one metadata.json per commit: keep the last 100, delete older ones at commit
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
+}
 
 
 @dataclass(slots=True)
@@ -126,7 +132,7 @@ class IcebergSink(Sink):
     def _ensure(self, table: TableSpec, namespace: str, name: str, schema: Any) -> Any:
         catalog = self._catalog
         catalog.create_namespace_if_not_exists(namespace)
-        handle = catalog.create_table_if_not_exists((namespace, name), schema)
+        handle = catalog.create_table_if_not_exists((namespace, name), schema, properties=_PROPS)
         existing = {f.name for f in handle.schema().fields}
         missing_keys = [k for k in table.key_columns if k not in existing]
         if missing_keys:

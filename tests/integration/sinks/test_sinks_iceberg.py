@@ -8,7 +8,6 @@ so what a test sees is what a snapshot committed, not the sink's memory.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,8 +16,10 @@ from typing import Any
 
 import pytest
 from pyiceberg.catalog import load_catalog
-from sinks_harness import record
+from sinks_harness import closed_port, record
 
+from streamapp.errors import ConfigError, SinkError
+from streamapp.observability.health import sink_preflight, sink_probe
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
@@ -177,15 +178,36 @@ def test_duckdb_over_the_table_equals_the_rows_written(lake: Lake) -> None:
     assert total is not None and total[0] == sum(written.values())
 
 
-def test_sequential_commits_are_at_least_one_interval_apart(lake: Lake) -> None:
-    lake.write(lake.spec, [record(1, 1, name="a")])  # creates the table: its own commit
-
+def test_a_batch_within_the_interval_waits_for_the_next_commit(lake: Lake) -> None:
     async def body(sink: IcebergSink) -> None:
         await sink.ensure_table(lake.spec)
-        for i in range(2, 5):
-            await sink.write(lake.spec, [record(i, 1, name="b")])
+        await sink.write(lake.spec, [record(1, 1, name="a")])  # commits at once, starts 5 s
+        before = lake.snapshots()
+        second = asyncio.create_task(sink.write(lake.spec, [record(2, 1, name="b")]))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # held: its rows are in no snapshot yet
+        assert lake.snapshots() == before and 2 not in lake.rows()
+        await second
+        assert lake.snapshots() == before + 1 and 2 in lake.rows()
 
-    lake.run(body, interval=1.0)
-    stamps = [s.timestamp_ms for s in lake.table().snapshots()][1:]
-    assert len(stamps) == 3
-    assert all(b - a >= 900 for a, b in itertools.pairwise(stamps))
+    lake.run(body, interval=5.0)
+
+
+def test_preflight_reaches_the_catalog_and_names_the_setting_when_it_cannot(
+    stack: Settings,
+) -> None:
+    probe = sink_probe("iceberg", stack)
+    assert probe is not None and "Iceberg sql catalog" in probe()
+    env = {"STREAMAPP_ICEBERG_CATALOG_URI": f"postgresql://u:pw@127.0.0.1:{closed_port()}/x"}
+    with pytest.raises(ConfigError) as err:
+        sink_preflight(Settings.from_env(env), ["iceberg"])
+    assert "STREAMAPP_ICEBERG_CATALOG_URI" in str(err.value) and "pw" not in str(err.value)
+
+
+def test_an_unreachable_catalog_is_a_retriable_error(lake: Lake) -> None:
+    props = {**lake.props, "uri": f"postgresql+psycopg://u:pw@127.0.0.1:{closed_port()}/x"}
+    sink = IcebergSink(props, commit_interval=0.1, name=lake.name)
+    with pytest.raises(SinkError) as err:
+        asyncio.run(sink.start())
+    assert err.value.retriable and "pw" not in str(err.value)
+    assert asyncio.run(sink.healthy()) is False
