@@ -162,7 +162,9 @@ class IcebergSink(Sink):
     ) -> tuple[list[OutputRecord], list[Rejected]]:
         valid, positions, rejected = check_keys(state.spec, records)
         good: list[OutputRecord] = []
-        for r, p in zip(valid, positions, strict=True):
+        # checked after merging the batch per key, as the other sinks do: a refused merged row
+        # is refused at every position merged into it, so no part of it is stored
+        for r, p in zip(*collapse(valid, positions), strict=True):
             bad = None
             if not r.deleted:
                 for n, v in r.value.items():
@@ -176,7 +178,7 @@ class IcebergSink(Sink):
                 good.append(r)
                 continue
             msg = f"{state.spec.where}: column {bad[0]!r} {bad[1]}; fix the topology or the source"
-            rejected.append(Rejected((p,), SinkError(msg, field=bad[0])))
+            rejected.append(Rejected(p, SinkError(msg, field=bad[0])))
         return good, rejected
 
     async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
