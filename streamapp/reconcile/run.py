@@ -26,6 +26,7 @@ from streamapp.reconcile.expected import Counts, OutOfOrder, ascending, expected
 from streamapp.reconcile.expected import snapshot_source as _snapshot
 from streamapp.reconcile.extsort import external_sort
 from streamapp.reconcile.freshness import SourcePosition, source_position
+from streamapp.reconcile.icebergread import IcebergRows
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import Diffs, OrderedJoin, Tally
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
@@ -36,7 +37,13 @@ from streamapp.reconcile.source import CHUNK_ROWS, SourceReader, SourceTable
 from streamapp.reconcile.tables import NONE, LookupTables, lookup_tables
 from streamapp.settings import Settings
 from streamapp.transform.compile import CompiledTopology
-from streamapp.transform.spec import ClickHouseSink, PostgresSink, RedisSink, SinkSpec
+from streamapp.transform.spec import (
+    ClickHouseSink,
+    IcebergSink,
+    PostgresSink,
+    RedisSink,
+    SinkSpec,
+)
 from streamapp.types import FieldType
 
 
@@ -154,9 +161,11 @@ def _joins(
                 target = next(t for t in redis if t.spec is spec)
                 join: _Join = RedisJoin(tally, client, target, layout, redis.index(target), chunk)
             else:
-                reader: PostgresRows | ClickHouseRows
+                reader: PostgresRows | ClickHouseRows | IcebergRows
                 if isinstance(spec, PostgresSink):
                     reader = PostgresRows(settings.warehouse_dsn, spec, layout, chunk)
+                elif isinstance(spec, IcebergSink):
+                    reader = IcebergRows(settings, spec, layout)
                 else:
                     assert isinstance(spec, ClickHouseSink)
                     reader = ClickHouseRows(settings, spec, layout, chunk)
