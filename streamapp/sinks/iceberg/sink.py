@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -50,6 +50,21 @@ class _TableState:
     open: _Group | None = None
     last: float = float("-inf")
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _utf8(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """``check``, and refuse a string Parquet cannot hold (a lone surrogate is not UTF-8)."""
+
+    def both(v: Any) -> str | None:
+        reason = check(v)
+        if reason is None and type(v) is str and not v.isascii():
+            try:
+                v.encode()
+            except UnicodeEncodeError:
+                return "holds a string that is not valid UTF-8 (a lone surrogate)"
+        return reason
+
+    return both
 
 
 def split_target(table: TableSpec) -> tuple[str, str]:
@@ -126,7 +141,7 @@ class IcebergSink(Sink):
                 f"({type(exc).__name__}: {str(exc)[:200]}); check the catalog and warehouse",
                 retriable=True,
             ) from exc
-        checks = {n: checker(t, deep=False) for n, t in table.columns.items()}
+        checks = {n: _utf8(checker(t)) for n, t in table.columns.items()}
         self._tables[table.signature] = _TableState(table, handle, checks, cells(table.columns))
 
     def _ensure(self, table: TableSpec, namespace: str, name: str, schema: Any) -> Any:

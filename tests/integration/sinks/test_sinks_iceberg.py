@@ -141,6 +141,21 @@ def test_a_content_refusal_is_returned_by_position_and_the_rest_stored(lake: Lak
     assert set(lake.rows()) == {1}
 
 
+def test_values_parquet_or_json_cannot_hold_are_refused_before_the_commit(lake: Lake) -> None:
+    cols = {**COLUMNS, "doc": parse_type("json")}
+    spec = TableSpec("sinks", lake.spec.target, ("id",), cols)
+    rejected = lake.write(
+        spec,
+        [
+            record(1, 1, name="ok", doc={"a": [1, 2]}),
+            record(2, 1, name="lone \ud800 surrogate"),
+            record(3, 1, doc={"set": {1, 2}}),
+        ],
+    )
+    assert sorted((r.positions, r.error.field) for r in rejected) == [((1,), "name"), ((2,), "doc")]
+    assert lake.rows()[1]["doc"] == '{"a":[1,2]}' and set(lake.rows()) == {1}
+
+
 def test_many_concurrent_batches_make_one_snapshot_and_return_only_once_committed(
     lake: Lake,
 ) -> None:
