@@ -88,7 +88,7 @@ class IcebergSink(Sink):
         self.commit_interval = commit_interval
         self.name = name
         self._catalog: Any = None
-        self._tables: dict[tuple[Any, ...], _TableState] = {}
+        self._tables: dict[str, _TableState] = {}  # by target: one interval per table
         self.last_stats: merge.CommitStats | None = None
 
     def _where(self) -> str:
@@ -142,7 +142,12 @@ class IcebergSink(Sink):
                 retriable=True,
             ) from exc
         checks = {n: _utf8(checker(t)) for n, t in table.columns.items()}
-        self._tables[table.signature] = _TableState(table, handle, checks, cells(table.columns))
+        state = self._tables.get(table.target)
+        if state is None:
+            self._tables[table.target] = _TableState(table, handle, checks, cells(table.columns))
+        else:  # a wider output schema: keep the table's open group and commit clock
+            state.spec, state.handle, state.checks = table, handle, checks
+            state.convert = cells(table.columns)
 
     def _ensure(self, table: TableSpec, namespace: str, name: str, schema: Any) -> Any:
         catalog = self._catalog
@@ -165,9 +170,16 @@ class IcebergSink(Sink):
 
     # -- writes --------------------------------------------------------------------------------
 
+    def _state(self, table: TableSpec) -> _TableState | None:
+        """The ensured state of ``table``; None when it was not ensured with these columns."""
+        state = self._tables.get(table.target)
+        if state is None or (state.spec is not table and state.spec != table):
+            return None
+        return state
+
     def precheck(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
         """Records with a value their column cannot hold (wrong type, decimal too wide)."""
-        state = self._tables.get(table.signature)
+        state = self._state(table)
         if state is None:
             return []
         return self._split(state, records)[1]
@@ -197,10 +209,10 @@ class IcebergSink(Sink):
         return good, rejected
 
     async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
-        state = self._tables.get(table.signature)
+        state = self._state(table)
         if state is None:
             await self.ensure_table(table)
-            state = self._tables[table.signature]
+            state = self._tables[table.target]
         good, rejected = self._split(state, records)
         if not good:
             return rejected

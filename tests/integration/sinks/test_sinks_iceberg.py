@@ -208,6 +208,22 @@ def test_a_batch_within_the_interval_waits_for_the_next_commit(lake: Lake) -> No
     lake.run(body, interval=5.0)
 
 
+def test_a_wider_schema_keeps_the_tables_commit_interval(lake: Lake) -> None:
+    wider = TableSpec("sinks", lake.spec.target, ("id",), {**COLUMNS, "x": parse_type("int")})
+
+    async def body(sink: IcebergSink) -> None:
+        await sink.ensure_table(lake.spec)
+        await sink.write(lake.spec, [record(1, 1, name="a")])  # commits at once
+        await sink.ensure_table(wider)
+        second = asyncio.create_task(sink.write(wider, [record(2, 1, name="b", x=7)]))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # the same table: still one commit per interval
+        await second
+
+    lake.run(body, interval=5.0)
+    assert lake.rows()[2]["x"] == 7 and lake.rows()[1]["x"] is None
+
+
 def test_preflight_reaches_the_catalog_and_names_the_setting_when_it_cannot(
     stack: Settings,
 ) -> None:
