@@ -4,8 +4,8 @@ Durability against the pipeline's contract (``Sink.write`` returns once its reco
 a write is stored only when a snapshot holding it is committed, so ``write`` waits for that
 snapshot. Writes of one table arriving while a commit is pending join it (group commit), and two
 commits of one table are at least ``commit_interval`` seconds apart. A lane that writes
-sequentially therefore waits up to one interval per batch: that is backpressure (its consumer
-fetches larger batches meanwhile), never offsets committed for rows not yet in a snapshot.
+sequentially therefore waits up to one interval per batch (at most ``--batch-size`` records per
+interval): backpressure, never offsets committed for rows not yet in a snapshot.
 """
 
 from __future__ import annotations
