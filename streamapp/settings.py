@@ -245,6 +245,24 @@ class Settings:
         "index.gc_deletes of the sink's indices: how long a delete's tombstone keeps an older "
         "write from resurrecting the document (a replay older than this can)",
     )
+    iceberg_catalog_uri: str = _setting(
+        "STREAMAPP_ICEBERG_CATALOG_URI",
+        "postgresql://streamapp:streamapp@127.0.0.1:15432/warehouse",
+        "Iceberg sink catalog: `postgresql://...` a SQL catalog (pyiceberg's `iceberg_tables` in "
+        "that database), `http(s)://...` a REST catalog",
+    )
+    iceberg_warehouse: str = _setting(
+        "STREAMAPP_ICEBERG_WAREHOUSE",
+        ".stack/data/iceberg",
+        "Iceberg sink warehouse: a directory (relative paths from the repo root) or a "
+        "`file://`/`s3://` URI where new tables put their data and metadata",
+    )
+    iceberg_commit_interval: str = _setting(
+        "STREAMAPP_ICEBERG_COMMIT_INTERVAL",
+        "60",
+        "least seconds between two Iceberg snapshot commits of one table, 0.1..3600: batches "
+        "arriving in between wait and join the next commit (backpressure, see README)",
+    )
     connect_url: str = _setting(
         "STREAMAPP_CONNECT_URL",
         "http://127.0.0.1:18083",
@@ -703,6 +721,34 @@ class Settings:
         if chdb is not None:
             return f"chdb://{chdb}"
         return _with_query(self.clickhouse_dsn, "ca_cert", self.clickhouse_ca_file, self)
+
+    def iceberg_catalog(self) -> tuple[dict[str, str], float]:
+        """pyiceberg catalog properties (type, uri, warehouse) and the commit interval in
+        seconds; ConfigError for an unknown catalog scheme or an interval out of range."""
+        uri = self.iceberg_catalog_uri
+        if uri.startswith(("postgresql://", "postgres://")):
+            props = {"type": "sql", "uri": "postgresql+psycopg://" + uri.split("://", 1)[1]}
+        elif uri.startswith(("http://", "https://")):
+            props = {"type": "rest", "uri": uri}
+        else:
+            raise ConfigError(
+                f"STREAMAPP_ICEBERG_CATALOG_URI={redact_url(uri)!r}: use postgresql://... "
+                "(SQL catalog) or http(s)://... (REST catalog)"
+            )
+        warehouse = self.iceberg_warehouse
+        if "://" not in warehouse:
+            warehouse = self.path(warehouse).as_uri()
+        props["warehouse"] = warehouse
+        try:
+            interval = float(self.iceberg_commit_interval)
+        except ValueError:
+            interval = -1.0
+        if not 0.1 <= interval <= 3600:
+            raise ConfigError(
+                f"STREAMAPP_ICEBERG_COMMIT_INTERVAL={self.iceberg_commit_interval!r}: "
+                "use seconds, 0.1 to 3600"
+            )
+        return props, interval
 
     def redis_client_url(self) -> str:
         """The URL to hand to redis-py: STREAMAPP_REDIS_CA_FILE as its ``ssl_ca_certs``."""

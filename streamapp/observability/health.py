@@ -131,6 +131,8 @@ def sink_probe(kind: str, settings: Settings) -> Callable[[], str] | None:
         return lambda: _redis(settings)[0]
     if kind == "clickhouse" and not settings.clickhouse_dsn.startswith("chdb:"):
         return lambda: _clickhouse(settings)[0]
+    if kind == "iceberg":
+        return lambda: _iceberg(settings)
     return None
 
 
@@ -138,7 +140,17 @@ SINK_SETTINGS = {
     "postgres": "STREAMAPP_WAREHOUSE_DSN",
     "redis": "STREAMAPP_REDIS_URL",
     "clickhouse": "STREAMAPP_CLICKHOUSE_DSN",
+    "iceberg": "STREAMAPP_ICEBERG_CATALOG_URI",
 }
+
+
+def _iceberg(settings: Settings) -> str:
+    """List the namespaces of the Iceberg catalog (pyiceberg imported only here)."""
+    from pyiceberg.catalog import load_catalog
+
+    props, _ = settings.iceberg_catalog()
+    namespaces = load_catalog("streamapp", **props).list_namespaces()
+    return f"Iceberg {props['type']} catalog, {len(namespaces)} namespace(s)"
 
 
 def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:

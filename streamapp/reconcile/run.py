@@ -25,6 +25,7 @@ from streamapp.reconcile.expected import Counts, OutOfOrder, ascending, expected
 from streamapp.reconcile.expected import snapshot_source as _snapshot
 from streamapp.reconcile.extsort import external_sort
 from streamapp.reconcile.freshness import SourcePosition, source_position
+from streamapp.reconcile.icebergread import IcebergRows
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import Diffs, OrderedJoin, Tally
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
@@ -38,6 +39,7 @@ from streamapp.sinks.redis.reader import RedisJoin, RedisTarget
 from streamapp.transform.compile import CompiledTopology
 from streamapp.transform.spec import (
     ClickHouseSink,
+    IcebergSink,
     OpenSearchSink,
     PostgresSink,
     RedisSink,
@@ -163,7 +165,7 @@ def _joins(
                 target = next(t for t in redis if t.spec is spec)
                 join: _Join = RedisJoin(tally, client, target, layout, redis.index(target), chunk)
             else:
-                reader: PostgresRows | ClickHouseRows | OpenSearchRows
+                reader: PostgresRows | ClickHouseRows | OpenSearchRows | IcebergRows
                 if isinstance(spec, PostgresSink):
                     reader = PostgresRows(settings.warehouse_dsn, spec, layout, chunk)
                 elif isinstance(spec, OpenSearchSink):
@@ -177,6 +179,8 @@ def _joins(
                         chunk,
                         ca_file=str(settings.path(ca)) if ca else None,
                     )
+                elif isinstance(spec, IcebergSink):
+                    reader = IcebergRows(settings, spec, layout)
                 else:
                     assert isinstance(spec, ClickHouseSink)
                     reader = ClickHouseRows(settings, spec, layout, chunk)

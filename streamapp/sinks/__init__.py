@@ -18,7 +18,7 @@ from streamapp.sinks.resilience import (
     retry,
 )
 
-SINK_KINDS = ("clickhouse", "postgres", "redis", "opensearch")
+SINK_KINDS = ("clickhouse", "postgres", "redis", "opensearch", "iceberg")
 
 __all__ = [
     "SINK_KINDS",
@@ -59,4 +59,9 @@ def create_sink(kind: str, settings: Settings) -> Sink:
             replicas=int(settings.opensearch_replicas),
             gc_deletes=settings.opensearch_gc_deletes,
         )
+    if kind == "iceberg":
+        from streamapp.sinks.iceberg import IcebergSink
+
+        properties, interval = settings.iceberg_catalog()
+        return IcebergSink(properties, commit_interval=interval)
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

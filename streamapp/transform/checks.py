@@ -12,6 +12,7 @@ from streamapp.sinks.redis.keys import KeyTemplate, KeyTemplateError
 from streamapp.transform.chain import Column, unknown_field
 from streamapp.transform.spec import (
     ClickHouseSink,
+    IcebergSink,
     OpenSearchSink,
     Output,
     PostgresSink,
@@ -25,6 +26,7 @@ from streamapp.types import Kind
 _TOPOLOGY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IDENT: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TABLE: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*")
+_ICEBERG: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 _KEY_KINDS: Final = frozenset(
     {Kind.STRING, Kind.INT, Kind.DECIMAL, Kind.BOOL, Kind.DATE, Kind.TIMESTAMP, Kind.TIMESTAMPTZ}
     | {Kind.UUID, Kind.BYTES, Kind.TIME}
@@ -105,6 +107,8 @@ def describe_sink(sink: object) -> str:
         return f"Sink.redis({sink.key_template!r})"
     if isinstance(sink, OpenSearchSink):
         return f"Sink.opensearch({sink.index!r}, id={sink.id!r})"
+    if isinstance(sink, IcebergSink):
+        return f"Sink.iceberg({sink.table!r})"
     return repr(sink)
 
 
@@ -128,8 +132,12 @@ def sink_problems(
                 )
     for sink in sinks:
         where = describe_sink(sink)
-        if not isinstance(sink, ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink):
-            out.append(f"{where}: not a sink; use Sink.clickhouse/postgres/redis/opensearch(...)")
+        if not isinstance(
+            sink, ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink | IcebergSink
+        ):
+            out.append(
+                f"{where}: not a sink; use Sink.clickhouse/postgres/redis/opensearch/iceberg(...)"
+            )
             continue
         if sink in seen:
             out.append(f"{where}: listed twice")
@@ -142,6 +150,10 @@ def sink_problems(
             not isinstance(sink.schema, str) or _IDENT.fullmatch(sink.schema) is None
         ):
             out.append(f"{where}: schema name must be letters, digits and _")
+        if isinstance(sink, IcebergSink) and (
+            not isinstance(sink.table, str) or _ICEBERG.fullmatch(sink.table) is None
+        ):
+            out.append(f"{where}: name the table 'namespace.table' (letters, digits and _)")
         if isinstance(sink, RedisSink):
             out.extend(f"{where}: {p}" for p in _redis_problems(sink, columns, key))
         if isinstance(sink, OpenSearchSink):

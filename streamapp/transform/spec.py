@@ -135,7 +135,18 @@ class OpenSearchSink:
         return f"opensearch:{self.index}"
 
 
-SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink
+@dataclass(frozen=True, slots=True)
+class IcebergSink:
+    """Upsert output records into the Iceberg table ``namespace.table`` (versioned, tombstones)."""
+
+    table: str
+    kind: ClassVar[str] = "iceberg"
+
+    def __str__(self) -> str:
+        return f"iceberg:{self.table}"
+
+
+SinkSpec: TypeAlias = ClickHouseSink | PostgresSink | RedisSink | OpenSearchSink | IcebergSink
 
 
 class Sink:
@@ -150,6 +161,11 @@ class Sink:
     def postgres(table: str, schema: str = "public") -> PostgresSink:
         """A PostgreSQL table target (``schema.table``)."""
         return PostgresSink(table, schema)
+
+    @staticmethod
+    def iceberg(table: str) -> IcebergSink:
+        """An Apache Iceberg table target, ``"namespace.table"`` in the configured catalog."""
+        return IcebergSink(table)
 
     @staticmethod
     def redis(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -34,6 +35,10 @@ def harness(
         pg_warehouse.execute(f'DROP TABLE IF EXISTS "{unique}" CASCADE')
     elif kind == "clickhouse":
         clickhouse.command(f"DROP DATABASE IF EXISTS `{unique}` SYNC")
+    elif kind == "iceberg":
+        for t in ("iceberg_tables", "iceberg_namespace_properties"):
+            pg_warehouse.execute(f"DELETE FROM {t} WHERE catalog_name = %s", [unique])
+        shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
 
 
 @pytest.fixture

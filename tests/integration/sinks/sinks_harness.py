@@ -11,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks.base import Sink, TableSpec
 from streamapp.sinks.clickhouse.sink import ClickHouseSink
+from streamapp.sinks.iceberg import IcebergSink
 from streamapp.sinks.postgres.sink import PostgresSink
 from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.types import FieldType, Kind, parse_type
 
-SINKS = ("postgres", "clickhouse", "redis", "redis_hash")
+SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg")
 COLUMNS: dict[str, FieldType] = {
     "id": parse_type("int"),
     "name": parse_type("string"),
@@ -61,7 +64,22 @@ class Harness:
     redis: Any
     clickhouse: Any
 
+    def iceberg_props(self) -> dict[str, str]:
+        """The stack's SQL catalog with a warehouse of this test (catalog named ``unique``)."""
+        props, _ = self.settings.iceberg_catalog()
+        return {**props, "warehouse": self.iceberg_warehouse().as_uri()}
+
+    def iceberg_warehouse(self) -> Path:
+        return self.iceberg_warehouse_of(self.unique)
+
+    @staticmethod
+    def iceberg_warehouse_of(unique: str) -> Path:
+        """The test's warehouse directory (removed after the test by the harness fixture)."""
+        return Path(tempfile.gettempdir()) / "streamapp-iceberg-tests" / unique
+
     def make_sink(self) -> Sink:
+        if self.kind == "iceberg":
+            return IcebergSink(self.iceberg_props(), commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
             return PostgresSink(self.settings.warehouse_dsn)
         if self.kind == "clickhouse":
@@ -70,6 +88,9 @@ class Harness:
 
     def unreachable_sink(self) -> Sink:
         port = closed_port()
+        if self.kind == "iceberg":
+            props = {**self.iceberg_props(), "uri": f"postgresql+psycopg://u:p@127.0.0.1:{port}/w"}
+            return IcebergSink(props, commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
             return PostgresSink(f"postgresql://streamapp:streamapp@127.0.0.1:{port}/warehouse")
         if self.kind == "clickhouse":
@@ -80,6 +101,8 @@ class Harness:
         cols = COLUMNS if columns is None else columns
         if self.kind == "clickhouse":
             return TableSpec("sinks", "rows", ("id",), cols, {"database": self.unique, **options})
+        if self.kind == "iceberg":
+            return TableSpec("sinks", f"{self.unique}.rows", ("id",), cols, options)
         if self.kind.startswith("redis"):
             fmt = "hash" if self.kind == "redis_hash" else "json"
             return TableSpec(
@@ -117,6 +140,12 @@ class Harness:
 
     def read(self, table: TableSpec) -> dict[tuple[Any, ...], dict[str, Any]]:
         names = list(table.columns)
+        if self.kind == "iceberg":
+            return {
+                (r["id"],): {n: r.get(n) for n in [*names, "__version"]}
+                for r in self._iceberg_rows()
+                if not r["__deleted"]
+            }
         if self.kind == "postgres":
             cols = ", ".join(f'"{n}"' for n in [*names, "__version"])
             rows = self.pg.execute(f'SELECT {cols} FROM "{self.unique}_current"').fetchall()
@@ -144,6 +173,9 @@ class Harness:
 
     def raw_version(self, table: TableSpec, key: int) -> tuple[int, bool] | None:
         """(stored version, is tombstone) of ``key`` including deletes; None if never stored."""
+        if self.kind == "iceberg":
+            found = [r for r in self._iceberg_rows() if r["id"] == key]
+            return None if not found else (found[0]["__version"], found[0]["__deleted"])
         if self.kind == "postgres":
             row = self.pg.execute(
                 f'SELECT __version, __deleted FROM "{self.unique}" WHERE id = %s', [key]
@@ -159,6 +191,23 @@ class Harness:
         if version is None:
             return None
         return int(version), not self.redis.exists(f"{self.unique}:{key}")
+
+    def drop_iceberg_table(self) -> None:
+        """Drop the test's Iceberg table from its catalog when it exists."""
+        from pyiceberg.catalog import load_catalog
+
+        catalog = load_catalog(self.unique, **self.iceberg_props())
+        if catalog.table_exists((self.unique, "rows")):
+            catalog.drop_table((self.unique, "rows"))
+
+    def _iceberg_rows(self) -> list[dict[str, Any]]:
+        """Every row of the test's Iceberg table, tombstones included, via a fresh catalog."""
+        from pyiceberg.catalog import load_catalog
+
+        catalog = load_catalog(self.unique, **self.iceberg_props())
+        table = catalog.load_table((self.unique, "rows"))
+        rows: list[dict[str, Any]] = table.scan().to_arrow().to_pylist()
+        return rows
 
 
 def _from_text(ft: FieldType, value: Any) -> Any:

@@ -218,6 +218,8 @@ def test_any_delivery_order_converges(
         harness.pg.execute(f'DROP TABLE IF EXISTS "{harness.unique}" CASCADE')
     elif harness.kind == "clickhouse":
         harness.clickhouse.command(f"DROP TABLE IF EXISTS `{harness.unique}`.`rows` SYNC")
+    elif harness.kind == "iceberg":
+        harness.drop_iceberg_table()
     else:
         for key in harness.redis.scan_iter(match=f"{harness.unique}:*"):
             harness.redis.delete(key)

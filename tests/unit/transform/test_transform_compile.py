@@ -163,7 +163,17 @@ def test_compile_topology_raises_every_problem_prefixed() -> None:
         ),
         (
             ["clickhouse"],
-            ["'clickhouse': not a sink; use Sink.clickhouse/postgres/redis/opensearch(...)"],
+            [
+                "'clickhouse': not a sink; "
+                "use Sink.clickhouse/postgres/redis/opensearch/iceberg(...)"
+            ],
+        ),
+        (
+            [Sink.iceberg("orders"), Sink.iceberg("a.b.c"), Sink.iceberg("lake.orders")],
+            [
+                "Sink.iceberg('orders'): name the table 'namespace.table' (letters, digits and _)",
+                "Sink.iceberg('a.b.c'): name the table 'namespace.table' (letters, digits and _)",
+            ],
         ),
     ],
 )

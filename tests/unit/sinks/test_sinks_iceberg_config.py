@@ -1,0 +1,82 @@
+"""The Iceberg sink's settings and type mapping (no server)."""
+
+from __future__ import annotations
+
+import pytest
+from pyiceberg.types import DecimalType, LongType, StringType, TimestamptzType
+
+from streamapp.errors import ConfigError
+from streamapp.settings import REPO_ROOT, Settings
+from streamapp.sinks import create_sink
+from streamapp.sinks.base import TableSpec
+from streamapp.sinks.iceberg import IcebergSink
+from streamapp.sinks.iceberg.schema import table_schema
+from streamapp.types import parse_type
+
+
+def test_default_catalog_is_sql_on_the_warehouse_database_with_a_stack_warehouse() -> None:
+    props, interval = Settings.from_env({}).iceberg_catalog()
+    assert props["type"] == "sql"
+    assert props["uri"].startswith("postgresql+psycopg://") and props["uri"].endswith("/warehouse")
+    assert props["warehouse"] == (REPO_ROOT / ".stack/data/iceberg").as_uri()
+    assert interval == 60.0
+    sink = create_sink("iceberg", Settings.from_env({}))
+    assert isinstance(sink, IcebergSink) and sink.commit_interval == 60.0
+
+
+def test_rest_catalog_and_object_store_warehouse() -> None:
+    env = {
+        "STREAMAPP_ICEBERG_CATALOG_URI": "https://catalog.internal:8181",
+        "STREAMAPP_ICEBERG_WAREHOUSE": "s3://lake/warehouse",
+        "STREAMAPP_ICEBERG_COMMIT_INTERVAL": "5",
+    }
+    props, interval = Settings.from_env(env).iceberg_catalog()
+    assert props == {
+        "type": "rest",
+        "uri": "https://catalog.internal:8181",
+        "warehouse": "s3://lake/warehouse",
+    }
+    assert interval == 5.0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"STREAMAPP_ICEBERG_CATALOG_URI": "thrift://u:secret@h:9083"}, "use postgresql://"),
+        ({"STREAMAPP_ICEBERG_COMMIT_INTERVAL": "0"}, "use seconds, 0.1 to 3600"),
+        ({"STREAMAPP_ICEBERG_COMMIT_INTERVAL": "soon"}, "use seconds, 0.1 to 3600"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_without_secrets(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env).iceberg_catalog()
+    assert message in str(err.value) and "secret" not in str(err.value)
+
+
+def test_schema_maps_types_exactly_and_marks_keys_as_identifier_fields() -> None:
+    cols = {
+        "id": parse_type("int"),
+        "amount": parse_type("decimal(12,2)"),
+        "at": parse_type("timestamptz"),
+        "doc": parse_type("json"),
+    }
+    schema = table_schema(TableSpec("t", "lake.orders", ("id",), cols))
+    types = {f.name: f.field_type for f in schema.fields}
+    assert types == {
+        "id": LongType(),
+        "amount": DecimalType(12, 2),
+        "at": TimestamptzType(),
+        "doc": StringType(),
+        "__version": LongType(),
+        "__deleted": types["__deleted"],
+    }
+    assert [schema.find_field(i).name for i in schema.identifier_field_ids] == ["id"]
+    assert schema.find_field("id").required and not schema.find_field("amount").required
+
+
+def test_a_decimal_wider_than_iceberg_allows_is_a_config_error() -> None:
+    cols = {"id": parse_type("int"), "big": parse_type("decimal(40,2)")}
+    with pytest.raises(ConfigError, match="at most 38 digits"):
+        table_schema(TableSpec("t", "lake.orders", ("id",), cols))
