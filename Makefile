@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml setup.py streamapp/decode/_avrorows.c streamap
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "streamapp needs Python >= 3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing streamapp and its dev tools into $(VENV) (log: $(VENV)/install.log)"
-	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev,state]'; } \
+	@{ $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -e '.[dev,state,opensearch,iceberg]'; } \
 		> $(VENV)/install.log 2>&1 || { tail -n 30 $(VENV)/install.log; exit 1; }
 	@touch $@
 
@@ -47,7 +47,7 @@ check-alerts: promtool  ## promtool check rules + promtool test rules on infra/p
 	@$(PROMTOOL) check rules infra/prometheus/alerts.yml
 	@$(PROMTOOL) test rules infra/prometheus/alerts_test.yml
 
-up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium); a no-op when running
+up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium, OpenSearch); a no-op when running
 	@$(STACK) up
 
 down:  ## stop every process of the local stack

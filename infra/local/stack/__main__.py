@@ -1,6 +1,6 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
-Connect and the authenticating TLS proxy in front of the registry and Connect (authproxy);
-OpenSearch only when named (``up opensearch``), then ``down``/``status`` include it while it runs.
+Connect, the authenticating TLS proxy in front of the registry and Connect (authproxy) and
+OpenSearch (the search-index sink's node; ``up`` without names starts every service).
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -25,9 +25,10 @@ from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
-ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect", "authproxy")
-# Started only when named; the default of down/status takes them while they run.
-OPTIONAL = ("opensearch",)
+ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect", "authproxy", "opensearch")
+# Started only when named; the default of down/status takes them while they run. OpenSearch
+# was one until the sink's tests joined `make test`: every test needs every service running.
+OPTIONAL: tuple[str, ...] = ()
 ALL = (*ORDER, *OPTIONAL)
 # Launched only once these (when this run launched them) answer: Connect's worker exits when
 # Kafka is not there, and its connectors need PostgreSQL and the registry.
@@ -137,8 +138,7 @@ def main(argv: list[str]) -> int:
         nargs="*",
         choices=[*ALL, []],
         metavar="service",
-        help=f"subset of: {', '.join(ALL)} (default: all but {', '.join(OPTIONAL)}, which "
-        "down and status include while it runs)",
+        help=f"subset of: {', '.join(ALL)} (default: all of them)",
     )
     args = parser.parse_args(argv)
     cfg = Config.from_env()

@@ -1,8 +1,7 @@
 """OpenSearch 2.19 single node (no security plugin, loopback only) from Maven Central artifacts.
 
-Not started by a plain ``up``: ``python3 infra/local/stack up opensearch`` starts it, and
-``down``/``status`` then include it while it runs. The node is the integ-test distribution zip
-(server jars in ``lib/``, module transport-netty4) unpacked into
+Started by ``up`` with the other services (``up opensearch`` starts it alone). The node is
+the integ-test distribution zip (server jars in ``lib/``, module transport-netty4) unpacked into
 ``<cache>/opensearch-<version>/home-<digest of the pom>``, plus modules the zip lacks, laid out as
 ``modules/<name>/`` from their Maven jars with a generated ``plugin-descriptor.properties``.
 It runs as ``java -cp <home>/lib/* org.opensearch.bootstrap.OpenSearch`` (what ``bin/opensearch``
