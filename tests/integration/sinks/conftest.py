@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -12,9 +13,33 @@ from typing import Any
 import pytest
 from sinks_harness import SINKS, Harness
 
-from streamapp.settings import Settings
+from streamapp.settings import Settings, redact_url
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def opensearch_node() -> Iterator[Any]:
+    """A synchronous client of the stack's OpenSearch node (``make up`` starts it); fails,
+    never starts it nor skips, when the node does not answer."""
+    from opensearchpy import OpenSearch
+
+    url = Settings.from_env().opensearch_url
+    client = OpenSearch(hosts=[url], timeout=30)
+    quiet = logging.getLogger("opensearch")  # the client logs each refused try with a traceback
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        answers = client.ping()
+    finally:
+        quiet.setLevel(level)
+    try:
+        if not answers:
+            message = f"OpenSearch at {redact_url(url)} does not answer: run make up"
+            pytest.fail(message, pytrace=False)
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=SINKS)
@@ -30,7 +55,9 @@ def harness(
     kind: str = request.param
     if kind == "clickhouse":
         clickhouse.command(f"CREATE DATABASE IF NOT EXISTS `{unique}`")
-    yield Harness(kind, stack, unique, pg_warehouse, redis_client, clickhouse)
+    node = request.getfixturevalue("opensearch_node") if kind == "opensearch" else None
+    harness = Harness(kind, stack, unique, pg_warehouse, redis_client, clickhouse, node)
+    yield harness
     if kind == "postgres":
         pg_warehouse.execute(f'DROP TABLE IF EXISTS "{unique}" CASCADE')
     elif kind == "clickhouse":
@@ -39,6 +66,8 @@ def harness(
         for t in ("iceberg_tables", "iceberg_namespace_properties"):
             pg_warehouse.execute(f"DELETE FROM {t} WHERE catalog_name = %s", [unique])
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
+    elif kind == "opensearch":
+        harness.drop_opensearch_index()
 
 
 @pytest.fixture

@@ -4,12 +4,19 @@ A harness builds the sink (not started: asyncio connections belong to the loop t
 them, so each test body runs in ``harness.run``), names the test's table after ``unique``, and
 reads the stored state back with the session's synchronous clients, normalised to
 ``{key tuple: {column: Python value, "__version": int}}`` with deleted keys left out.
+
+OpenSearch (kind ``opensearch``) runs every case on an index named ``unique`` (deleted after
+the test); documents are read with their ``_version`` after a refresh. A versioned delete
+leaves no document, only a tombstone the node keeps ``gc_deletes`` and never returns by GET or
+search, so ``raw_version`` of a deleted key probes it with a delete at version 0 (refused with
+the stored version; see ``_opensearch_tombstone``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -18,16 +25,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from opensearchpy.exceptions import ConflictError, NotFoundError
+
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
 from streamapp.sinks.base import Sink, TableSpec
 from streamapp.sinks.clickhouse.sink import ClickHouseSink
 from streamapp.sinks.iceberg import IcebergSink
+from streamapp.sinks.opensearch.sink import OpenSearchSink
 from streamapp.sinks.postgres.sink import PostgresSink
 from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.types import FieldType, Kind, parse_type
 
-SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg")
+SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg", "opensearch")
 COLUMNS: dict[str, FieldType] = {
     "id": parse_type("int"),
     "name": parse_type("string"),
@@ -63,6 +73,7 @@ class Harness:
     pg: Any
     redis: Any
     clickhouse: Any
+    opensearch: Any = None  # a synchronous OpenSearch client (kind "opensearch" only)
 
     def iceberg_props(self) -> dict[str, str]:
         """The stack's SQL catalog with a warehouse of this test (catalog named ``unique``)."""
@@ -78,6 +89,12 @@ class Harness:
         return Path(tempfile.gettempdir()) / "streamapp-iceberg-tests" / unique
 
     def make_sink(self) -> Sink:
+        if self.kind == "opensearch":
+            return OpenSearchSink(
+                self.settings.opensearch_url,
+                replicas=int(self.settings.opensearch_replicas),
+                gc_deletes=self.settings.opensearch_gc_deletes,
+            )
         if self.kind == "iceberg":
             return IcebergSink(self.iceberg_props(), commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
@@ -88,6 +105,8 @@ class Harness:
 
     def unreachable_sink(self) -> Sink:
         port = closed_port()
+        if self.kind == "opensearch":
+            return OpenSearchSink(f"http://streamapp:streamapp@127.0.0.1:{port}", timeout=2.0)
         if self.kind == "iceberg":
             props = {**self.iceberg_props(), "uri": f"postgresql+psycopg://u:p@127.0.0.1:{port}/w"}
             return IcebergSink(props, commit_interval=0.1, name=self.unique)
@@ -103,6 +122,8 @@ class Harness:
             return TableSpec("sinks", "rows", ("id",), cols, {"database": self.unique, **options})
         if self.kind == "iceberg":
             return TableSpec("sinks", f"{self.unique}.rows", ("id",), cols, options)
+        if self.kind == "opensearch":
+            return TableSpec("sinks", self.unique.lower(), ("id",), cols, options)
         if self.kind.startswith("redis"):
             fmt = "hash" if self.kind == "redis_hash" else "json"
             return TableSpec(
@@ -140,6 +161,14 @@ class Harness:
 
     def read(self, table: TableSpec) -> dict[tuple[Any, ...], dict[str, Any]]:
         names = list(table.columns)
+        if self.kind == "opensearch":
+            return {
+                (doc["id"],): {
+                    **{n: _from_text(table.columns[n], doc.get(n)) for n in names},
+                    "__version": version,
+                }
+                for version, doc in self._opensearch_docs(table.target)
+            }
         if self.kind == "iceberg":
             return {
                 (r["id"],): {n: r.get(n) for n in [*names, "__version"]}
@@ -173,6 +202,11 @@ class Harness:
 
     def raw_version(self, table: TableSpec, key: int) -> tuple[int, bool] | None:
         """(stored version, is tombstone) of ``key`` including deletes; None if never stored."""
+        if self.kind == "opensearch":
+            found = self.opensearch.get(index=table.target, id=str(key), ignore=404)
+            if found.get("found"):
+                return int(found["_version"]), False
+            return self._opensearch_tombstone(table.target, str(key))
         if self.kind == "iceberg":
             found = [r for r in self._iceberg_rows() if r["id"] == key]
             return None if not found else (found[0]["__version"], found[0]["__deleted"])
@@ -199,6 +233,35 @@ class Harness:
         catalog = load_catalog(self.unique, **self.iceberg_props())
         if catalog.table_exists((self.unique, "rows")):
             catalog.drop_table((self.unique, "rows"))
+
+    def drop_opensearch_index(self) -> None:
+        """Delete the test's index when it exists (its documents and tombstones with it)."""
+        self.opensearch.indices.delete(index=self.unique.lower(), ignore_unavailable=True)
+
+    def _opensearch_docs(self, index: str) -> list[tuple[int, dict[str, Any]]]:
+        """``(_version, _source)`` of every document of ``index``, after a refresh."""
+        self.opensearch.indices.refresh(index=index)
+        body = {"size": 10_000, "version": True, "query": {"match_all": {}}}
+        hits = self.opensearch.search(index=index, body=body)["hits"]["hits"]
+        return [(int(h["_version"]), h["_source"]) for h in hits]
+
+    def _opensearch_tombstone(self, index: str, doc_id: str) -> tuple[int, bool] | None:
+        """The version of ``doc_id``'s delete tombstone, or None when the node has none.
+
+        A delete with ``version_type=external`` at version 0 is refused (409) by any stored
+        version and the refusal names it; with no tombstone the probe itself leaves one at
+        version 0 (older than every version a test writes, so it changes no outcome)."""
+        try:
+            self.opensearch.delete(
+                index=index, id=doc_id, params={"version": 0, "version_type": "external"}
+            )
+        except ConflictError as exc:
+            found = re.search(r"current version \[(\d+)\]", str(exc.info))
+            assert found is not None, exc.info
+            return int(found.group(1)), True
+        except NotFoundError:
+            return None
+        return None
 
     def _iceberg_rows(self) -> list[dict[str, Any]]:
         """Every row of the test's Iceberg table, tombstones included, via a fresh catalog."""

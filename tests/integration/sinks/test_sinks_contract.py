@@ -220,6 +220,8 @@ def test_any_delivery_order_converges(
         harness.clickhouse.command(f"DROP TABLE IF EXISTS `{harness.unique}`.`rows` SYNC")
     elif harness.kind == "iceberg":
         harness.drop_iceberg_table()
+    elif harness.kind == "opensearch":
+        harness.drop_opensearch_index()
     else:
         for key in harness.redis.scan_iter(match=f"{harness.unique}:*"):
             harness.redis.delete(key)
