@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,29 +18,12 @@ from streamapp.sinks.base import TableSpec
 from streamapp.sinks.opensearch.sink import OpenSearchSink
 from streamapp.types import parse_type
 
-REPO = Path(__file__).resolve().parents[3]
 
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[OpenSearch]:
-    """A client of the stack's OpenSearch node, started with ``stack up opensearch`` when it
-    does not answer (fails, never skips, when it cannot start)."""
-    settings = Settings.from_env()
-    client = OpenSearch(hosts=[settings.opensearch_url], timeout=30)
-    if not client.ping():
-        env = {**os.environ, "STREAMAPP_STACK_DIR": os.environ.get("STREAMAPP_STACK_DIR", "")}
-        if not env["STREAMAPP_STACK_DIR"]:
-            del env["STREAMAPP_STACK_DIR"]
-        done = subprocess.run(
-            [sys.executable, str(REPO / "infra/local/stack"), "up", "opensearch"],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if done.returncode != 0 or not client.ping():
-            pytest.fail(f"OpenSearch did not start: {done.stderr[-2000:]}", pytrace=False)
-    yield client
-    client.close()
+@pytest.fixture
+def node(opensearch_node: OpenSearch) -> OpenSearch:
+    """A client of the stack's OpenSearch node (conftest ``opensearch_node``: ``make up``
+    starts the node; a test fails, never starts it nor skips, when it does not answer)."""
+    return opensearch_node
 
 
 @pytest.fixture
