@@ -12,8 +12,11 @@ own topic, preloaded with CUSTOMERS rows before the timed part); the second run 
 lookup barrier's time per batch (p50/p99 of ``streamapp_table_barrier_seconds``, scraped from the
 worker's /metrics before it stops).
 Usage: python bench/pipeline_bench.py [N] [latency_rate_per_s]
-Environment: BENCH_PROFILE=<file> runs the phase-1 worker under cProfile (stats written to the
-file; the figures are then slower); BENCH_THROUGHPUT_ONLY=1 skips the latency phase and ceiling.
+Environment: BENCH_SINK=iceberg writes the wide table to an Iceberg table (SQL catalog in the
+stack's PostgreSQL, a warehouse in the run's temporary directory; commit interval from
+STREAMAPP_ICEBERG_COMMIT_INTERVAL) instead of ClickHouse; BENCH_PROFILE=<file> runs the phase-1
+worker under cProfile (stats written to the file; the figures are then slower);
+BENCH_THROUGHPUT_ONLY=1 skips the latency phase and ceiling.
 """
 
 from __future__ import annotations
@@ -279,6 +282,11 @@ def phase1(
                 topic=lookup.topic, columns=CUSTOMER_COLUMNS, table=f"customers_{run}"
             )
         )
+    if os.environ.get("BENCH_SINK") == "iceberg":
+        text = text.replace(
+            f"Sink.clickhouse({f'wide_{run}'!r})", f"Sink.iceberg('bench.wide_{run}')"
+        )
+        env = dict(env, STREAMAPP_ICEBERG_WAREHOUSE=str(tmp / f"iceberg-{name}"))
     (topologies / "bench.py").write_text(text)
     group = f"bench-{run}"
     port = free_port()

@@ -124,8 +124,18 @@ class SinkWriter:
         """The sink's content refusals found without I/O (see ``Sink.precheck``)."""
         return self.sink.precheck(self.table, records)
 
+    @property
+    def deferred(self) -> bool:
+        """True when the sink stages writes and makes them durable later (``barrier``)."""
+        return self.sink.deferred
+
+    def barrier(self) -> Awaitable[Any]:
+        """A deferred sink: done once everything staged for this table so far is durable."""
+        return self.sink.barrier(self.table)
+
     async def write(self, records: Sequence[OutputRecord], stopping: asyncio.Event) -> list[Any]:
-        """Store ``records``; waits (never drops) while the sink is unavailable."""
+        """Store ``records`` (a deferred sink: stage them, durable at ``barrier``); waits, never
+        drops, while the sink is unavailable."""
         started = time.perf_counter()
         try:
             return await self._write(records, stopping)
@@ -138,10 +148,11 @@ class SinkWriter:
 
     async def _write(self, records: Sequence[OutputRecord], stopping: asyncio.Event) -> list[Any]:
         warned = False
+        call = self.sink.stage if self.sink.deferred else self.sink.write
         while True:
             try:
                 return await retry(
-                    lambda: self.sink.write(self.table, records),
+                    lambda: call(self.table, records),
                     self.retry_policy,
                     breaker=self.breaker,
                 )
@@ -200,8 +211,15 @@ class Pipeline:
             writer.metrics = metrics
 
     async def handle(self, batch: Mapping[Any, Sequence[Any]]) -> None:
-        """Prepare and store one batch of aiokafka ConsumerRecords (partition -> records)."""
-        await self.store(await self.prepare(batch))
+        """Prepare and store one batch of aiokafka ConsumerRecords (partition -> records),
+        durable in every sink on return."""
+        later = await self.store(await self.prepare(batch))
+        if later is not None:
+            await later
+
+    async def flush(self) -> None:
+        """Make what deferred sinks staged durable now (revocation, stop)."""
+        await asyncio.gather(*(w.sink.flush() for w in self.writers if w.deferred))
 
     async def prepare(self, batch: Mapping[Any, Sequence[Any]]) -> Prepared:
         """Decode, transform and encode every record; no I/O. Yields to the event loop every
@@ -250,13 +268,15 @@ class Pipeline:
             raise acc.failures[min(acc.failures)]
         return acc
 
-    async def store(self, p: Prepared) -> None:
+    async def store(self, p: Prepared) -> Awaitable[Any] | None:
         """Every sink's precheck first (records some sink refuses by its own rules reach no
         sink and no topic); the output topic's records are queued and their flush runs while
         every sink writes (concurrently); then every record's outcome is routed (budget,
-        fail-fast, DLQ) and DLQ records are flushed. Returns when all of it is durable, so the
-        caller may commit the batch. (PostgreSQL's and Redis's prechecks repeat their write's
-        checks: a few µs per record for those sinks only.)"""
+        fail-fast, DLQ) and DLQ records are flushed. Returns when all of it is durable, except
+        in deferred sinks (``Sink.deferred``), which staged the batch: then it returns their
+        barrier, and the batch may be committed once that resolves; else None, and the caller
+        may commit it now. (PostgreSQL's and Redis's prechecks repeat their write's checks: a
+        few µs per record for those sinks only.)"""
         stored_at = time.perf_counter()
         failures = p.failures
         outputs, origins, messages = p.outputs, p.origins, p.messages
@@ -267,10 +287,14 @@ class Pipeline:
             self.producer.produce_many(topic, messages)
         delivered = asyncio.ensure_future(self.producer.flush())
         try:
+            later: Awaitable[Any] | None = None
             if outputs:
                 results = await asyncio.gather(
                     *(w.write(outputs, self.stopping) for w in self.writers)
                 )
+                deferred = [w.barrier() for w in self.writers if w.deferred]
+                if deferred:
+                    later = asyncio.gather(*deferred)
                 for rejected in results:
                     for item in rejected:
                         for position in item.positions:
@@ -306,6 +330,7 @@ class Pipeline:
         self._count_done(p, outputs, stored_at, flushed_at)
         for hook in self.after_store:  # a failure fails the batch: it is re-delivered
             await hook(records, outputs, origins)
+        return later
 
     async def reemit(
         self, causes: Sequence[Any], outputs: Sequence[OutputRecord], origins: Sequence[int]
@@ -332,7 +357,9 @@ class Pipeline:
             p.origins.append(origin)
             p.messages.extend(encoded)
             p.message_origins.extend([origin] * len(encoded))
-        await self.store(p)
+        later = await self.store(p)
+        if later is not None:  # the cause's offsets are committed after this returns
+            await later
 
     def _precheck(
         self, p: Prepared

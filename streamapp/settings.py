@@ -261,7 +261,14 @@ class Settings:
         "STREAMAPP_ICEBERG_COMMIT_INTERVAL",
         "60",
         "least seconds between two Iceberg snapshot commits of one table, 0.1..3600: batches "
-        "arriving in between wait and join the next commit (backpressure, see README)",
+        "arriving in between are staged in memory and join the next commit; their offsets are "
+        "committed after it",
+    )
+    iceberg_max_pending_rows: str = _setting(
+        "STREAMAPP_ICEBERG_MAX_PENDING_ROWS",
+        "200000",
+        "most records one Iceberg table stages between two commits, 1000..10000000; a lane "
+        "that reaches it waits for the next commit (backpressure bounding the worker's memory)",
     )
     connect_url: str = _setting(
         "STREAMAPP_CONNECT_URL",
@@ -749,6 +756,17 @@ class Settings:
                 "use seconds, 0.1 to 3600"
             )
         return props, interval
+
+    def iceberg_max_pending(self) -> int:
+        """STREAMAPP_ICEBERG_MAX_PENDING_ROWS as an int; ConfigError when out of range."""
+        raw = self.iceberg_max_pending_rows
+        value = int(raw) if raw.strip().isdigit() else -1
+        if not 1000 <= value <= 10_000_000:
+            raise ConfigError(
+                f"STREAMAPP_ICEBERG_MAX_PENDING_ROWS={raw!r}: use a whole number of records, "
+                "1000 to 10000000"
+            )
+        return value
 
     def redis_client_url(self) -> str:
         """The URL to hand to redis-py: STREAMAPP_REDIS_CA_FILE as its ``ssl_ca_certs``."""

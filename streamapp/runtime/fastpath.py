@@ -23,7 +23,10 @@ rebalancing, the commit loop — and replaces only the drain loop:
   fetch) and aiokafka's per-partition prefetch;
 * a batch's offsets are marked processed only when its store finished (and then the freshness
   tracker, if set, learns each partition's newest stored source time); a store whose
-  predecessor in the lane failed never runs;
+  predecessor in the lane failed never runs. A store that staged the batch in a *deferred*
+  sink (Iceberg: one commit per interval) returns that sink's barrier instead: the lane goes on
+  storing, and the batch is marked when the barrier resolves, after the lane's earlier batches
+  (``_mark_later``); revocation and stop flush such sinks and wait for their marks;
 * the gap watch (``runtime/gaps.py``), when set, compares the committed offsets with the log
   start offsets after each assignment's seek, and sees every fetched chunk of a partition: a
   first offset past the one expected is settled, gap or not, before the batch holding it is
@@ -42,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
@@ -62,8 +65,12 @@ class BatchProcessor(Protocol):
     async def prepare(self, batch: Batch) -> Any:
         """Everything that needs no I/O; the result goes to ``store``."""
 
-    async def store(self, prepared: Any) -> None:
-        """Make the prepared batch durable; the batch is committed after this returns."""
+    async def store(self, prepared: Any) -> Awaitable[Any] | None:
+        """Make the prepared batch durable; the batch is committed after this returns, or,
+        when it returns an awaitable (a deferred sink staged the batch), after that resolves."""
+
+    async def flush(self) -> None:
+        """Make what deferred sinks staged durable now (called on revocation and stop)."""
 
 
 class _Buffer:
@@ -95,7 +102,7 @@ class _Buffer:
 class _Lane:
     """One topology's buffer, its chain of stores and the partitions paused for it."""
 
-    __slots__ = ("buffer", "depth", "name", "paused", "processor", "stores", "tail")
+    __slots__ = ("buffer", "depth", "marks", "name", "paused", "processor", "stores", "tail")
 
     def __init__(self, name: str, processor: BatchProcessor) -> None:
         self.name = name
@@ -104,6 +111,9 @@ class _Lane:
         self.tail: asyncio.Future[None] | None = None  # the newest store of the chain
         self.depth = 0  # stores started and not finished (at most 2: storing + prepared)
         self.stores: list[asyncio.Future[None]] = []  # those stores, oldest first
+        # the newest batch stored in a deferred sink and not yet marked processed; later
+        # batches are marked after it, in lane order
+        self.marks: asyncio.Future[None] | None = None
         self.paused: set[TP] = set()
 
 
@@ -217,6 +227,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     t.cancel()
                 for fut in pending:
                     fut.cancel()
+        await self._settle_marks(self.shutdown_grace)
         await self._final_commit()
 
     async def _final_commit(self) -> None:
@@ -402,14 +413,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 await asyncio.wait([previous])
             if previous is not None and (previous.cancelled() or previous.exception()):
                 return
-            await lane.processor.store(prepared)
-            processed = self._processed
-            for tp, records in batch.items():
-                processed[tp] = records[-1].offset
-            if self.freshness is not None:
-                self.freshness.stored(batch, prepared)
-            if self.metrics is not None:
-                self._observe_lag(batch)
+            later = await lane.processor.store(prepared)
+            if later is None and (lane.marks is None or lane.marks.done()):
+                self._mark(batch, prepared)
+            else:  # durable once ``later`` resolves: marked then, after the lane's earlier marks
+                lane.marks = asyncio.ensure_future(
+                    self._mark_later(lane, lane.marks, later, batch, prepared)
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure stops the worker, below
@@ -424,6 +434,63 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if failure is not None:
             await self._fail(failure)
             raise failure
+
+    def _mark(self, batch: dict[TP, list[Any]], prepared: Any) -> None:
+        """The batch is in every sink: its offsets may be committed."""
+        processed = self._processed
+        for tp, records in batch.items():
+            processed[tp] = records[-1].offset
+        if self.freshness is not None:
+            self.freshness.stored(batch, prepared)
+        if self.metrics is not None:
+            self._observe_lag(batch)
+
+    async def _mark_later(
+        self,
+        lane: _Lane,
+        previous: asyncio.Future[None] | None,
+        later: Awaitable[Any] | None,
+        batch: dict[TP, list[Any]],
+        prepared: Any,
+    ) -> None:
+        """Mark ``batch`` once the lane's previous marks are done and ``later`` (a deferred
+        sink's barrier) resolved. A barrier that raises stops the worker: nothing from that
+        batch on is marked, and it is re-delivered after a restart."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+                if previous.cancelled() or previous.exception() is not None:
+                    return
+            if later is not None:
+                await later
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._fail(exc)
+            raise
+        self._mark(batch, prepared)
+
+    async def _settle_marks(self, timeout: float) -> None:
+        """Flush the lanes' deferred sinks and wait (up to ``timeout`` s) for their marks."""
+        marks = [lane for lane in self._lanes if lane.marks is not None and not lane.marks.done()]
+        if not marks:
+            return
+        flushes = [lane.processor.flush() for lane in marks]
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(asyncio.gather(*flushes, return_exceptions=True))
+        ]
+        waits += [asyncio.shield(lane.marks) for lane in marks if lane.marks is not None]
+        done, pending = await asyncio.wait(waits, timeout=timeout)
+        for fut in done:
+            if not fut.cancelled():
+                fut.exception()  # retrieved: a failed barrier crashed the app already
+        if pending:
+            self.log.warning(
+                "deferred sinks did not commit in %.0fs; their batches are re-delivered",
+                timeout,
+            )
+            for fut in pending:
+                fut.cancel()
 
     def progress(self, tp: TP) -> tuple[int | None, int | None, bool]:
         """(next offset to read, high watermark last fetched, paused) of an assigned partition;

@@ -63,5 +63,7 @@ def create_sink(kind: str, settings: Settings) -> Sink:
         from streamapp.sinks.iceberg import IcebergSink
 
         properties, interval = settings.iceberg_catalog()
-        return IcebergSink(properties, commit_interval=interval)
+        return IcebergSink(
+            properties, commit_interval=interval, max_pending=settings.iceberg_max_pending()
+        )
     raise ConfigError(f"unknown sink {kind!r}; use one of {', '.join(SINK_KINDS)}")

@@ -18,6 +18,16 @@ What every sink guarantees (the pipeline, the DLQ, replay and ``reconcile`` rely
 4. **Transient failures are raised** as ``SinkError(retriable=True)`` after storing nothing a
    retry of the same batch cannot redo idempotently; the caller (``SinkWriter`` with
    ``resilience.retry`` and the circuit breaker) retries. ``retriable=False``: retrying cannot help.
+5. **Durable now, or durable later.** ``write`` returns once its records are durable. A sink
+   whose commits are costly and must be rare (Iceberg: one snapshot per commit) says
+   ``deferred = True`` and offers ``stage`` (content checks and refusals as ``write``, the
+   records accepted into memory) and ``barrier`` (an awaitable done once everything staged so
+   far is durable). The pipeline then stages each batch, lets the lane go on to the next one
+   and marks the batch's offsets processed only when its barrier resolves, in lane order: the
+   offsets still never run ahead of the sink, and the lane is not held for a commit interval.
+   ``flush`` commits what is staged now (revocation, stop). A deferred sink retries a failed
+   commit of staged records itself; a barrier raises only when it cannot (the worker stops,
+   and the batches behind it are re-delivered).
 
 What each adapter owns, in its own package (``sinks/postgres/``, ``sinks/clickhouse/``,
 ``sinks/redis/``), so nothing about a destination is written twice:
@@ -143,6 +153,23 @@ class Sink(abc.ABC):
     async def write_freshness(self, table: TableSpec, rows: Sequence[FreshnessRow]) -> None:
         """Store the freshness contract's ``rows`` next to ``table`` (the SQL sinks' tables
         in ``sinks/freshness.py``); SinkError when it fails. Default: nothing to store."""
+        return None
+
+    deferred: ClassVar[bool] = False  # True: stage/barrier/flush below (guarantee 5)
+
+    async def stage(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """A deferred sink: accept ``records`` for a later commit, returning the ones refused
+        for their content as ``write`` would; durable once ``barrier(table)`` resolves."""
+        raise NotImplementedError(f"{self.kind} sink writes durably now; call write")
+
+    def barrier(self, table: TableSpec) -> Awaitable[Any]:
+        """A deferred sink: done once every record staged for ``table`` so far is durable;
+        raises when the sink cannot make them durable."""
+        raise NotImplementedError(f"{self.kind} sink writes durably now; call write")
+
+    async def flush(self) -> None:
+        """A deferred sink: commit what is staged now (not waiting for its interval) and
+        return once it is durable. Default: nothing is ever staged."""
         return None
 
     @abc.abstractmethod

@@ -1,16 +1,21 @@
 """Iceberg sink: version-guarded upserts with tombstones, group-committed at most once per interval.
 
-Durability against the pipeline's contract (``Sink.write`` returns once its records are stored):
-a write is stored only when a snapshot holding it is committed, so ``write`` waits for that
-snapshot. Writes of one table arriving while a commit is pending join it (group commit), and two
-commits of one table are at least ``commit_interval`` seconds apart. A lane that writes
-sequentially therefore waits up to one interval per batch (at most ``--batch-size`` records per
-interval): backpressure, never offsets committed for rows not yet in a snapshot.
+A *deferred* sink (guarantee 5 of ``sinks/base.py``): the pipeline ``stage``s each batch (content
+checks, records kept in the table's open group in memory) and marks the batch's offsets
+processed when ``barrier`` resolves, i.e. when a snapshot holding its records is committed. All
+batches staged for one table between two commits make one snapshot, and two commits of one
+table start at least ``commit_interval`` seconds apart, so the lane is never held for an interval
+and the table gets one snapshot per interval, whatever the batch size. A table's open group
+holds at most ``max_pending`` records: a stage past it waits for the next commit (backpressure).
+A failed commit is retried with backoff by the sink itself (its records stay staged; versions
+make a repeat idempotent). ``write`` is stage, then barrier: durable on return.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +29,8 @@ from streamapp.sinks.iceberg import merge
 from streamapp.sinks.iceberg.schema import cells, iceberg_type, table_schema
 from streamapp.sinks.values import checker
 
+log = logging.getLogger(__name__)
+
 _PROPS: Final = {
     # one metadata.json per commit: keep the last 100, delete older ones at commit
     "write.metadata.delete-after-commit.enabled": "true",
@@ -33,23 +40,30 @@ _PROPS: Final = {
 
 @dataclass(slots=True)
 class _Group:
-    """Records waiting for one commit, and the future their writers await."""
+    """Records waiting for one commit, and the future resolved when it is committed."""
 
+    done: asyncio.Future[merge.CommitStats]
     records: list[OutputRecord] = field(default_factory=list)
-    done: asyncio.Future[merge.CommitStats] | None = None
 
 
 @dataclass(slots=True)
 class _TableState:
-    """One table's pyiceberg handle, its open group and when its last commit started."""
+    """One table's pyiceberg handle, its open group, its newest group and its commit clock."""
 
     spec: TableSpec
     handle: Any
     checks: dict[str, Any]
     convert: dict[str, Any]
-    open: _Group | None = None
-    last: float = float("-inf")
+    open: _Group | None = None  # taking records; its commit task waits for the interval
+    latest: _Group | None = None  # the newest group made (open or committing)
+    last: float = float("-inf")  # when the last commit started (monotonic)
+    now: asyncio.Event = field(default_factory=asyncio.Event)  # flush: commit without waiting
+    failed: BaseException | None = None  # a commit that cannot succeed: every later one fails
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+RETRY_FIRST: Final = 0.5  # seconds before a failed commit is retried; doubles up to RETRY_MOST
+RETRY_MOST: Final = 30.0
 
 
 def _utf8(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
@@ -80,16 +94,24 @@ class IcebergSink(Sink):
     threads. ``commit_interval``: least seconds between two snapshot commits of one table."""
 
     kind = "iceberg"
+    deferred = True
 
     def __init__(
-        self, properties: dict[str, str], *, commit_interval: float, name: str = "streamapp"
+        self,
+        properties: dict[str, str],
+        *,
+        commit_interval: float,
+        max_pending: int = 200_000,
+        name: str = "streamapp",
     ) -> None:
         self.properties = dict(properties)
         self.commit_interval = commit_interval
+        self.max_pending = max_pending
         self.name = name
         self._catalog: Any = None
         self._tables: dict[str, _TableState] = {}  # by target: one interval per table
         self.last_stats: merge.CommitStats | None = None
+        self._commits: set[asyncio.Task[None]] = set()  # the groups' _commit_later tasks
 
     def _where(self) -> str:
         return f"iceberg sink (catalog {redact_url(self.properties.get('uri', ''))})"
@@ -118,9 +140,12 @@ class IcebergSink(Sink):
 
     async def close(self) -> None:
         for state in self._tables.values():
-            group, state.open = state.open, None
-            if group is not None and group.done is not None and not group.done.done():
+            group, state.open = state.latest, None
+            if group is not None and not group.done.done():
                 group.done.set_exception(SinkError(f"{self._where()}: closed before the commit"))
+                group.done.exception()  # retrieved: nobody may be waiting any more
+        for task in list(self._commits):
+            task.cancel()  # a commit already in its thread still finishes there
         self._catalog = None
         self._tables.clear()
 
@@ -209,6 +234,12 @@ class IcebergSink(Sink):
         return good, rejected
 
     async def write(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """Stage ``records`` and wait for the snapshot holding them: durable on return."""
+        rejected = await self.stage(table, records)
+        self.last_stats = await self.barrier(table)
+        return rejected
+
+    async def stage(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
         state = self._state(table)
         if state is None:
             await self.ensure_table(table)
@@ -216,39 +247,94 @@ class IcebergSink(Sink):
         good, rejected = self._split(state, records)
         if not good:
             return rejected
+        while state.open is not None and len(state.open.records) >= self.max_pending:
+            await asyncio.shield(state.open.done)  # full: wait for its commit (backpressure)
+        if state.failed is not None:
+            raise self._failure(state, state.failed)
         group = state.open
         if group is None:
-            group = state.open = _Group(done=asyncio.get_running_loop().create_future())
-            asyncio.get_running_loop().create_task(self._commit_later(state, group))
+            loop = asyncio.get_running_loop()
+            group = state.open = state.latest = _Group(loop.create_future())
+            task = loop.create_task(self._commit_later(state, group))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
         group.records.extend(good)
-        assert group.done is not None
-        self.last_stats = await asyncio.shield(group.done)
         return rejected
 
+    def barrier(self, table: TableSpec) -> asyncio.Future[merge.CommitStats]:
+        """Done when the newest group of ``table`` (so every group before it: commits of one
+        table run one at a time, in order, and stop at the first that cannot succeed) is
+        committed; already done when nothing was ever staged for it."""
+        state = self._tables.get(table.target)
+        if state is None or state.latest is None:
+            done: asyncio.Future[merge.CommitStats] = asyncio.get_running_loop().create_future()
+            done.set_result(merge.CommitStats(0, 0, 0, None))
+            return done
+        return asyncio.ensure_future(asyncio.shield(state.latest.done))
+
+    async def flush(self) -> None:
+        """Commit every table's open group now and wait for it (revocation, stop)."""
+        waits = []
+        for state in self._tables.values():
+            if state.latest is not None and not state.latest.done.done():
+                state.now.set()
+                waits.append(asyncio.shield(state.latest.done))
+        for fut in asyncio.as_completed(waits):
+            self.last_stats = await fut
+
+    def _failure(self, state: _TableState, exc: BaseException) -> SinkError:
+        return SinkError(
+            f"{state.spec.where}: the Iceberg commit failed ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); the batches since the last commit are re-delivered",
+            retriable=False,
+        )
+
     async def _commit_later(self, state: _TableState, group: _Group) -> None:
-        """Commit ``group`` once ``commit_interval`` has passed since the previous commit."""
+        """Commit ``group`` once ``commit_interval`` has passed since the previous commit (or
+        at once after ``flush``); a failed commit is retried with backoff until it lands, the
+        sink closes, or it fails with a ConfigError (nothing later of the table commits then)."""
         done = group.done
-        assert done is not None
-        try:
-            async with state.lock:
-                await asyncio.sleep(max(0.0, state.last + self.commit_interval - time.monotonic()))
-                if state.open is group:
-                    state.open = None  # later writes open the next group
-                state.last = time.monotonic()
-                merged, _ = collapse(group.records)
-                keys = state.spec.key_columns
-                stats = await asyncio.to_thread(
-                    merge.commit, state.handle, keys, merged, state.convert
-                )
-        except Exception as exc:  # noqa: BLE001 - every waiting writer gets it
-            if not done.done():
-                done.set_exception(
-                    SinkError(
-                        f"{state.spec.where}: the Iceberg commit failed ({type(exc).__name__}: "
-                        f"{str(exc)[:200]}); the batch is retried",
-                        retriable=True,
+        async with state.lock:
+            wait = state.last + self.commit_interval - time.monotonic()
+            if wait > 0 and not state.now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.now.wait(), wait)
+            if state.open is group:
+                state.open = None  # later stages open the next group
+            if state.open is None:
+                state.now.clear()
+            state.last = time.monotonic()
+            merged, _ = collapse(group.records)
+            delay, warned = RETRY_FIRST, False
+            while not done.done():
+                if state.failed is not None:
+                    done.set_exception(self._failure(state, state.failed))
+                    break
+                try:
+                    stats = await asyncio.to_thread(
+                        merge.commit, state.handle, state.spec.key_columns, merged, state.convert
                     )
-                )
-            return
-        if not done.done():
-            done.set_result(stats)
+                except ConfigError as exc:
+                    state.failed = exc
+                    continue
+                except Exception as exc:  # noqa: BLE001 - retried: the records stay staged
+                    if not warned:
+                        log.warning(
+                            "%s: Iceberg commit failed, retrying (the batches wait): %s: %s",
+                            state.spec.where,
+                            type(exc).__name__,
+                            str(exc)[:200],
+                        )
+                        warned = True
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MOST)
+                    with contextlib.suppress(Exception):
+                        state.handle = await asyncio.to_thread(self._reload, state)
+                    continue
+                done.set_result(stats)
+        if done.done() and not done.cancelled():
+            done.exception()  # retrieved here: a barrier that nobody awaits must not warn
+
+    def _reload(self, state: _TableState) -> Any:
+        namespace, name = split_target(state.spec)
+        return self._catalog.load_table((namespace, name))

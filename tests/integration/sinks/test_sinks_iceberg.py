@@ -8,6 +8,7 @@ so what a test sees is what a snapshot committed, not the sink's memory.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -242,3 +243,96 @@ def test_an_unreachable_catalog_is_a_retriable_error(lake: Lake) -> None:
         asyncio.run(sink.start())
     assert err.value.retriable and "pw" not in str(err.value)
     assert asyncio.run(sink.healthy()) is False
+
+
+# -- durable later: stage, barrier, flush (sinks/base.py, guarantee 5) ---------------------------
+
+
+def test_staged_batches_return_at_once_and_one_snapshot_makes_them_durable(lake: Lake) -> None:
+    async def body(sink: IcebergSink) -> None:
+        await sink.ensure_table(lake.spec)
+        await sink.write(lake.spec, [record(0, 1, name="opening")])  # commits, starts 3 s
+        before = lake.snapshots()
+        for i in range(1, 11):  # ten batches of a lane: none waits for the interval
+            await asyncio.wait_for(sink.stage(lake.spec, [record(i, 1, name=f"n{i}")]), 1.0)
+        barrier = sink.barrier(lake.spec)
+        assert not barrier.done()  # staged, not durable: no offset may be committed yet
+        assert lake.snapshots() == before and set(lake.rows()) == {0}
+        await barrier
+        assert lake.snapshots() == before + 1  # ten batches, one snapshot
+        assert set(lake.rows()) == set(range(11))
+
+    lake.run(body, interval=3.0)
+
+
+def test_flush_commits_what_is_staged_without_waiting_for_the_interval(lake: Lake) -> None:
+    async def body(sink: IcebergSink) -> None:
+        await sink.ensure_table(lake.spec)
+        await sink.write(lake.spec, [record(1, 1, name="a")])  # the next commit: in an hour
+        await sink.stage(lake.spec, [record(2, 1, name="b")])
+        await asyncio.wait_for(sink.flush(), 60)  # revocation or stop
+        assert sink.barrier(lake.spec).done()
+        assert set(lake.rows()) == {1, 2}
+
+    lake.run(body, interval=3600.0)
+
+
+def test_a_full_group_holds_the_next_stage_until_its_commit(lake: Lake) -> None:
+    async def body(sink: IcebergSink) -> None:
+        await sink.ensure_table(lake.spec)
+        await sink.write(lake.spec, [record(0, 1)])  # commits, starts 2 s
+        await sink.stage(lake.spec, [record(1, 1), record(2, 1)])  # the group is full (2)
+        third = asyncio.create_task(sink.stage(lake.spec, [record(3, 1)]))
+        await asyncio.sleep(0.5)
+        assert not third.done()  # backpressure: memory stays bounded
+        await asyncio.wait_for(third, 30)
+        assert set(lake.rows()) == {0, 1, 2}  # it waited for the commit of the full group
+        await sink.barrier(lake.spec)
+        assert set(lake.rows()) == {0, 1, 2, 3}
+
+    async def run() -> None:
+        sink = IcebergSink(lake.props, commit_interval=2.0, max_pending=2, name=lake.name)
+        await sink.start()
+        try:
+            await body(sink)
+        finally:
+            await sink.close()
+
+    asyncio.run(run())
+
+
+def test_a_failed_commit_is_retried_with_its_staged_rows_until_the_catalog_answers(
+    lake: Lake, stack: Settings
+) -> None:
+    """The catalog (PostgreSQL) goes away between stage and commit: the barrier stays pending
+    while the sink retries, and resolves with every staged row once the catalog is back."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "chaos"))
+    from chaos_proxy import TcpProxy
+
+    pg = stack.warehouse_dsn.split("@", 1)[1].split("/", 1)[0]
+    proxy = TcpProxy(pg.rsplit(":", 1)[0], int(pg.rsplit(":", 1)[1]), name="catalog")
+    port = proxy.start()
+    user = stack.warehouse_dsn.split("://", 1)[1].split("@", 1)[0]
+    props = {**lake.props, "uri": f"postgresql+psycopg://{user}@127.0.0.1:{port}/warehouse"}
+
+    async def body() -> None:
+        sink = IcebergSink(props, commit_interval=1.0, name=lake.name)
+        await sink.start()
+        try:
+            await sink.ensure_table(lake.spec)
+            await sink.write(lake.spec, [record(1, 1, name="a")])  # commits, starts 1 s
+            await sink.stage(lake.spec, [record(2, 1, name="b")])
+            await asyncio.to_thread(proxy.cut, "refuse")
+            barrier = sink.barrier(lake.spec)
+            await asyncio.sleep(3.0)  # the commit is due after 1 s and fails while cut
+            assert not barrier.done()
+            await asyncio.to_thread(proxy.restore)
+            await asyncio.wait_for(barrier, 60)
+        finally:
+            await sink.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        proxy.close()
+    assert set(lake.rows()) == {1, 2}

@@ -42,6 +42,8 @@ class Producer:
 
 
 class Writer:
+    deferred = False  # writes durably now (see test_pipeline_deferred.py for the other kind)
+
     def __init__(
         self, log: list[str], reject: set[int], merged: tuple[int, ...] | None = None
     ) -> None:
