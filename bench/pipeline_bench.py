@@ -365,7 +365,8 @@ def main() -> None:
     topics += [f"{topic}.dlq" for topic in (source.topic, customers.topic)]
 
     def print_phase1() -> None:
-        stateless = "worker end to end (ClickHouse + output topic):"
+        sink = "Iceberg" if os.environ.get("BENCH_SINK") == "iceberg" else "ClickHouse"
+        stateless = f"worker end to end ({sink} + output topic):"
         lookup = f"same + one t.lookup (2 columns, {CUSTOMERS} rows):"
         print(f"{stateless:<47}{throughput:>10,.0f} events/s")
         print(f"{lookup:<47}{enriched:>10,.0f} events/s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from streamapp.errors import ConfigError
 from streamapp.observability import protocol
@@ -133,6 +133,8 @@ def sink_probe(kind: str, settings: Settings) -> Callable[[], str] | None:
         return lambda: _clickhouse(settings)[0]
     if kind == "iceberg":
         return lambda: _iceberg(settings)
+    if kind == "opensearch":
+        return lambda: _opensearch(settings)
     return None
 
 
@@ -141,7 +143,33 @@ SINK_SETTINGS = {
     "redis": "STREAMAPP_REDIS_URL",
     "clickhouse": "STREAMAPP_CLICKHOUSE_DSN",
     "iceberg": "STREAMAPP_ICEBERG_CATALOG_URI",
+    "opensearch": "STREAMAPP_OPENSEARCH_URL",
 }
+
+
+def _opensearch(settings: Settings) -> str:
+    """The node's version and cluster status (opensearch-py imported only here)."""
+    from opensearchpy import OpenSearch
+
+    url = settings.opensearch_url
+    tls: dict[str, Any] = {}
+    if url.startswith("https://"):
+        tls = {"use_ssl": True, "verify_certs": True}
+        if settings.opensearch_ca_file:
+            tls["ca_certs"] = str(settings.path(settings.opensearch_ca_file))
+    client = OpenSearch(hosts=[url], timeout=10, max_retries=0, **tls)
+    try:
+        try:
+            version = client.info()["version"]["number"]
+            status = client.cluster.health()["status"]
+        except Exception as exc:
+            if not tlshints.untrusted(exc):
+                raise
+            hint = "set STREAMAPP_OPENSEARCH_CA_FILE to the PEM CA that signed its certificate"
+            raise ProbeError(f"{tlshints.first_line(exc)}; {hint}") from None
+        return f"OpenSearch {version}, cluster {status}"
+    finally:
+        client.close()
 
 
 def _iceberg(settings: Settings) -> str:
@@ -169,7 +197,8 @@ def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:
         except Exception as exc:  # noqa: BLE001 - any failure to connect ends the start
             env = SINK_SETTINGS[kind]
             raise ConfigError(
-                f"{kind} sink: {type(exc).__name__}: {tlshints.first_line(exc)}; check that "
+                f"{kind} sink: {type(exc).__name__}: {redact_url(tlshints.first_line(exc))}; "
+                "check that "
                 f"the server is up and {env} is right"
             ) from None
 

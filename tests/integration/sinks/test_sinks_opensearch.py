@@ -11,7 +11,8 @@ import pytest
 from opensearchpy import OpenSearch
 from sinks_harness import COLUMNS, closed_port, record
 
-from streamapp.errors import SinkError
+from streamapp.errors import ConfigError, SinkError
+from streamapp.observability.health import sink_preflight, sink_probe
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
@@ -271,3 +272,17 @@ def test_the_reconcile_reader_returns_documents_in_key_order_with_canonical_valu
     assert [v for _, _, (_, v) in got] == [5 + keys.index(k) for k in sorted(keys)]
     assert reader.newest_version() == 5 + len(keys) - 1
     assert reader.notes == []
+
+
+def test_preflight_reaches_the_node_and_names_the_setting_when_it_cannot(
+    node: OpenSearch,
+) -> None:
+    """A worker with an OpenSearch sink checks the node before it starts (before, it started
+    and failed its first batch)."""
+    probe = sink_probe("opensearch", Settings.from_env())
+    assert probe is not None and probe().startswith("OpenSearch 2.")
+    url = f"http://u:sentinel-pw@127.0.0.1:{closed_port()}"
+    with pytest.raises(ConfigError) as err:
+        sink_preflight(Settings.from_env({"STREAMAPP_OPENSEARCH_URL": url}), ["opensearch"])
+    line = str(err.value)
+    assert "STREAMAPP_OPENSEARCH_URL" in line and "sentinel-pw" not in line and "\n" not in line
