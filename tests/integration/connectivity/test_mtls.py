@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REGISTRY_TLS_PORT, SASL_DIR
+from connectivity_env import REGISTRY_TLS_PORT, SASL_DIR
 from ops_harness import OpsHarness, row
 from worker_harness import consume_all, wait_until
 

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import AUTH_DIR, CONNECT_TLS_PORT, REGISTRY_TLS_PORT, ProxyHarness
+from connectivity_env import AUTH_DIR, CONNECT_TLS_PORT, REGISTRY_TLS_PORT, ProxyHarness
 from ops_harness import row
 from worker_harness import consume_all, wait_until
 

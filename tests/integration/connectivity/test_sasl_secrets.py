@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PG_PORT, REDIS_TLS_PORT, STACK_CA, SaslHarness, proxy_env
+from connectivity_env import PG_PORT, REDIS_TLS_PORT, STACK_CA, SaslHarness, proxy_env
 from ops_harness import row
 from worker_harness import wait_until
 

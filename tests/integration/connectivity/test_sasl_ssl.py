@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import SASL_PORT, SaslHarness
+from connectivity_env import SASL_PORT, SaslHarness
 from ops_harness import row
 from worker_harness import consume_all, wait_until
 

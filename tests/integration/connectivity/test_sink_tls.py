@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import PG_PORT, REDIS_TLS_PORT, STACK_CA, TLS_DIR, SaslHarness
+from connectivity_env import PG_PORT, REDIS_TLS_PORT, STACK_CA, TLS_DIR, SaslHarness
 from ops_harness import row
 from worker_harness import wait_until
 

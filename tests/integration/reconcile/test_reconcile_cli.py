@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from conftest import TOOL, Rec, rows, ssn
+from reconcile_env import TOOL, Rec, rows, ssn
 
 
 def _block(stdout: str, sink: str) -> str:

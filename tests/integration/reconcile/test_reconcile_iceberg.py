@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import Rec, rows
+from reconcile_env import Rec, rows
 
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
