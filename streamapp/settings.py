@@ -42,6 +42,7 @@ FROM_FILE = (
     "STREAMAPP_REDIS_URL",
     "STREAMAPP_CLICKHOUSE_DSN",
     "STREAMAPP_OPENSEARCH_URL",
+    "STREAMAPP_ICEBERG_CATALOG_URI",
     "STREAMAPP_MASK_SECRET",
 )
 """Settings that may carry a password and are also read from ``<NAME>_FILE`` (a mounted
@@ -247,9 +248,10 @@ class Settings:
     )
     iceberg_catalog_uri: str = _setting(
         "STREAMAPP_ICEBERG_CATALOG_URI",
-        "postgresql://streamapp:streamapp@127.0.0.1:15432/warehouse",
+        "",
         "Iceberg sink catalog: `postgresql://...` a SQL catalog (pyiceberg's `iceberg_tables` in "
-        "that database), `http(s)://...` a REST catalog",
+        "that database), `http(s)://...` a REST catalog; unset: a SQL catalog in "
+        "STREAMAPP_WAREHOUSE_DSN's database",
     )
     iceberg_warehouse: str = _setting(
         "STREAMAPP_ICEBERG_WAREHOUSE",
@@ -732,7 +734,7 @@ class Settings:
     def iceberg_catalog(self) -> tuple[dict[str, str], float]:
         """pyiceberg catalog properties (type, uri, warehouse) and the commit interval in
         seconds; ConfigError for an unknown catalog scheme or an interval out of range."""
-        uri = self.iceberg_catalog_uri
+        uri = self.iceberg_catalog_uri or self.warehouse_dsn
         if uri.startswith(("postgresql://", "postgres://")):
             props = {"type": "sql", "uri": "postgresql+psycopg://" + uri.split("://", 1)[1]}
         elif uri.startswith(("http://", "https://")):

@@ -24,6 +24,14 @@ def test_default_catalog_is_sql_on_the_warehouse_database_with_a_stack_warehouse
     assert isinstance(sink, IcebergSink) and sink.commit_interval == 60.0
 
 
+def test_unset_catalog_follows_the_warehouse_dsn_with_its_tls_parameters() -> None:
+    """One setting to move for a warehouse elsewhere (before, the catalog kept pointing at the
+    local stack's port when only STREAMAPP_WAREHOUSE_DSN was changed)."""
+    dsn = "postgresql://u:pw@db.internal:6432/wh?sslmode=verify-full&sslrootcert=/ca.pem"
+    props, _ = Settings.from_env({"STREAMAPP_WAREHOUSE_DSN": dsn}).iceberg_catalog()
+    assert props["uri"] == "postgresql+psycopg://" + dsn.split("://", 1)[1]
+
+
 def test_rest_catalog_and_object_store_warehouse() -> None:
     env = {
         "STREAMAPP_ICEBERG_CATALOG_URI": "https://catalog.internal:8181",
