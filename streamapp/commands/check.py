@@ -1,4 +1,5 @@
-"""`streamapp check`: probe every service with a real round trip, one line each."""
+"""`streamapp check`: probe every service (and the sinks the topologies declare) with a real round
+trip, one line each."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ ORDER = 30
 
 def run_check() -> int:
     s = settings()
-    checks = check_all(s)
+    checks = check_all(s, _sink_kinds(s))
     connect = _connect_checks(s.connect_url, _source_topics(s), s)
     failed = [c.service for c in checks if not c.ok]
     failed += [c.service for c, counts in connect if counts and not c.ok]
@@ -33,6 +34,16 @@ def run_check() -> int:
         )
         return 1
     return 0
+
+
+def _sink_kinds(s: Any) -> set[str]:
+    """The kinds of the topologies' sinks (empty when the modules do not load)."""
+    try:
+        from streamapp.commands import load
+
+        return {sink.kind for t in load(s) for sink in t.sinks}
+    except Exception:  # noqa: BLE001 - `topology validate` reports the modules' problems
+        return set()
 
 
 def _source_topics(s: Any) -> list[str] | None:
@@ -89,5 +100,12 @@ def _connect_checks(
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("check", help="check every service with a real round trip")
+    parser = sub.add_parser(
+        "check",
+        help="check every service with a real round trip",
+        description="Probe Kafka, the schema registry, PostgreSQL (source and warehouse), "
+        "Redis, ClickHouse and Kafka Connect with a real round trip each, plus the OpenSearch "
+        "node and the Iceberg catalog when a topology declares such a sink; one line per "
+        "service with the protocol negotiated. Exit code 1 when one fails.",
+    )
     parser.set_defaults(func=lambda args: run_check())

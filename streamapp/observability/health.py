@@ -203,8 +203,30 @@ def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:
             ) from None
 
 
-def check_all(settings: Settings) -> list[Check]:
-    """Probe every service in turn; never raises (a failure is a Check with ok=False)."""
+def _opensearch_check(settings: Settings) -> tuple[str, str]:
+    ca = str(settings.path(settings.opensearch_ca_file)) if settings.opensearch_ca_file else ""
+    return _opensearch(settings), protocol.http(settings.opensearch_url, ca, settings)
+
+
+def _iceberg_check(settings: Settings) -> tuple[str, str]:
+    return _iceberg(settings), ""
+
+
+# Sinks whose service `check` probes only when a topology declares them (the core services
+# above are always probed).
+DECLARED_SINKS: dict[str, tuple[Callable[[Settings], str], Probe]] = {
+    "opensearch": (lambda s: s.opensearch_url, _opensearch_check),
+    "iceberg": (
+        lambda s: s.iceberg_catalog_uri or f"SQL catalog in {s.warehouse_dsn}",
+        _iceberg_check,
+    ),
+}
+
+
+def check_all(settings: Settings, sink_kinds: Iterable[str] = ()) -> list[Check]:
+    """Probe every service in turn, and the OpenSearch node and Iceberg catalog when
+    ``sink_kinds`` (the topologies' sinks) name them; never raises (a failure is a Check with
+    ok=False)."""
     source = _postgres(settings.source_dsn, "STREAMAPP_SOURCE_DSN")
     warehouse = _postgres(settings.warehouse_dsn, "STREAMAPP_WAREHOUSE_DSN")
     probes: list[tuple[str, str, Probe]] = [
@@ -215,6 +237,9 @@ def check_all(settings: Settings) -> list[Check]:
         ("redis", settings.redis_url, _redis),
         ("clickhouse", settings.clickhouse_dsn, _clickhouse),
     ]
+    for kind in sorted(set(sink_kinds) & set(DECLARED_SINKS)):
+        where, declared = DECLARED_SINKS[kind]
+        probes.append((kind, where(settings), declared))
     results = []
     for service, address, probe in probes:
         start = time.perf_counter()

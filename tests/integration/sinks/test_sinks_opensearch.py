@@ -286,3 +286,21 @@ def test_preflight_reaches_the_node_and_names_the_setting_when_it_cannot(
         sink_preflight(Settings.from_env({"STREAMAPP_OPENSEARCH_URL": url}), ["opensearch"])
     line = str(err.value)
     assert "STREAMAPP_OPENSEARCH_URL" in line and "sentinel-pw" not in line and "\n" not in line
+
+
+def test_check_probes_the_node_and_the_catalog_only_when_a_topology_declares_them(
+    node: OpenSearch,
+) -> None:
+    from streamapp.observability.health import check_all
+
+    settings = Settings.from_env()
+    assert {c.service for c in check_all(settings)} & {"opensearch", "iceberg"} == set()
+    declared = {c.service: c for c in check_all(settings, {"opensearch", "iceberg", "postgres"})}
+    assert declared["opensearch"].ok and declared["opensearch"].detail.startswith("OpenSearch 2.")
+    assert declared["opensearch"].protocol == "http"
+    assert declared["iceberg"].ok and "catalog" in declared["iceberg"].detail
+    down = Settings.from_env(
+        {"STREAMAPP_OPENSEARCH_URL": f"http://u:pw9@127.0.0.1:{closed_port()}"}
+    )
+    line = next(c for c in check_all(down, {"opensearch"}) if c.service == "opensearch")
+    assert not line.ok and "pw9" not in line.address + line.detail
