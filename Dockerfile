@@ -10,9 +10,14 @@ COPY streamapp ./streamapp
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim
+# Optional parts (pyproject's extras): RocksDB state, the OpenSearch and Iceberg sinks, MySQL
+# reconcile; e.g. --build-arg STREAMAPP_EXTRAS=state for a smaller image without the two sinks.
+ARG STREAMAPP_EXTRAS=state,opensearch,iceberg
 WORKDIR /app
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN wheel="$(ls /wheels/*.whl)" \
+    && pip install --no-cache-dir "${wheel}${STREAMAPP_EXTRAS:+[$STREAMAPP_EXTRAS]}" \
+    && rm -rf /wheels
 COPY topologies ./topologies
 COPY schemas ./schemas
 ENV STREAMAPP_TOPOLOGIES_DIR=/app/topologies STREAMAPP_SCHEMAS_DIR=/app/schemas
