@@ -32,6 +32,9 @@ from streamapp.types import Kind
 VERSION_TYPE: Final = "external_gte"
 _FIELD: Final = re.compile(r"failed to parse field \[([^\]]+)\]")
 _TRANSIENT_STATUS: Final = frozenset({429, 502, 503, 504})
+# Bytes per bulk request: a batch is sent in requests of about this size, one after another,
+# far below the node's http.max_content_length (100 MB by default; a larger request is a 413).
+BULK_BYTES: Final = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +149,16 @@ class OpenSearchSink(Sink):
         items = _prepare(plan, *collapse(valid, positions), rejected)
         if not items:
             return rejected
+        results: list[Any] = []
         try:
             await self._fill_unchanged(plan, items)
-            body = "".join(_action(plan.index, item) for item in items)
-            response = await self._connect().bulk(body=body)
+            for body in _bodies(plan.index, items):
+                response = await self._connect().bulk(body=body)
+                results.extend(response["items"])
         except (TransportError, OSError) as exc:
             raise self._error(table, "writing a batch", exc) from exc
         transient: str | None = None
-        for item, result in zip(items, response["items"], strict=True):
+        for item, result in zip(items, results, strict=True):
             outcome = next(iter(result.values()))
             status = int(outcome.get("status", 500))
             if status < 300 or status == 409 or (status == 404 and item.doc is None):
@@ -289,6 +294,26 @@ def _document(plan: _Plan, r: OutputRecord, keep: frozenset[str]) -> dict[str, A
             except (TypeError, ValueError):
                 raise Unfit(f"column {name!r} holds a value with no JSON form", name) from None
     return doc
+
+
+def _bodies(index: str, items: Sequence[_Item]) -> list[str]:
+    """The bulk request bodies of ``items``, in order, each about ``BULK_BYTES`` at most (one
+    larger document makes a request of its own). A retry of the batch resends them all:
+    versioned writes make the repeat harmless."""
+    limit = BULK_BYTES
+    bodies: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for item in items:
+        action = _action(index, item)
+        if lines and size + len(action) > limit:
+            bodies.append("".join(lines))
+            lines, size = [], 0
+        lines.append(action)
+        size += len(action)  # characters: bytes for ASCII, a lower bound otherwise
+    if lines:
+        bodies.append("".join(lines))
+    return bodies
 
 
 def _action(index: str, item: _Item) -> str:

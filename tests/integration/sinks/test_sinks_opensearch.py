@@ -304,3 +304,43 @@ def test_check_probes_the_node_and_the_catalog_only_when_a_topology_declares_the
     )
     line = next(c for c in check_all(down, {"opensearch"}) if c.service == "opensearch")
     assert not line.ok and "pw9" not in line.address + line.detail
+
+
+def test_a_large_batch_goes_in_several_bulk_requests_with_refusals_by_position(
+    node: OpenSearch, index: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, one batch was one bulk request: past the node's http.max_content_length (100 MB
+    by default) the node answers 413 and the worker stopped. Requests now stay near
+    BULK_BYTES (shrunk here to 4 KB so that 300 documents take many)."""
+    from streamapp.sinks.opensearch import sink as module
+
+    monkeypatch.setattr(module, "BULK_BYTES", 4096)
+    requests: list[int] = []
+    spec = table(index)
+
+    async def body(sink: OpenSearchSink) -> list[Any]:
+        await sink.ensure_table(spec)
+        client = sink._connect()
+        bulk = client.bulk
+
+        async def counted(*, body: str) -> Any:
+            requests.append(len(body))
+            return await bulk(body=body)
+
+        client.bulk = counted  # type: ignore[method-assign]
+        return await sink.write(
+            spec,
+            [record(i, 1, name=f"n{i}", note="x" * 9000 if i == 250 else None) for i in range(300)],
+        )
+
+    node.indices.create(
+        index=index,
+        body={
+            "settings": {"number_of_replicas": 0},
+            "mappings": {"properties": {"note": {"type": "long"}}},
+        },
+    )
+    rejected = run(body)
+    assert len(requests) > 5 and max(requests) <= 4096 + 9100
+    assert [r.positions for r in rejected] == [(250,)]  # the refusal found in a later request
+    assert len(stored(node, index)) == 299
