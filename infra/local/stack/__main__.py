@@ -1,6 +1,7 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
-Connect, the authenticating TLS proxy in front of the registry and Connect (authproxy) and
-OpenSearch (the search-index sink's node; ``up`` without names starts every service).
+Connect, the authenticating TLS proxy in front of the registry and Connect (authproxy),
+OpenSearch (the search-index sink's node) and an Iceberg REST catalog (iceberg-rest; ``up``
+without names starts every service).
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -18,6 +19,7 @@ from authproxy import AuthProxy
 from common import Config, StackError, fail, say
 from connect import Connect
 from devkey import ensure_mask_dev_key
+from icebergrest import IcebergRest
 from kafka import TOOLS, Kafka
 from mariadb import MariaDB
 from opensearch import OpenSearch
@@ -25,7 +27,17 @@ from postgres import Postgres
 from redis import Redis
 from registry import Registry
 
-ORDER = ("postgres", "redis", "mariadb", "kafka", "registry", "connect", "authproxy", "opensearch")
+ORDER = (
+    "postgres",
+    "redis",
+    "mariadb",
+    "kafka",
+    "registry",
+    "connect",
+    "authproxy",
+    "opensearch",
+    "iceberg-rest",
+)
 # Started only when named; the default of down/status takes them while they run. OpenSearch
 # was one until the sink's tests joined `make test`: every test needs every service running.
 OPTIONAL: tuple[str, ...] = ()
@@ -36,6 +48,7 @@ NEEDS = {
     "registry": ("postgres",),
     "connect": ("kafka", "postgres", "mariadb", "registry"),
     "authproxy": ("registry", "connect"),  # its readiness is a round trip through it
+    "iceberg-rest": ("postgres",),  # its catalog tables are in PostgreSQL
 }
 
 
@@ -49,6 +62,7 @@ def services(cfg: Config) -> dict[str, object]:
         "connect": Connect(cfg),
         "authproxy": AuthProxy(cfg),
         "opensearch": OpenSearch(cfg),
+        "iceberg-rest": IcebergRest(cfg),
     }
 
 
@@ -96,7 +110,7 @@ def down(cfg: Config, names: list[str]) -> None:
 def status(cfg: Config, names: list[str]) -> int:
     svc = services(cfg)
     bad = 0
-    print(f"{'service':<10} {'pid':>8}  {'health':<9} address")
+    print(f"{'service':<12} {'pid':>8}  {'health':<9} address")
     for name in names:
         service = svc[name]
         pid = service.pid()  # type: ignore[attr-defined]
@@ -108,7 +122,7 @@ def status(cfg: Config, names: list[str]) -> int:
             except Exception:  # noqa: BLE001 - a failed probe is an unhealthy service
                 health = "unhealthy"
         bad += health != "healthy"
-        print(f"{name:<10} {pid or '-':>8}  {health:<9} {service.address}")  # type: ignore[attr-defined]
+        print(f"{name:<12} {pid or '-':>8}  {health:<9} {service.address}")  # type: ignore[attr-defined]
         if health == "healthy" and hasattr(service, "details"):
             try:
                 details = service.details()
