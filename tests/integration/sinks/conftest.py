@@ -66,6 +66,9 @@ def harness(
         for t in ("iceberg_tables", "iceberg_namespace_properties"):
             pg_warehouse.execute(f"DELETE FROM {t} WHERE catalog_name = %s", [unique])
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
+    elif kind == "iceberg_rest":
+        harness.drop_iceberg_namespace()
+        shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
     elif kind == "opensearch":
         harness.drop_opensearch_index()
 

@@ -10,13 +10,22 @@ the test); documents are read with their ``_version`` after a refresh. A version
 leaves no document, only a tombstone the node keeps ``gc_deletes`` and never returns by GET or
 search, so ``raw_version`` of a deleted key probes it with a delete at version 0 (refused with
 the stored version; see ``_opensearch_tombstone``).
+
+Iceberg runs twice: kind ``iceberg`` through the SQL catalog in the warehouse PostgreSQL, kind
+``iceberg_rest`` through the stack's REST catalog (``STREAMAPP_ICEBERG_CATALOG_URI=http://...``,
+the ``iceberg-rest`` service), both in namespace ``unique``. The REST server places tables in its
+own warehouse (the client's ``warehouse`` does not move them), so the test's table there is purged
+and its directory removed after the test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -24,6 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from opensearchpy.exceptions import ConflictError, NotFoundError
 
@@ -37,7 +47,8 @@ from streamapp.sinks.postgres.sink import PostgresSink
 from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.types import FieldType, Kind, parse_type
 
-SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg", "opensearch")
+SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg", "iceberg_rest", "opensearch")
+ICEBERG = ("iceberg", "iceberg_rest")
 COLUMNS: dict[str, FieldType] = {
     "id": parse_type("int"),
     "name": parse_type("string"),
@@ -76,8 +87,12 @@ class Harness:
     opensearch: Any = None  # a synchronous OpenSearch client (kind "opensearch" only)
 
     def iceberg_props(self) -> dict[str, str]:
-        """The stack's SQL catalog with a warehouse of this test (catalog named ``unique``)."""
-        props, _ = self.settings.iceberg_catalog()
+        """The stack's SQL catalog with a warehouse of this test (catalog named ``unique``), or
+        for kind ``iceberg_rest`` its REST catalog, as Settings.iceberg_catalog builds them."""
+        settings = self.settings
+        if self.kind == "iceberg_rest":
+            settings = dataclasses.replace(settings, iceberg_catalog_uri=rest_catalog_url())
+        props, _ = settings.iceberg_catalog()
         return {**props, "warehouse": self.iceberg_warehouse().as_uri()}
 
     def iceberg_warehouse(self) -> Path:
@@ -95,7 +110,7 @@ class Harness:
                 replicas=int(self.settings.opensearch_replicas),
                 gc_deletes=self.settings.opensearch_gc_deletes,
             )
-        if self.kind == "iceberg":
+        if self.kind in ICEBERG:
             return IcebergSink(self.iceberg_props(), commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
             return PostgresSink(self.settings.warehouse_dsn)
@@ -110,6 +125,9 @@ class Harness:
         if self.kind == "iceberg":
             props = {**self.iceberg_props(), "uri": f"postgresql+psycopg://u:p@127.0.0.1:{port}/w"}
             return IcebergSink(props, commit_interval=0.1, name=self.unique)
+        if self.kind == "iceberg_rest":
+            props = {**self.iceberg_props(), "uri": f"http://127.0.0.1:{port}"}
+            return IcebergSink(props, commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
             return PostgresSink(f"postgresql://streamapp:streamapp@127.0.0.1:{port}/warehouse")
         if self.kind == "clickhouse":
@@ -120,7 +138,7 @@ class Harness:
         cols = COLUMNS if columns is None else columns
         if self.kind == "clickhouse":
             return TableSpec("sinks", "rows", ("id",), cols, {"database": self.unique, **options})
-        if self.kind == "iceberg":
+        if self.kind in ICEBERG:
             return TableSpec("sinks", f"{self.unique}.rows", ("id",), cols, options)
         if self.kind == "opensearch":
             return TableSpec("sinks", self.unique.lower(), ("id",), cols, options)
@@ -169,7 +187,7 @@ class Harness:
                 }
                 for version, doc in self._opensearch_docs(table.target)
             }
-        if self.kind == "iceberg":
+        if self.kind in ICEBERG:
             return {
                 (r["id"],): {n: r.get(n) for n in [*names, "__version"]}
                 for r in self._iceberg_rows()
@@ -207,7 +225,7 @@ class Harness:
             if found.get("found"):
                 return int(found["_version"]), False
             return self._opensearch_tombstone(table.target, str(key))
-        if self.kind == "iceberg":
+        if self.kind in ICEBERG:
             found = [r for r in self._iceberg_rows() if r["id"] == key]
             return None if not found else (found[0]["__version"], found[0]["__deleted"])
         if self.kind == "postgres":
@@ -227,12 +245,29 @@ class Harness:
         return int(version), not self.redis.exists(f"{self.unique}:{key}")
 
     def drop_iceberg_table(self) -> None:
-        """Drop the test's Iceberg table from its catalog when it exists."""
+        """Drop the test's Iceberg table from its catalog when it exists; through the REST
+        catalog purge it (the server deletes its files) and remove its directory."""
         from pyiceberg.catalog import load_catalog
 
         catalog = load_catalog(self.unique, **self.iceberg_props())
-        if catalog.table_exists((self.unique, "rows")):
+        if not catalog.table_exists((self.unique, "rows")):
+            return
+        if self.kind != "iceberg_rest":
             catalog.drop_table((self.unique, "rows"))
+            return
+        location = urlparse(catalog.load_table((self.unique, "rows")).location())
+        catalog.purge_table((self.unique, "rows"))
+        if location.scheme == "file" and location.path.endswith(f"/{self.unique}/rows"):
+            shutil.rmtree(Path(location.path).parent, ignore_errors=True)
+
+    def drop_iceberg_namespace(self) -> None:
+        """Drop the test's table and namespace from the REST catalog (kind ``iceberg_rest``)."""
+        from pyiceberg.catalog import load_catalog
+
+        self.drop_iceberg_table()
+        catalog = load_catalog(self.unique, **self.iceberg_props())
+        if (self.unique,) in catalog.list_namespaces():
+            catalog.drop_namespace(self.unique)
 
     def drop_opensearch_index(self) -> None:
         """Delete the test's index when it exists (its documents and tombstones with it)."""
@@ -271,6 +306,11 @@ class Harness:
         table = catalog.load_table((self.unique, "rows"))
         rows: list[dict[str, Any]] = table.scan().to_arrow().to_pylist()
         return rows
+
+
+def rest_catalog_url() -> str:
+    """The stack's Iceberg REST catalog (the ``iceberg-rest`` service ``make up`` starts)."""
+    return f"http://127.0.0.1:{os.environ.get('STREAMAPP_ICEBERG_REST_PORT') or 18181}"
 
 
 def _from_text(ft: FieldType, value: Any) -> Any:

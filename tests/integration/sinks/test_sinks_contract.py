@@ -218,7 +218,7 @@ def test_any_delivery_order_converges(
         harness.pg.execute(f'DROP TABLE IF EXISTS "{harness.unique}" CASCADE')
     elif harness.kind == "clickhouse":
         harness.clickhouse.command(f"DROP TABLE IF EXISTS `{harness.unique}`.`rows` SYNC")
-    elif harness.kind == "iceberg":
+    elif harness.kind in ("iceberg", "iceberg_rest"):
         harness.drop_iceberg_table()
     elif harness.kind == "opensearch":
         harness.drop_opensearch_index()
