@@ -27,6 +27,7 @@ __all__ = ["REPO_ROOT", "Settings", "redact_url"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DLQ_RETENTION_MS = "604800000"  # 7 days
+DEFAULT_ICEBERG_WAREHOUSE = ".stack/data/iceberg"
 log = logging.getLogger("streamapp.settings")
 _warned: set[str] = set()
 
@@ -255,9 +256,10 @@ class Settings:
     )
     iceberg_warehouse: str = _setting(
         "STREAMAPP_ICEBERG_WAREHOUSE",
-        ".stack/data/iceberg",
+        DEFAULT_ICEBERG_WAREHOUSE,
         "Iceberg sink warehouse: a directory (relative paths from the repo root) or a "
-        "`file://`/`s3://` URI where new tables put their data and metadata",
+        "`file://`/`s3://` URI where new tables put their data and metadata; with a REST "
+        "catalog, sent as is (a location or the server's warehouse name) and only when set",
     )
     iceberg_commit_interval: str = _setting(
         "STREAMAPP_ICEBERG_COMMIT_INTERVAL",
@@ -732,8 +734,9 @@ class Settings:
         return _with_query(self.clickhouse_dsn, "ca_cert", self.clickhouse_ca_file, self)
 
     def iceberg_catalog(self) -> tuple[dict[str, str], float]:
-        """pyiceberg catalog properties (type, uri, warehouse) and the commit interval in
-        seconds; ConfigError for an unknown catalog scheme or an interval out of range."""
+        """pyiceberg catalog properties (type, uri, warehouse: for a REST catalog only when
+        set) and the commit interval in seconds; ConfigError for an unknown catalog scheme or an
+        interval out of range."""
         uri = self.iceberg_catalog_uri or self.warehouse_dsn
         if uri.startswith(("postgresql://", "postgres://")):
             props = {"type": "sql", "uri": "postgresql+psycopg://" + uri.split("://", 1)[1]}
@@ -745,9 +748,11 @@ class Settings:
                 "(SQL catalog) or http(s)://... (REST catalog)"
             )
         warehouse = self.iceberg_warehouse
-        if "://" not in warehouse:
-            warehouse = self.path(warehouse).as_uri()
-        props["warehouse"] = warehouse
+        if props["type"] == "rest":  # the server places tables; a name (Polaris) stays a name
+            if warehouse != DEFAULT_ICEBERG_WAREHOUSE:
+                props["warehouse"] = warehouse
+        else:
+            props["warehouse"] = warehouse if "://" in warehouse else self.path(warehouse).as_uri()
         try:
             interval = float(self.iceberg_commit_interval)
         except ValueError:

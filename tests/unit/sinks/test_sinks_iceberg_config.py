@@ -88,3 +88,14 @@ def test_a_decimal_wider_than_iceberg_allows_is_a_config_error() -> None:
     cols = {"id": parse_type("int"), "big": parse_type("decimal(40,2)")}
     with pytest.raises(ConfigError, match="at most 38 digits"):
         table_schema(TableSpec("t", "lake.orders", ("id",), cols))
+
+
+def test_a_rest_catalog_gets_the_warehouse_as_set_and_none_by_default() -> None:
+    """A REST server places tables itself; ``warehouse`` asks it for one (Polaris, Lakekeeper:
+    a name). Before, a name became a ``file://`` URI under the repo root, and the local
+    default directory was sent to every REST server."""
+    rest = {"STREAMAPP_ICEBERG_CATALOG_URI": "http://127.0.0.1:18181"}
+    named = {**rest, "STREAMAPP_ICEBERG_WAREHOUSE": "analytics"}
+    assert Settings.from_env(named).iceberg_catalog()[0]["warehouse"] == "analytics"
+    props, _ = Settings.from_env(rest).iceberg_catalog()
+    assert props == {"type": "rest", "uri": "http://127.0.0.1:18181"}
