@@ -38,6 +38,8 @@ def test_every_stack_service_is_declared(compose: dict[str, Any]) -> None:
         "clickhouse",
         "connect",
         "connect-setup",
+        "opensearch",
+        "iceberg-rest",
         "worker",
     }
     for name, service in compose["services"].items():

@@ -91,7 +91,7 @@ def test_unknown_connector_lists_the_known_ones() -> None:
 
 @pytest.fixture
 def no_services(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check, "check_all", lambda settings: [])
+    monkeypatch.setattr(check, "check_all", lambda settings, kinds=(): [])
     monkeypatch.delenv("STREAMAPP_CONNECT_URL", raising=False)
 
 
