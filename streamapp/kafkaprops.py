@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from streamapp.errors import ConfigError
+from streamapp.propertylist import pairs
 
 # librdkafka properties that have a STREAMAPP_* setting of their own
 DEDICATED: Final = {
@@ -99,31 +100,20 @@ PRODUCER_ONLY: Final = frozenset(
 def parse_properties(text: str) -> tuple[tuple[str, str], ...]:
     """``key=value`` pairs separated by commas or newlines (newlines only when the text has any,
     so values may hold commas); ConfigError for a malformed pair or a dedicated property."""
-    parts = text.splitlines() if "\n" in text.strip() else text.split(",")
-    pairs = []
-    for number, part in enumerate((p.strip() for p in parts), 1):
-        if not part or part.startswith("#"):
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key:  # the item is not quoted: it may be a secret without its key
-            raise ConfigError(
-                f"STREAMAPP_KAFKA_PROPERTIES: item {number} is not key=value; write "
-                "librdkafka properties as key=value separated by commas or newlines"
-            )
+    out = []
+    for key, value in pairs(text, "STREAMAPP_KAFKA_PROPERTIES", "librdkafka properties"):
         if key in DEDICATED:
             raise ConfigError(
                 f"STREAMAPP_KAFKA_PROPERTIES: set {key} with {DEDICATED[key]} instead"
             )
-        value = value.strip()
         if key in FAUST:
             try:
                 FAUST[key][1](value)
             except ValueError:  # the value is not quoted: a property's value may be a secret
                 expects = EXPECTS.get(key, "a whole number")
                 raise ConfigError(f"STREAMAPP_KAFKA_PROPERTIES: {key} takes {expects}") from None
-        pairs.append((key, value))
-    return tuple(pairs)
+        out.append((key, value))
+    return tuple(out)
 
 
 def worker_consumer_conf(

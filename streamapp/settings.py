@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from streamapp.errors import ConfigError
@@ -44,6 +44,8 @@ FROM_FILE = (
     "STREAMAPP_CLICKHOUSE_DSN",
     "STREAMAPP_OPENSEARCH_URL",
     "STREAMAPP_ICEBERG_CATALOG_URI",
+    "STREAMAPP_ICEBERG_CATALOG_TOKEN",
+    "STREAMAPP_ICEBERG_PROPERTIES",
     "STREAMAPP_MASK_SECRET",
 )
 """Settings that may carry a password and are also read from ``<NAME>_FILE`` (a mounted
@@ -253,6 +255,26 @@ class Settings:
         "Iceberg sink catalog: `postgresql://...` a SQL catalog (pyiceberg's `iceberg_tables` in "
         "that database), `http(s)://...` a REST catalog; unset: a SQL catalog in "
         "STREAMAPP_WAREHOUSE_DSN's database",
+    )
+    iceberg_catalog_token: str = _setting(
+        "STREAMAPP_ICEBERG_CATALOG_TOKEN",
+        "",
+        "bearer token of a REST Iceberg catalog (sent as `Authorization: Bearer`)",
+        secret=True,
+    )
+    iceberg_catalog_ca_file: str = _setting(
+        "STREAMAPP_ICEBERG_CATALOG_CA_FILE",
+        "",
+        "PEM CA file that signed an `https://` REST Iceberg catalog's certificate (unset: "
+        "system CAs); kept over REQUESTS_CA_BUNDLE",
+    )
+    iceberg_properties: str = _setting(
+        "STREAMAPP_ICEBERG_PROPERTIES",
+        "",
+        "other pyiceberg catalog properties, e.g. `credential=<id>:<secret>,scope=...` (OAuth2) "
+        "or `s3.endpoint=...`: `key=value` separated by commas, or by newlines when a value "
+        "holds a comma",
+        secret=True,
     )
     iceberg_warehouse: str = _setting(
         "STREAMAPP_ICEBERG_WAREHOUSE",
@@ -733,22 +755,36 @@ class Settings:
             return f"chdb://{chdb}"
         return _with_query(self.clickhouse_dsn, "ca_cert", self.clickhouse_ca_file, self)
 
-    def iceberg_catalog(self) -> tuple[dict[str, str], float]:
+    def iceberg_catalog(self) -> tuple[dict[str, Any], float]:
         """pyiceberg catalog properties (type, uri, warehouse: for a REST catalog only when
         set) and the commit interval in seconds; ConfigError for an unknown catalog scheme or an
         interval out of range."""
+        from streamapp.sinks.iceberg.catalog import (
+            extra_properties,
+            rest_properties,
+            sql_only_problems,
+        )
+
         uri = self.iceberg_catalog_uri or self.warehouse_dsn
+        props: dict[str, Any]
         if uri.startswith(("postgresql://", "postgres://")):
             props = {"type": "sql", "uri": "postgresql+psycopg://" + uri.split("://", 1)[1]}
+            wrong = sql_only_problems(self)
+            if wrong:
+                raise ConfigError(
+                    f"{wrong[0]} is for a REST catalog; the SQL catalog takes TLS and the "
+                    "password from its postgresql:// URI"
+                )
         elif uri.startswith(("http://", "https://")):
-            props = {"type": "rest", "uri": uri}
+            props = rest_properties(self, uri)
         else:
             raise ConfigError(
                 f"STREAMAPP_ICEBERG_CATALOG_URI={redact_url(uri)!r}: use postgresql://... "
                 "(SQL catalog) or http(s)://... (REST catalog)"
             )
+        props.update(extra_properties(self.iceberg_properties))
         warehouse = self.iceberg_warehouse
-        if props["type"] == "rest":  # the server places tables; a name (Polaris) stays a name
+        if props.get("type") != "sql":  # REST: the server places tables; a name stays a name
             if warehouse != DEFAULT_ICEBERG_WAREHOUSE:
                 props["warehouse"] = warehouse
         else:
@@ -808,6 +844,10 @@ class Settings:
 
             names = ", ".join(k for k, _ in parse_properties(value))
             return f"(set: {names})"
+        if name == "iceberg_properties" and value:
+            from streamapp.sinks.iceberg.catalog import extra_properties
+
+            return f"(set: {', '.join(extra_properties(value))})"
         return "(set)" if value else "(unset)"
 
 

@@ -176,9 +176,18 @@ def _iceberg(settings: Settings) -> str:
     """List the namespaces of the Iceberg catalog (pyiceberg imported only here)."""
     from pyiceberg.catalog import load_catalog
 
+    from streamapp.sinks.iceberg.catalog import failure_hint
+
     props, _ = settings.iceberg_catalog()
-    namespaces = load_catalog("streamapp", **props).list_namespaces()
-    return f"Iceberg {props['type']} catalog, {len(namespaces)} namespace(s)"
+    try:
+        namespaces = load_catalog("streamapp", **props).list_namespaces()
+    except Exception as exc:
+        hint, retriable = failure_hint(exc)
+        if retriable:  # unreachable: the caller names STREAMAPP_ICEBERG_CATALOG_URI
+            raise
+        raise ProbeError(f"{type(exc).__name__}: {tlshints.first_line(exc)}; {hint}") from None
+    kind = props.get("type", "rest")  # a REST catalog with a pinned CA names its class instead
+    return f"Iceberg {kind} catalog, {len(namespaces)} namespace(s)"
 
 
 def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:
@@ -209,7 +218,11 @@ def _opensearch_check(settings: Settings) -> tuple[str, str]:
 
 
 def _iceberg_check(settings: Settings) -> tuple[str, str]:
-    return _iceberg(settings), ""
+    uri = settings.iceberg_catalog_uri
+    if not uri.startswith(("http://", "https://")):
+        return _iceberg(settings), ""
+    ca = settings.iceberg_catalog_ca_file
+    return _iceberg(settings), protocol.http(uri, str(settings.path(ca)) if ca else "", settings)
 
 
 # Sinks whose service `check` probes only when a topology declares them (the core services

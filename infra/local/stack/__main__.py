@@ -34,9 +34,9 @@ ORDER = (
     "kafka",
     "registry",
     "connect",
-    "authproxy",
     "opensearch",
     "iceberg-rest",
+    "authproxy",
 )
 # Started only when named; the default of down/status takes them while they run. OpenSearch
 # was one until the sink's tests joined `make test`: every test needs every service running.
@@ -47,7 +47,8 @@ ALL = (*ORDER, *OPTIONAL)
 NEEDS = {
     "registry": ("postgres",),
     "connect": ("kafka", "postgres", "mariadb", "registry"),
-    "authproxy": ("registry", "connect"),  # its readiness is a round trip through it
+    # its readiness is a round trip through it to each
+    "authproxy": ("registry", "connect", "iceberg-rest"),
     "iceberg-rest": ("postgres",),  # its catalog tables are in PostgreSQL
 }
 

@@ -1,13 +1,16 @@
-"""An authenticating HTTPS proxy of our own in front of the registry and Kafka Connect's REST API.
+"""An authenticating HTTPS proxy of our own in front of the registry, Kafka Connect's REST API and
+the Iceberg REST catalog.
 
 Apicurio Registry authenticates only through an OpenID Connect server (Keycloak; its HTTP basic
 mode hands the credentials to that server), and Kafka Connect's REST API has no TLS or login of
 its own here, so the local stack puts this proxy in front of both: HTTPS with a certificate
-signed by the stack CA (certs.py), on STREAMAPP_REGISTRY_TLS_PORT (registry) and
-STREAMAPP_CONNECT_TLS_PORT (Connect). A request passes with HTTP basic auth of a user whose
-password is in ``<stack>/authproxy/<user>.password`` (``streamapp``'s is made by ``make up``;
-a test may add a user by writing a file) or with ``Authorization: Bearer <the token in
-<stack>/authproxy/bearer.token>``; anything else is answered 401. Stdlib only.
+signed by the stack CA (certs.py), on STREAMAPP_REGISTRY_TLS_PORT (registry),
+STREAMAPP_CONNECT_TLS_PORT (Connect) and STREAMAPP_ICEBERG_REST_TLS_PORT (the Iceberg REST
+catalog, whose servlet has no login or TLS of its own either). A request passes with HTTP
+basic auth of a user whose password is in ``<stack>/authproxy/<user>.password``
+(``streamapp``'s is made by ``make up``; a test may add a user by writing a file) or with
+``Authorization: Bearer <the token in <stack>/authproxy/bearer.token>``; anything else is
+answered 401. Stdlib only.
 
 Run by the stack as ``python3 authproxy.py serve --cert C --key K --auth-dir D
 --route PORT=UPSTREAM ...``.
@@ -70,7 +73,8 @@ class AuthProxy(SpawnedService):
     def address(self) -> str:
         return (
             f"https://127.0.0.1:{self.cfg.registry_tls_port}{REGISTRY_PATH} (registry), "
-            f"https://127.0.0.1:{self.cfg.connect_tls_port} (connect)"
+            f"https://127.0.0.1:{self.cfg.connect_tls_port} (connect), "
+            f"https://127.0.0.1:{self.cfg.iceberg_rest_tls_port} (iceberg-rest)"
         )
 
     def prepare(self) -> None:
@@ -81,6 +85,8 @@ class AuthProxy(SpawnedService):
     def start(self) -> None:
         ensure_port_free(self.cfg.registry_tls_port, self.name, "STREAMAPP_REGISTRY_TLS_PORT")
         ensure_port_free(self.cfg.connect_tls_port, self.name, "STREAMAPP_CONNECT_TLS_PORT")
+        iceberg = self.cfg.iceberg_rest_tls_port
+        ensure_port_free(iceberg, self.name, "STREAMAPP_ICEBERG_REST_TLS_PORT")
         cert, key = issue(self.cfg, "authproxy")
         spawn(
             [
@@ -92,6 +98,7 @@ class AuthProxy(SpawnedService):
                 "--auth-dir", str(auth_dir(self.cfg)),
                 "--route", f"{self.cfg.registry_tls_port}=127.0.0.1:{self.cfg.registry_port}",
                 "--route", f"{self.cfg.connect_tls_port}=127.0.0.1:{self.cfg.connect_port}",
+                "--route", f"{iceberg}=127.0.0.1:{self.cfg.iceberg_rest_port}",
             ],
             log=self.log,
             pidfile=self.pidfile,
@@ -102,7 +109,8 @@ class AuthProxy(SpawnedService):
         good = "Basic " + base64.b64encode(f"{USER}:{password}".encode()).decode()
         registry = f"https://127.0.0.1:{self.cfg.registry_tls_port}{REGISTRY_PATH}/subjects"
         connect = f"https://127.0.0.1:{self.cfg.connect_tls_port}/connector-plugins"
-        for url in (registry, connect):
+        iceberg = f"https://127.0.0.1:{self.cfg.iceberg_rest_tls_port}/v1/config"
+        for url in (registry, connect, iceberg):
             if self._get(url, None) != 401 or self._get(url, good) != 200:
                 return False
         return True

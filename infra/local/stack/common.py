@@ -51,6 +51,8 @@ class Config:
     connectors: tuple[str, ...]
     registry_tls_port: int
     connect_tls_port: int
+    iceberg_rest_port: int
+    iceberg_rest_tls_port: int
     ready_timeout: float
 
     @classmethod
@@ -77,12 +79,16 @@ class Config:
             connect_heap=env("STREAMAPP_CONNECT_HEAP", "512m"),
             connectors=_names(env("STREAMAPP_CONNECT_CONNECTORS", "shop")),
             # The authenticating TLS proxy (authproxy.py); by default 363 above the port it
-            # fronts (18444, 18446), so a stack moved to other ports moves its proxy along.
+            # fronts (18444, 18446, 18544), so a stack moved to other ports moves its proxy along.
             registry_tls_port=_above(
                 "STREAMAPP_REGISTRY_TLS_PORT", int(env("STREAMAPP_REGISTRY_PORT", "18081"))
             ),
             connect_tls_port=_above(
                 "STREAMAPP_CONNECT_TLS_PORT", int(env("STREAMAPP_CONNECT_PORT", "18083"))
+            ),
+            iceberg_rest_port=int(env("STREAMAPP_ICEBERG_REST_PORT", "18181")),
+            iceberg_rest_tls_port=_above(
+                "STREAMAPP_ICEBERG_REST_TLS_PORT", int(env("STREAMAPP_ICEBERG_REST_PORT", "18181"))
             ),
             ready_timeout=float(env("STREAMAPP_READY_TIMEOUT", "180")),
         )

@@ -47,7 +47,7 @@ class IcebergRest(SpawnedService):
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
-        self.port = int(env("STREAMAPP_ICEBERG_REST_PORT", "18181"))
+        self.port = cfg.iceberg_rest_port
         self.heap = env("STREAMAPP_ICEBERG_REST_HEAP", "256m")
         self.data = cfg.data(self.name)
         self.warehouse = self.data / "warehouse"

@@ -26,6 +26,7 @@ from streamapp.records import OutputRecord
 from streamapp.settings import redact_url
 from streamapp.sinks.base import Rejected, Sink, TableSpec, check_keys, collapse
 from streamapp.sinks.iceberg import merge
+from streamapp.sinks.iceberg.catalog import failure_hint
 from streamapp.sinks.iceberg.schema import cells, iceberg_type, table_schema
 from streamapp.sinks.values import checker
 
@@ -124,10 +125,10 @@ class IcebergSink(Sink):
         try:
             self._catalog = await asyncio.to_thread(load_catalog, self.name, **self.properties)
         except Exception as exc:
+            hint, retriable = failure_hint(exc)
             raise SinkError(
-                f"{self._where()}: cannot open the catalog ({type(exc).__name__}); check "
-                "STREAMAPP_ICEBERG_CATALOG_URI and that its server answers",
-                retriable=True,
+                f"{self._where()}: cannot open the catalog ({type(exc).__name__}); {hint}",
+                retriable=retriable,
             ) from exc
 
     async def healthy(self) -> bool:

@@ -30,6 +30,10 @@ CONNECT_TLS_PORT = int(
     os.environ.get("STREAMAPP_CONNECT_TLS_PORT", "")
     or int(os.environ.get("STREAMAPP_CONNECT_PORT", "") or "18083") + 363
 )
+ICEBERG_TLS_PORT = int(
+    os.environ.get("STREAMAPP_ICEBERG_REST_TLS_PORT", "")
+    or int(os.environ.get("STREAMAPP_ICEBERG_REST_PORT", "") or "18181") + 363
+)
 AUTH_DIR = SASL_DIR.parent / "authproxy"
 
 # The sinks over TLS (infra/local/stack/pgtls.py, redis.py): the stack CA, the TLS roles' files.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pyiceberg.types import DecimalType, LongType, StringType, TimestamptzType
 
@@ -99,3 +101,52 @@ def test_a_rest_catalog_gets_the_warehouse_as_set_and_none_by_default() -> None:
     assert Settings.from_env(named).iceberg_catalog()[0]["warehouse"] == "analytics"
     props, _ = Settings.from_env(rest).iceberg_catalog()
     assert props == {"type": "rest", "uri": "http://127.0.0.1:18181"}
+
+
+def test_rest_token_ca_and_pass_through_properties(tmp_path: Any) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("pem")
+    env = {
+        "STREAMAPP_ICEBERG_CATALOG_URI": "https://catalog.internal:8181",
+        "STREAMAPP_ICEBERG_CATALOG_TOKEN": "t0k",
+        "STREAMAPP_ICEBERG_CATALOG_CA_FILE": str(ca),
+        "STREAMAPP_ICEBERG_PROPERTIES": "scope=PRINCIPAL_ROLE:ALL\n"
+        "header.X-Iceberg-Access-Delegation=vended-credentials,remote-signing",
+    }
+    props, _ = Settings.from_env(env).iceberg_catalog()
+    assert props == {
+        "py-catalog-impl": "streamapp.sinks.iceberg.restcatalog.PinnedCaRestCatalog",
+        "uri": "https://catalog.internal:8181",
+        "token": "t0k",
+        "ssl": {"cabundle": str(ca)},
+        "scope": "PRINCIPAL_ROLE:ALL",
+        "header.X-Iceberg-Access-Delegation": "vended-credentials,remote-signing",
+    }
+    shown = dict((k, v) for k, v, _ in Settings.from_env(env).describe())
+    assert shown["STREAMAPP_ICEBERG_CATALOG_TOKEN"] == "(set)"
+    assert "PRINCIPAL_ROLE" not in shown["STREAMAPP_ICEBERG_PROPERTIES"]
+    assert "scope" in shown["STREAMAPP_ICEBERG_PROPERTIES"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"STREAMAPP_ICEBERG_PROPERTIES": "uri=http://x"},
+            "set uri with STREAMAPP_ICEBERG_CATALOG_URI",
+        ),
+        ({"STREAMAPP_ICEBERG_PROPERTIES": "s3.secret-access-key"}, "item 1 is not key=value"),
+        ({"STREAMAPP_ICEBERG_CATALOG_CA_FILE": "ca.pem"}, "is for a REST catalog"),
+        (
+            {
+                "STREAMAPP_ICEBERG_CATALOG_URI": "https://c",
+                "STREAMAPP_ICEBERG_CATALOG_CA_FILE": "/nope.pem",
+            },
+            "STREAMAPP_ICEBERG_CATALOG_CA_FILE='/nope.pem' is not a readable file",
+        ),
+    ],
+)
+def test_catalog_settings_refused_with_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env).iceberg_catalog()
+    assert message in str(err.value) and "secret-access" not in str(err.value)
