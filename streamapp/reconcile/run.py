@@ -25,7 +25,6 @@ from streamapp.reconcile.expected import Counts, OutOfOrder, ascending, expected
 from streamapp.reconcile.expected import snapshot_source as _snapshot
 from streamapp.reconcile.extsort import external_sort
 from streamapp.reconcile.freshness import SourcePosition, source_position
-from streamapp.reconcile.icebergread import IcebergRows
 from streamapp.reconcile.layout import Expected, Layout
 from streamapp.reconcile.merge import Diffs, OrderedJoin, Tally
 from streamapp.reconcile.myread import MySqlSourceReader, is_mysql_dsn
@@ -48,7 +47,8 @@ from streamapp.transform.spec import (
 from streamapp.types import FieldType
 
 if TYPE_CHECKING:
-    from streamapp.sinks.opensearch.read import OpenSearchRows
+    from streamapp.sinks.iceberg.reader import IcebergRows
+    from streamapp.sinks.opensearch.reader import OpenSearchRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,7 @@ def _joins(
                 if isinstance(spec, PostgresSink):
                     reader = PostgresRows(settings.warehouse_dsn, spec, layout, chunk)
                 elif isinstance(spec, OpenSearchSink):
-                    from streamapp.sinks.opensearch.read import OpenSearchRows
+                    from streamapp.sinks.opensearch.reader import OpenSearchRows
 
                     ca = settings.opensearch_ca_file
                     reader = OpenSearchRows(
@@ -180,6 +180,8 @@ def _joins(
                         ca_file=str(settings.path(ca)) if ca else None,
                     )
                 elif isinstance(spec, IcebergSink):
+                    from streamapp.sinks.iceberg.reader import IcebergRows
+
                     reader = IcebergRows(settings, spec, layout)
                 else:
                     assert isinstance(spec, ClickHouseSink)

@@ -213,7 +213,7 @@ def test_the_reconcile_reader_returns_documents_in_key_order_with_canonical_valu
     from uuid import UUID
 
     from streamapp.reconcile.layout import Layout, make_canon
-    from streamapp.sinks.opensearch.read import OpenSearchRows
+    from streamapp.sinks.opensearch.reader import OpenSearchRows
     from streamapp.transform.spec import OpenSearchSink as Declared
 
     types = {
