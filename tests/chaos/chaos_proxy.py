@@ -125,8 +125,12 @@ class TcpProxy:
             self._server = None
         for writer in list(self._writers):
             _reset(writer)
-        for task in list(self._conns):
+        tasks = list(self._conns)
+        for task in tasks:
             task.cancel()
+        # let them finish cancelling: a loop stopped under a cancelling task prints "Task was
+        # destroyed but it is pending" with a CancelledError traceback at exit
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._flowing is not None
