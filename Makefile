@@ -47,7 +47,7 @@ check-alerts: promtool  ## promtool check rules + promtool test rules on infra/p
 	@$(PROMTOOL) check rules infra/prometheus/alerts.yml
 	@$(PROMTOOL) test rules infra/prometheus/alerts_test.yml
 
-up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium, OpenSearch); a no-op when running
+up:  ## start the local stack (Kafka, registry, PostgreSQL, Redis, MariaDB, Kafka Connect + Debezium, OpenSearch, Iceberg REST catalog, S3 store, auth proxy); a no-op when running
 	@$(STACK) up
 
 down:  ## stop every process of the local stack

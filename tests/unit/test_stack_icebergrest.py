@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -12,18 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-STACK = Path(__file__).resolve().parents[2] / "infra" / "local" / "stack"
-
-
-def load(mp: pytest.MonkeyPatch, name: str, path: Path) -> ModuleType:
-    """Import ``path`` as ``name``; ``sys.modules`` gets it back as it was when ``mp`` undoes."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    mp.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
+from stack_scripts import STACK, load
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +86,7 @@ def test_up_starts_it_after_postgresql(rest: ModuleType) -> None:
             load(mp, name, STACK / f"{name}.py")
         load(mp, "opensearch", STACK / "opensearch.py")
         load(mp, "icebergrest", STACK / "icebergrest.py")
+        load(mp, "s3", STACK / "s3.py")
         main = load(mp, "stack_main", STACK / "__main__.py")
         assert "iceberg-rest" in main.ORDER
         assert main.NEEDS["iceberg-rest"] == ("postgres",)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import string
 import sys
 from collections.abc import Iterator
@@ -11,19 +10,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from stack_scripts import STACK, load
 
-STACK = Path(__file__).resolve().parents[2] / "infra" / "local" / "stack"
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
-
-
-def load(mp: pytest.MonkeyPatch, name: str, path: Path) -> ModuleType:
-    """Import ``path`` as ``name``; ``sys.modules`` gets it back as it was when ``mp`` undoes."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    mp.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

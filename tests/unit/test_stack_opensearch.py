@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from stack_scripts import STACK, load
 
-STACK = Path(__file__).resolve().parents[2] / "infra" / "local" / "stack"
 # what `mvn dependency:copy-dependencies` leaves for infra/local/opensearch/pom.xml
 RESOLVED = [
     "analysis-common-2.19.6.jar", "antlr4-runtime-4.13.1.jar", "asm-9.7.jar",
@@ -19,16 +17,6 @@ RESOLVED = [
     "lang-painless-2.19.6.jar", "mapper-extras-client-2.19.6.jar", "opensearch-2.19.6.zip",
     "opensearch-scripting-painless-spi-2.19.6.jar",
 ]  # fmt: skip
-
-
-def load(mp: pytest.MonkeyPatch, name: str, path: Path) -> ModuleType:
-    """Import ``path`` as ``name``; ``sys.modules`` gets it back as it was when ``mp`` undoes."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    mp.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """streamapp local stack: `up`, `down`, `status` for Kafka, registry, PostgreSQL, Redis, MariaDB,
 Connect, the authenticating TLS proxy in front of the registry and Connect (authproxy),
-OpenSearch (the search-index sink's node) and an Iceberg REST catalog (iceberg-rest; ``up``
-without names starts every service).
+OpenSearch (the search-index sink's node), an Iceberg REST catalog (iceberg-rest) and an
+S3-compatible object store (s3, for Iceberg warehouses on s3://); ``up`` without names starts
+every service.
 
 Run as ``python3 infra/local/stack <command> [service ...]`` (the Makefile's up/down/status);
 ``python3 infra/local/stack kafka-consumer-groups ARGS...`` runs Kafka's own consumer-group tool
@@ -26,6 +27,7 @@ from opensearch import OpenSearch
 from postgres import Postgres
 from redis import Redis
 from registry import Registry
+from s3 import S3
 
 ORDER = (
     "postgres",
@@ -36,6 +38,7 @@ ORDER = (
     "connect",
     "opensearch",
     "iceberg-rest",
+    "s3",
     "authproxy",
 )
 # Started only when named; the default of down/status takes them while they run. OpenSearch
@@ -64,6 +67,7 @@ def services(cfg: Config) -> dict[str, object]:
         "authproxy": AuthProxy(cfg),
         "opensearch": OpenSearch(cfg),
         "iceberg-rest": IcebergRest(cfg),
+        "s3": S3(cfg),
     }
 
 
@@ -75,7 +79,7 @@ def up(cfg: Config, names: list[str]) -> None:
         svc[name].prepare()  # type: ignore[attr-defined]
     launched: list[str] = []
     # Kafka, Redis and MariaDB have no dependencies: launch them first so their start-up overlaps.
-    first = ("kafka", "redis", "mariadb", "opensearch")
+    first = ("kafka", "redis", "mariadb", "opensearch", "s3")
     for name in sorted(names, key=lambda n: (n not in first, ALL.index(n))):
         service = svc[name]
         for needed in NEEDS.get(name, ()):

@@ -53,6 +53,7 @@ class Config:
     connect_tls_port: int
     iceberg_rest_port: int
     iceberg_rest_tls_port: int
+    s3_port: int
     ready_timeout: float
 
     @classmethod
@@ -90,6 +91,7 @@ class Config:
             iceberg_rest_tls_port=_above(
                 "STREAMAPP_ICEBERG_REST_TLS_PORT", int(env("STREAMAPP_ICEBERG_REST_PORT", "18181"))
             ),
+            s3_port=int(env("STREAMAPP_S3_PORT", "19000")),
             ready_timeout=float(env("STREAMAPP_READY_TIMEOUT", "180")),
         )
 
@@ -327,3 +329,29 @@ class SpawnedService:
         if pid is not None:
             stop_pid(pid, self.name, grace=self.stop_grace)
         self.pidfile.unlink(missing_ok=True)
+
+
+class FingerprintedService(SpawnedService):
+    """A spawned service restarted by ``up`` when what it would start with changed: subclasses
+    return it (jars, settings, secrets as digests) from ``fingerprint``; ``start`` calls
+    ``record_start`` before it spawns."""
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def started(self) -> Path:
+        """What the running process was started with."""
+        return self.cfg.data(self.name) / "started"
+
+    def record_start(self) -> None:
+        self.started.parent.mkdir(parents=True, exist_ok=True)
+        self.started.write_text(self.fingerprint())
+
+    def outdated(self) -> str | None:
+        """Why the running process must be restarted: other jars or settings than now, else
+        None."""
+        started = self.started.read_text() if self.started.exists() else ""
+        if started != self.fingerprint():
+            return "runs with other jars or settings"
+        return None

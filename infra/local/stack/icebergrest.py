@@ -20,7 +20,7 @@ from typing import Any
 from common import (
     REPO,
     Config,
-    SpawnedService,
+    FingerprintedService,
     ensure_port_free,
     env,
     require_tool,
@@ -38,7 +38,7 @@ READY_PREFIX = "streamapp_stack_ready_"
 JAVA_HINT = "install OpenJDK 17 (apt-get install -y openjdk-17-jre-headless)"
 
 
-class IcebergRest(SpawnedService):
+class IcebergRest(FingerprintedService):
     """The catalog server; ``healthy`` is a real round trip: GET /v1/config, create a namespace
     READY_PREFIX + random hex (written to PostgreSQL), find it in the list, drop it."""
 
@@ -52,7 +52,6 @@ class IcebergRest(SpawnedService):
         self.data = cfg.data(self.name)
         self.warehouse = self.data / "warehouse"
         self.libs = cfg.cache_dir / f"iceberg-rest-{ICEBERG_VERSION}" / f"libs-{pom_digest(POM)}"
-        self.started = self.data / "started"  # what the running server was started with
 
     @property
     def address(self) -> str:
@@ -90,7 +89,7 @@ class IcebergRest(SpawnedService):
         ensure_port_free(self.port, self.name, "STREAMAPP_ICEBERG_REST_PORT")
         java = require_tool("java", JAVA_HINT)
         self.ensure_database()
-        self.started.write_text(self.fingerprint())
+        self.record_start()
         spawn(
             [
                 java,
@@ -118,13 +117,6 @@ class IcebergRest(SpawnedService):
                 ICEBERG_REST_WAREHOUSE=self.warehouse.as_uri(),
             ),
         )
-
-    def outdated(self) -> str | None:
-        """Why the running server must be restarted: other jars or settings than now, else None."""
-        started = self.started.read_text() if self.started.exists() else ""
-        if started != self.fingerprint():
-            return "runs with other jars or settings"
-        return None
 
     def rest(self, method: str, path: str, body: Any = None) -> Any:
         """One call to the catalog's REST API; the parsed JSON answer."""
