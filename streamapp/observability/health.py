@@ -176,7 +176,7 @@ def _iceberg(settings: Settings) -> str:
     """List the namespaces of the Iceberg catalog (pyiceberg imported only here)."""
     from pyiceberg.catalog import load_catalog
 
-    from streamapp.sinks.iceberg.catalog import failure_hint
+    from streamapp.sinks.iceberg.catalog import failure_hint, probe_warehouse, storage_hint
 
     props, _ = settings.iceberg_catalog()
     try:
@@ -187,7 +187,20 @@ def _iceberg(settings: Settings) -> str:
             raise
         raise ProbeError(f"{type(exc).__name__}: {tlshints.first_line(exc)}; {hint}") from None
     kind = props.get("type", "rest")  # a REST catalog with a pinned CA names its class instead
-    return f"Iceberg {kind} catalog, {len(namespaces)} namespace(s)"
+    if kind != "sql":  # a REST server places tables (and may hand out storage credentials)
+        return f"Iceberg {kind} catalog, {len(namespaces)} namespace(s)"
+    try:
+        warehouse = probe_warehouse(props)
+    except Exception as exc:  # noqa: BLE001 - any refusal of the store is this one line
+        where = redact_url(str(props.get("warehouse", "")))
+        raise ProbeError(
+            f"warehouse {where} refused a test write ({type(exc).__name__}: "
+            f"{tlshints.first_line(exc)[:240]}); {storage_hint(exc)}"
+        ) from None
+    return (
+        f"Iceberg sql catalog, {len(namespaces)} namespace(s), warehouse "
+        f"{redact_url(warehouse)} writable"
+    )
 
 
 def sink_preflight(settings: Settings, kinds: Iterable[str]) -> None:

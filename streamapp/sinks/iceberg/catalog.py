@@ -10,6 +10,7 @@ set, :class:`PinnedCaRestCatalog` keeps that file for every request.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Final
 
 from streamapp.errors import ConfigError
@@ -90,3 +91,48 @@ def failure_hint(exc: BaseException) -> tuple[str, bool]:
             False,
         )
     return "check STREAMAPP_ICEBERG_CATALOG_URI and that its server answers", True
+
+
+def storage_hint(exc: BaseException) -> str:
+    """What to fix when the warehouse refused a test write (pyarrow's S3 errors name the AWS
+    error code; none of them holds a key)."""
+    text = str(exc)
+    if "XAmzContentSHA256Mismatch" in text or ("UploadPart" in text and "400" in text):
+        return (
+            "the store does not take uploads with trailing checksums (S3Proxy, older MinIO or "
+            "Ceph): set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED in the worker's environment"
+        )
+    if any(
+        code in text
+        for code in (
+            "SIGNATURE_DOES_NOT_MATCH",
+            "INVALID_ACCESS_KEY_ID",
+            "ACCESS_DENIED",
+            "HTTP status 403",
+        )
+    ):
+        return (
+            "the store refused the key; check s3.access-key-id and s3.secret-access-key in "
+            "STREAMAPP_ICEBERG_PROPERTIES"
+        )
+    if "NO_SUCH_BUCKET" in text:
+        return "create the bucket, or fix STREAMAPP_ICEBERG_WAREHOUSE"
+    if "NETWORK_CONNECTION" in text or "curlCode" in text:
+        return "check s3.endpoint in STREAMAPP_ICEBERG_PROPERTIES and that the store answers"
+    return "check STREAMAPP_ICEBERG_WAREHOUSE (and its s3.* keys in STREAMAPP_ICEBERG_PROPERTIES)"
+
+
+def probe_warehouse(props: dict[str, Any]) -> str:
+    """Write and delete one small object under the warehouse of a SQL catalog's ``props``
+    through pyiceberg's FileIO, as the sink's commits will; the warehouse location. Raises what
+    the store raised: a wrong key, a missing bucket or a store that refuses the upload would
+    otherwise show only at the first commit, which the sink retries without end."""
+    from pyiceberg.io import load_file_io
+
+    warehouse = str(props["warehouse"])
+    io = load_file_io(props, location=warehouse)
+    path = f"{warehouse.rstrip('/')}/.streamapp-probe-{uuid.uuid4().hex[:12]}"
+    with io.new_output(path).create(overwrite=True) as out:
+        out.write(b"streamapp storage probe\n")
+    io.delete(path)
+    return warehouse

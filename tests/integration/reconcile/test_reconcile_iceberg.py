@@ -1,4 +1,5 @@
-"""`streamapp reconcile` reading an Iceberg sink table (SQL catalog on the stack PostgreSQL)."""
+"""`streamapp reconcile` reading an Iceberg sink table (SQL catalog on the stack PostgreSQL), its
+warehouse a directory or the stack's S3 store (s3://, see s3_store)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from reconcile_env import Rec, rows
+from s3_store import CHECKSUM_ENV, delete_s3_prefix, s3_settings
 
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
@@ -18,16 +20,29 @@ from streamapp.sinks.iceberg import IcebergSink
 from streamapp.types import parse_type
 
 
-@pytest.fixture
-def lake_rec(rec: Rec, pg_warehouse: Any) -> Iterator[Rec]:
-    """``rec`` with a topology whose only sink is the Iceberg table ``<name>.rows``."""
+@pytest.fixture(params=["dir", "s3"])
+def lake_rec(
+    request: pytest.FixtureRequest, rec: Rec, pg_warehouse: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Rec]:
+    """``rec`` with a topology whose only sink is the Iceberg table ``<name>.rows``, its
+    warehouse a directory of the test or (param ``s3``) a prefix of the stack's S3 bucket."""
     sinks = f'sinks=[Sink.iceberg("{rec.name}.rows")],'
     rec.write_topology()
     path = rec.tmp / "topologies" / f"{rec.name}.py"
     text = path.read_text()
     path.write_text(re.sub(r"sinks=\[.*\],", sinks, text))
-    rec.env["STREAMAPP_ICEBERG_WAREHOUSE"] = str(rec.tmp / "iceberg")
+    if request.param == "s3":
+        s3 = s3_settings(rec.settings, rec.name)
+        rec.env["STREAMAPP_ICEBERG_WAREHOUSE"] = s3.iceberg_warehouse
+        rec.env["STREAMAPP_ICEBERG_PROPERTIES"] = s3.iceberg_properties
+        rec.env.update(CHECKSUM_ENV)
+        for name, value in CHECKSUM_ENV.items():  # _tamper writes from this process
+            monkeypatch.setenv(name, value)
+    else:
+        rec.env["STREAMAPP_ICEBERG_WAREHOUSE"] = str(rec.tmp / "iceberg")
     yield rec
+    if request.param == "s3":
+        delete_s3_prefix(rec.name)
     pg_warehouse.execute(
         "DELETE FROM iceberg_tables WHERE catalog_name = 'streamapp' AND table_namespace = %s",
         [rec.name],
@@ -59,6 +74,12 @@ def _tamper(rec: Rec, records: list[OutputRecord]) -> None:
 def test_reconcile_matches_then_names_what_differs(lake_rec: Rec) -> None:
     rec = lake_rec
     rec.seed(rows())
+    from pyiceberg.catalog import load_catalog
+
+    props, _ = Settings.from_env({**rec.env}).iceberg_catalog()
+    location = load_catalog("streamapp", **props).load_table((rec.name, "rows")).location()
+    scheme = "s3://" if rec.env["STREAMAPP_ICEBERG_WAREHOUSE"].startswith("s3://") else "file://"
+    assert location.startswith(scheme), location  # the data is where the warehouse says
     done = rec.reconcile()
     assert done.returncode == 0, done.stdout + done.stderr
     sink = f"iceberg:{rec.name}.rows"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from s3_store import CHECKSUM_ENV, delete_s3_prefix
 from sinks_harness import SINKS, Harness
 
 from streamapp.settings import Settings, redact_url
@@ -53,6 +54,9 @@ def harness(
 ) -> Iterator[Harness]:
     """Each test runs once per sink (Redis twice: JSON and hash); its tables are dropped after."""
     kind: str = request.param
+    if kind == "iceberg_s3":  # S3Proxy takes no aws-chunked uploads (see s3_store)
+        for name, value in CHECKSUM_ENV.items():
+            request.getfixturevalue("monkeypatch").setenv(name, value)
     if kind == "clickhouse":
         clickhouse.command(f"CREATE DATABASE IF NOT EXISTS `{unique}`")
     node = request.getfixturevalue("opensearch_node") if kind == "opensearch" else None
@@ -62,10 +66,12 @@ def harness(
         pg_warehouse.execute(f'DROP TABLE IF EXISTS "{unique}" CASCADE')
     elif kind == "clickhouse":
         clickhouse.command(f"DROP DATABASE IF EXISTS `{unique}` SYNC")
-    elif kind == "iceberg":
+    elif kind in ("iceberg", "iceberg_s3"):
         for t in ("iceberg_tables", "iceberg_namespace_properties"):
             pg_warehouse.execute(f"DELETE FROM {t} WHERE catalog_name = %s", [unique])
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
+        if kind == "iceberg_s3":
+            delete_s3_prefix(unique)
     elif kind == "iceberg_rest":
         harness.drop_iceberg_namespace()
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)

@@ -15,7 +15,10 @@ Iceberg runs twice: kind ``iceberg`` through the SQL catalog in the warehouse Po
 ``iceberg_rest`` through the stack's REST catalog (``STREAMAPP_ICEBERG_CATALOG_URI=http://...``,
 the ``iceberg-rest`` service), both in namespace ``unique``. The REST server places tables in its
 own warehouse (the client's ``warehouse`` does not move them), so the test's table there is purged
-and its directory removed after the test.
+and its directory removed after the test. A third, kind ``iceberg_s3``, is the SQL catalog with its
+warehouse on object storage: ``s3://<bucket>/tests/<unique>`` on the stack's S3 store (the ``s3``
+service, S3Proxy), its key as ``s3.*`` properties in STREAMAPP_ICEBERG_PROPERTIES; the test's
+objects are deleted after it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from opensearchpy.exceptions import ConflictError, NotFoundError
+from s3_store import delete_s3_prefix, s3_settings
 
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
@@ -47,8 +51,17 @@ from streamapp.sinks.postgres.sink import PostgresSink
 from streamapp.sinks.redis.sink import VERSION_SUFFIX, RedisSink
 from streamapp.types import FieldType, Kind, parse_type
 
-SINKS = ("postgres", "clickhouse", "redis", "redis_hash", "iceberg", "iceberg_rest", "opensearch")
-ICEBERG = ("iceberg", "iceberg_rest")
+SINKS = (
+    "postgres",
+    "clickhouse",
+    "redis",
+    "redis_hash",
+    "iceberg",
+    "iceberg_rest",
+    "iceberg_s3",
+    "opensearch",
+)
+ICEBERG = ("iceberg", "iceberg_rest", "iceberg_s3")
 COLUMNS: dict[str, FieldType] = {
     "id": parse_type("int"),
     "name": parse_type("string"),
@@ -90,6 +103,8 @@ class Harness:
         """The stack's SQL catalog with a warehouse of this test (catalog named ``unique``), or
         for kind ``iceberg_rest`` its REST catalog, as Settings.iceberg_catalog builds them."""
         settings = self.settings
+        if self.kind == "iceberg_s3":
+            return s3_settings(settings, self.unique).iceberg_catalog()[0]
         if self.kind == "iceberg_rest":
             settings = dataclasses.replace(settings, iceberg_catalog_uri=rest_catalog_url())
         props, _ = settings.iceberg_catalog()
@@ -122,7 +137,7 @@ class Harness:
         port = closed_port()
         if self.kind == "opensearch":
             return OpenSearchSink(f"http://streamapp:streamapp@127.0.0.1:{port}", timeout=2.0)
-        if self.kind == "iceberg":
+        if self.kind in ("iceberg", "iceberg_s3"):
             props = {**self.iceberg_props(), "uri": f"postgresql+psycopg://u:p@127.0.0.1:{port}/w"}
             return IcebergSink(props, commit_interval=0.1, name=self.unique)
         if self.kind == "iceberg_rest":
@@ -254,6 +269,8 @@ class Harness:
             return
         if self.kind != "iceberg_rest":
             catalog.drop_table((self.unique, "rows"))
+            if self.kind == "iceberg_s3":
+                delete_s3_prefix(self.unique)
             return
         location = urlparse(catalog.load_table((self.unique, "rows")).location())
         catalog.purge_table((self.unique, "rows"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sinks_harness import COLUMNS, Harness, record
+from sinks_harness import COLUMNS, ICEBERG, Harness, record
 
 from streamapp.errors import SinkError
 from streamapp.records import UNCHANGED, OutputRecord
@@ -218,7 +218,7 @@ def test_any_delivery_order_converges(
         harness.pg.execute(f'DROP TABLE IF EXISTS "{harness.unique}" CASCADE')
     elif harness.kind == "clickhouse":
         harness.clickhouse.command(f"DROP TABLE IF EXISTS `{harness.unique}`.`rows` SYNC")
-    elif harness.kind in ("iceberg", "iceberg_rest"):
+    elif harness.kind in ICEBERG:
         harness.drop_iceberg_table()
     elif harness.kind == "opensearch":
         harness.drop_opensearch_index()

@@ -150,3 +150,30 @@ def test_catalog_settings_refused_with_one_line(env: dict[str, str], message: st
     with pytest.raises(ConfigError) as err:
         Settings.from_env(env).iceberg_catalog()
     assert message in str(err.value) and "secret-access" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (
+            "When uploading part for key 'w/x' in bucket 'lake': AWS Error UNKNOWN (HTTP status "
+            "400) during UploadPart operation: No response body.",
+            "AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED",
+        ),
+        (
+            "AWS Error SIGNATURE_DOES_NOT_MATCH during CreateMultipartUpload operation: Forbidden",
+            "s3.secret-access-key",
+        ),
+        ("AWS Error ACCESS_DENIED during PutObject operation", "s3.access-key-id"),
+        ("AWS Error NO_SUCH_BUCKET during CreateMultipartUpload operation", "create the bucket"),
+        (
+            "AWS Error NETWORK_CONNECTION during CreateMultipartUpload operation: curlCode: 7",
+            "s3.endpoint",
+        ),
+        ("[Errno 13] Permission denied: '/data/lake'", "check STREAMAPP_ICEBERG_WAREHOUSE"),
+    ],
+)
+def test_a_refused_storage_probe_names_what_to_fix(error: str, hint: str) -> None:
+    from streamapp.sinks.iceberg.catalog import storage_hint
+
+    assert hint in storage_hint(OSError(error))

@@ -1,0 +1,90 @@
+"""Iceberg with its warehouse on object storage (the stack's S3 store, see s3_store): what only a
+store exercises. The worker's pre-flight writes and deletes a probe object under the warehouse,
+so a wrong key, a missing bucket, an unreachable endpoint or a store that refuses the SDK's
+uploads is one line naming what to fix before the worker starts (at the first commit it would be
+retried without end). The contract cases run on S3 in test_sinks_contract (kind ``iceberg_s3``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from s3_store import CHECKSUM_ENV, StackS3, delete_s3_prefix, s3_settings
+from sinks_harness import closed_port
+
+from streamapp.errors import ConfigError
+from streamapp.observability.health import sink_preflight, sink_probe
+from streamapp.settings import Settings
+
+WRONG = "not-the-secret-7f3a"
+
+
+@pytest.fixture
+def checksum_env(monkeypatch: pytest.MonkeyPatch, unique: str) -> Iterator[None]:
+    for name, value in CHECKSUM_ENV.items():
+        monkeypatch.setenv(name, value)
+    yield
+    delete_s3_prefix(unique)
+
+
+def test_preflight_writes_a_probe_object_and_check_shows_the_warehouse(
+    stack: Settings, unique: str, checksum_env: None
+) -> None:
+    settings = s3_settings(stack, unique)
+    probe = sink_probe("iceberg", settings)
+    assert probe is not None
+    s3 = StackS3.from_env()
+    assert probe().endswith(f"warehouse s3://{s3.bucket}/tests/{unique} writable")
+    sink_preflight(settings, ["iceberg"])  # no error
+    # the probe object is gone again
+    from pyarrow import fs
+
+    left = s3.filesystem().get_file_info(
+        fs.FileSelector(f"{s3.bucket}/tests/{unique}", allow_not_found=True, recursive=True)
+    )
+    assert [i.path for i in left if i.type == fs.FileType.File] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "bucket", "expected"),
+    [
+        ({"s3.secret-access-key": WRONG}, None, "check s3.access-key-id and s3.secret-access-key"),
+        ({}, "no-such-bucket", "create the bucket, or fix STREAMAPP_ICEBERG_WAREHOUSE"),
+        ({"s3.endpoint": "CLOSED"}, None, "check s3.endpoint in STREAMAPP_ICEBERG_PROPERTIES"),
+    ],
+    ids=["wrong-secret", "missing-bucket", "unreachable-endpoint"],
+)
+def test_preflight_names_what_to_fix_when_the_store_refuses(
+    stack: Settings,
+    unique: str,
+    checksum_env: None,
+    override: dict[str, str],
+    bucket: str | None,
+    expected: str,
+) -> None:
+    if override.get("s3.endpoint") == "CLOSED":
+        override = {"s3.endpoint": f"http://127.0.0.1:{closed_port()}"}
+    settings = s3_settings(stack, unique, **override)
+    if bucket is not None:
+        settings = dataclasses.replace(settings, iceberg_warehouse=f"s3://{bucket}/x")
+    with pytest.raises(ConfigError) as err:
+        sink_preflight(settings, ["iceberg"])
+    message = str(err.value)
+    assert message.startswith("iceberg sink: warehouse s3://"), message
+    assert expected in message and "\n" not in message, message
+    assert WRONG not in message and StackS3.from_env().secret_key not in message
+
+
+def test_a_store_that_refuses_trailing_checksums_is_named_with_the_fix(
+    stack: Settings, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED pyarrow's SDK uploads in
+    aws-chunked encoding with a trailing CRC, which S3Proxy (as older MinIO and Ceph) refuses."""
+    for name in CHECKSUM_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as err:
+        sink_preflight(s3_settings(stack, unique), ["iceberg"])
+    assert "set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED" in str(err.value), err.value
+    delete_s3_prefix(unique)
