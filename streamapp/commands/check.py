@@ -105,7 +105,8 @@ def register(sub: Any) -> None:
         help="check every service with a real round trip",
         description="Probe Kafka, the schema registry, PostgreSQL (source and warehouse), "
         "Redis, ClickHouse and Kafka Connect with a real round trip each, plus the OpenSearch "
-        "node and the Iceberg catalog when a topology declares such a sink; one line per "
-        "service with the protocol negotiated. Exit code 1 when one fails.",
+        "node and the Iceberg catalog (and a SQL catalog's warehouse, with a probe object "
+        "written and deleted) when a topology declares such a sink; one line per service with "
+        "the protocol negotiated. Exit code 1 when one fails.",
     )
     parser.set_defaults(func=lambda args: run_check())
