@@ -72,17 +72,27 @@ def s3_settings(settings: Settings, unique: str, **override: str) -> Settings:
     )
 
 
-def delete_s3_prefix(unique: str) -> None:
-    """Delete the objects a test wrote under s3://<bucket>/tests/<unique>."""
+def objects(unique: str) -> list[str]:
+    """The paths of the objects under s3://<bucket>/tests/<unique>."""
     from pyarrow import fs
 
     s3 = StackS3.from_env()
-    store = s3.filesystem()
-    # one DELETE per object: S3Proxy fails the batch DeleteObjects of recent AWS SDKs (which
-    # send a CRC checksum where it expects Content-MD5)
-    found = store.get_file_info(
+    found = s3.filesystem().get_file_info(
         fs.FileSelector(f"{s3.bucket}/tests/{unique}", allow_not_found=True, recursive=True)
     )
-    for info in found:
-        if info.type == fs.FileType.File:
-            store.delete_file(info.path)
+    return [info.path for info in found if info.type == fs.FileType.File]
+
+
+def delete_s3_prefix(unique: str) -> None:
+    """Delete the objects a test wrote under s3://<bucket>/tests/<unique>, one DELETE each:
+    S3Proxy fails the batch DeleteObjects of recent AWS SDKs (which send a CRC checksum where it
+    expects Content-MD5)."""
+    store = StackS3.from_env().filesystem()
+    for path in objects(unique):
+        store.delete_file(path)
+
+
+def use_checksum_env(monkeypatch: Any) -> None:
+    """Set CHECKSUM_ENV in this process (S3 clients made from now on read it)."""
+    for name, value in CHECKSUM_ENV.items():
+        monkeypatch.setenv(name, value)

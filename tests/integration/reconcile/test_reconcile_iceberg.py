@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from reconcile_env import Rec, rows
-from s3_store import CHECKSUM_ENV, delete_s3_prefix, s3_settings
+from s3_store import CHECKSUM_ENV, delete_s3_prefix, s3_settings, use_checksum_env
 
 from streamapp.records import Op, OutputRecord
 from streamapp.settings import Settings
@@ -36,8 +36,7 @@ def lake_rec(
         rec.env["STREAMAPP_ICEBERG_WAREHOUSE"] = s3.iceberg_warehouse
         rec.env["STREAMAPP_ICEBERG_PROPERTIES"] = s3.iceberg_properties
         rec.env.update(CHECKSUM_ENV)
-        for name, value in CHECKSUM_ENV.items():  # _tamper writes from this process
-            monkeypatch.setenv(name, value)
+        use_checksum_env(monkeypatch)  # _tamper writes from this process
     else:
         rec.env["STREAMAPP_ICEBERG_WAREHOUSE"] = str(rec.tmp / "iceberg")
     yield rec

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3_store import CHECKSUM_ENV, delete_s3_prefix
+from s3_store import delete_s3_prefix, use_checksum_env
 from sinks_harness import SINKS, Harness
 
 from streamapp.settings import Settings, redact_url
@@ -55,8 +55,7 @@ def harness(
     """Each test runs once per sink (Redis twice: JSON and hash); its tables are dropped after."""
     kind: str = request.param
     if kind == "iceberg_s3":  # S3Proxy takes no aws-chunked uploads (see s3_store)
-        for name, value in CHECKSUM_ENV.items():
-            request.getfixturevalue("monkeypatch").setenv(name, value)
+        use_checksum_env(request.getfixturevalue("monkeypatch"))
     if kind == "clickhouse":
         clickhouse.command(f"CREATE DATABASE IF NOT EXISTS `{unique}`")
     node = request.getfixturevalue("opensearch_node") if kind == "opensearch" else None

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from s3_store import CHECKSUM_ENV, StackS3, delete_s3_prefix, s3_settings
+from s3_store import CHECKSUM_ENV, StackS3, delete_s3_prefix, objects, s3_settings, use_checksum_env
 from sinks_harness import closed_port
 
 from streamapp.errors import ConfigError
@@ -23,8 +23,7 @@ WRONG = "not-the-secret-7f3a"
 
 @pytest.fixture
 def checksum_env(monkeypatch: pytest.MonkeyPatch, unique: str) -> Iterator[None]:
-    for name, value in CHECKSUM_ENV.items():
-        monkeypatch.setenv(name, value)
+    use_checksum_env(monkeypatch)
     yield
     delete_s3_prefix(unique)
 
@@ -38,13 +37,7 @@ def test_preflight_writes_a_probe_object_and_check_shows_the_warehouse(
     s3 = StackS3.from_env()
     assert probe().endswith(f"warehouse s3://{s3.bucket}/tests/{unique} writable")
     sink_preflight(settings, ["iceberg"])  # no error
-    # the probe object is gone again
-    from pyarrow import fs
-
-    left = s3.filesystem().get_file_info(
-        fs.FileSelector(f"{s3.bucket}/tests/{unique}", allow_not_found=True, recursive=True)
-    )
-    assert [i.path for i in left if i.type == fs.FileType.File] == []
+    assert objects(unique) == []  # the probe object is gone again
 
 
 @pytest.mark.parametrize(
