@@ -275,13 +275,14 @@ class ZooHarness:
 
     # -- tear-down ----------------------------------------------------------------------------
     def close(self, admin: Any, redis_client: Any) -> None:
-        steps: list[Callable[[], object]] = [self.stop_worker]
+        # the group before the topics, as in ShopHarness.close
+        steps: list[Callable[[], object]] = [self.stop_worker, lambda: self._drop_group(admin)]
         for shop in self.shops.values():
             shop.topologies = {}
             steps += [shop._drop_connector, shop._drop_slot]
             steps += [lambda s=shop: self._drop_sinks(s.name, redis_client)]
             steps += [lambda s=shop: s._drop_topics(admin), shop._drop_subjects]
-        steps += [self._drop_source, lambda: self._drop_group(admin)]
+        steps += [self._drop_source]
         errors = []
         for step in steps:
             try:
