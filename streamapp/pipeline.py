@@ -117,7 +117,7 @@ class SinkWriter:
         self.table = table
         self.retry_policy = retry_policy
         self.breaker = breaker
-        self.name = f"{sink.kind}:{table.target}"
+        self.name = sink.labels(table)[1]
         self.metrics: Metrics | None = None
 
     def precheck(self, records: Sequence[OutputRecord]) -> list[Any]:

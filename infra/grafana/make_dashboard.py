@@ -44,6 +44,28 @@ PANELS = [
         "max by (topology, sink) (streamapp_circuit_breaker_state)",
         "short",
     ),
+    # deferred sinks (Iceberg): staged batches wait for a commit
+    (
+        "Deferred sinks: records waiting for a commit",
+        "sum by (topology, sink) (streamapp_sink_pending_records)",
+        "short",
+    ),
+    (
+        "Deferred sinks: commits / min by outcome",
+        "sum by (topology, sink, outcome) (rate(streamapp_sink_commits_total[5m])) * 60",
+        "short",
+    ),
+    (
+        "Deferred sinks: commit p99",
+        "histogram_quantile(0.99, sum by (le, topology, sink) "
+        "(rate(streamapp_sink_commit_seconds_bucket[5m])))",
+        "s",
+    ),
+    (
+        "Deferred sinks: time since the last commit",
+        "time() - max by (topology, sink) (streamapp_sink_last_commit_timestamp_seconds)",
+        "s",
+    ),
     ("Partitions assigned per worker", "streamapp_partitions_assigned", "short"),
     (
         "Backpressure: topologies paused (sinks behind)",

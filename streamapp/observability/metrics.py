@@ -58,6 +58,34 @@ class Metrics:
         self.sink_errors = Counter(
             "streamapp_sink_errors", "Failed sink write attempts", ["topology", "sink"], registry=r
         )
+        # deferred sinks (Iceberg, guarantee 5 of sinks/base.py): a commit makes the batches
+        # staged since the previous one durable; their offsets wait for it
+        self.sink_commits = Counter(
+            "streamapp_sink_commits",
+            "Commit attempts of a deferred sink (one Iceberg snapshot each), by outcome: ok, "
+            "failed (retried with backoff while the batches wait)",
+            ["topology", "sink", "outcome"],
+            registry=r,
+        )
+        self.sink_commit_seconds = Histogram(
+            "streamapp_sink_commit_seconds",
+            "Time of one commit attempt of a deferred sink",
+            ["topology", "sink"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.sink_pending = Gauge(
+            "streamapp_sink_pending_records",
+            "Records a deferred sink staged and has not committed yet (their offsets wait)",
+            ["topology", "sink"],
+            registry=r,
+        )
+        self.sink_last_commit = Gauge(
+            "streamapp_sink_last_commit_timestamp_seconds",
+            "Unix time of a deferred sink's last successful commit",
+            ["topology", "sink"],
+            registry=r,
+        )
         self.breaker_state = Gauge(
             "streamapp_circuit_breaker_state",
             "Sink circuit breaker: 0 closed, 1 half-open, 2 open",

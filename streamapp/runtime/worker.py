@@ -69,6 +69,10 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     state: Tables | None = None  # materialised tables (lookups, TOAST fill); None: none
 
+    def __post_init__(self) -> None:
+        for sink in self.sinks.values():
+            sink.metrics = self.metrics  # deferred sinks report their commits
+
     async def start(self) -> None:
         """Connect every sink and create/evolve every table (idempotent), then restore every
         materialised table (load its store, catch up with its topic) before any lane consumes."""

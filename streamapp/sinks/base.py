@@ -53,12 +53,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import is_
-from typing import Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.records import UNCHANGED, OutputRecord
 from streamapp.sinks.freshness import FreshnessRow
 from streamapp.types import FieldType
+
+if TYPE_CHECKING:
+    from streamapp.observability.metrics import Metrics
 
 MAX_VERSION: Final = 1 << 63
 T = TypeVar("T")
@@ -156,6 +159,13 @@ class Sink(abc.ABC):
         return None
 
     deferred: ClassVar[bool] = False  # True: stage/barrier/flush below (guarantee 5)
+    # the worker's metrics (set by Runtime): a deferred sink reports its commits and the
+    # records waiting for one under labels(table), as SinkWriter labels its writes
+    metrics: Metrics | None = None
+
+    def labels(self, table: TableSpec) -> tuple[str, str]:
+        """The (topology, sink) metric labels of ``table`` in this sink."""
+        return table.topology, f"{self.kind}:{table.target}"
 
     async def stage(self, table: TableSpec, records: Sequence[OutputRecord]) -> list[Rejected]:
         """A deferred sink: accept ``records`` for a later commit, returning the ones refused

@@ -260,6 +260,8 @@ class IcebergSink(Sink):
             self._commits.add(task)
             task.add_done_callback(self._commits.discard)
         group.records.extend(good)
+        if self.metrics is not None:
+            self.metrics.sink_pending.labels(*self.labels(state.spec)).inc(len(good))
         return rejected
 
     def barrier(self, table: TableSpec) -> asyncio.Future[merge.CommitStats]:
@@ -294,6 +296,14 @@ class IcebergSink(Sink):
         """Commit ``group`` once ``commit_interval`` has passed since the previous commit (or
         at once after ``flush``); a failed commit is retried with backoff until it lands, the
         sink closes, or it fails with a ConfigError (nothing later of the table commits then)."""
+        try:
+            await self._commit_in_turn(state, group)
+        finally:
+            if self.metrics is not None:  # committed, or given up (re-delivered after a restart)
+                self.metrics.sink_pending.labels(*self.labels(state.spec)).dec(len(group.records))
+
+    async def _commit_in_turn(self, state: _TableState, group: _Group) -> None:
+        """``_commit_later`` under the table's lock: one commit of a table at a time, in order."""
         done = group.done
         async with state.lock:
             wait = state.last + self.commit_interval - time.monotonic()
@@ -311,14 +321,17 @@ class IcebergSink(Sink):
                 if state.failed is not None:
                     done.set_exception(self._failure(state, state.failed))
                     break
+                started = time.perf_counter()
                 try:
                     stats = await asyncio.to_thread(
                         merge.commit, state.handle, state.spec.key_columns, merged, state.convert
                     )
                 except ConfigError as exc:
+                    self._count(state, started, ok=False)
                     state.failed = exc
                     continue
                 except Exception as exc:  # noqa: BLE001 - retried: the records stay staged
+                    self._count(state, started, ok=False)
                     if not warned:
                         log.warning(
                             "%s: Iceberg commit failed, retrying (the batches wait): %s: %s",
@@ -332,9 +345,23 @@ class IcebergSink(Sink):
                     with contextlib.suppress(Exception):
                         state.handle = await asyncio.to_thread(self._reload, state)
                     continue
+                self._count(state, started, ok=True)
+                if warned:
+                    log.info("%s: Iceberg commit succeeded after retries", state.spec.where)
                 done.set_result(stats)
         if done.done() and not done.cancelled():
             done.exception()  # retrieved here: a barrier that nobody awaits must not warn
+
+    def _count(self, state: _TableState, started: float, *, ok: bool) -> None:
+        """Report one commit attempt of ``state``'s table to the worker's metrics."""
+        m = self.metrics
+        if m is None:
+            return
+        labels = self.labels(state.spec)
+        m.sink_commits.labels(*labels, "ok" if ok else "failed").inc()
+        m.sink_commit_seconds.labels(*labels).observe(time.perf_counter() - started)
+        if ok:
+            m.sink_last_commit.labels(*labels).set(time.time())
 
     def _reload(self, state: _TableState) -> Any:
         namespace, name = split_target(state.spec)

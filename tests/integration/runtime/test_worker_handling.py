@@ -12,7 +12,7 @@ import pytest
 from streamapp.decode.version import MissingPosition
 from streamapp.runtime.worker import build_runtime
 from streamapp.settings import Settings
-from streamapp.topology import Output, Source, Topology
+from streamapp.topology import Output, Sink, Source, Topology
 from streamapp.transform.compile import compile_topology
 
 
@@ -41,6 +41,27 @@ def test_build_runtime_passes_handling_modes_and_strict_versions(
         del source["lsn"]
         with pytest.raises(MissingPosition):
             decoder.decode(None, json.dumps(value).encode(), topic=topology.source.topic)
+    finally:
+        runtime.producer.close()
+        runtime.registry.close()
+
+
+def test_build_runtime_hands_its_metrics_to_every_sink(
+    stack: Settings, unique: str, tmp_path: Path
+) -> None:
+    """A deferred sink (Iceberg) reports its commits and pending records to the worker's
+    /metrics registry (streamapp_sink_commits_total and friends), not to a registry of its own."""
+    topology = Topology(
+        name=unique,
+        source=Source(topic=f"{unique}.public.t", columns={"id": "int"}),
+        key=["id"],
+        sinks=[Sink.iceberg(f"{unique}.t"), Sink.postgres(unique)],
+    )
+    compiled = compile_topology(topology, secrets={}, schemas_dir=tmp_path)
+    runtime = build_runtime(stack, topologies=[compiled], aggregates=())
+    try:
+        assert set(runtime.sinks) == {"iceberg", "postgres"}
+        assert all(sink.metrics is runtime.metrics for sink in runtime.sinks.values())
     finally:
         runtime.producer.close()
         runtime.registry.close()

@@ -21,6 +21,7 @@ from sinks_harness import closed_port, record
 
 from streamapp.errors import ConfigError, SinkError
 from streamapp.observability.health import sink_preflight, sink_probe
+from streamapp.observability.metrics import Metrics
 from streamapp.records import UNCHANGED
 from streamapp.settings import Settings
 from streamapp.sinks.base import TableSpec
@@ -79,6 +80,11 @@ class Lake:
 
     def snapshots(self) -> int:
         return len(self.table().snapshots())
+
+    def sample(self, metrics: Metrics, name: str, **labels: str) -> float | None:
+        """The value of the table's sample ``name`` (labels topology and sink, and ``labels``)."""
+        wanted = {"topology": self.spec.topology, "sink": f"iceberg:{self.spec.target}", **labels}
+        return metrics.registry.get_sample_value(name, wanted)
 
 
 @pytest.fixture
@@ -249,18 +255,33 @@ def test_an_unreachable_catalog_is_a_retriable_error(lake: Lake) -> None:
 
 
 def test_staged_batches_return_at_once_and_one_snapshot_makes_them_durable(lake: Lake) -> None:
+    metrics = Metrics()
+
+    def sample(name: str, **labels: str) -> float | None:
+        return lake.sample(metrics, name, **labels)
+
     async def body(sink: IcebergSink) -> None:
+        sink.metrics = metrics  # as Runtime sets it
         await sink.ensure_table(lake.spec)
         await sink.write(lake.spec, [record(0, 1, name="opening")])  # commits, starts 3 s
+        assert sample("streamapp_sink_commits_total", outcome="ok") == 1
+        committed_at = sample("streamapp_sink_last_commit_timestamp_seconds")
+        assert committed_at is not None and committed_at > 0
         before = lake.snapshots()
         for i in range(1, 11):  # ten batches of a lane: none waits for the interval
             await asyncio.wait_for(sink.stage(lake.spec, [record(i, 1, name=f"n{i}")]), 1.0)
         barrier = sink.barrier(lake.spec)
         assert not barrier.done()  # staged, not durable: no offset may be committed yet
         assert lake.snapshots() == before and set(lake.rows()) == {0}
+        assert sample("streamapp_sink_pending_records") == 10
         await barrier
         assert lake.snapshots() == before + 1  # ten batches, one snapshot
         assert set(lake.rows()) == set(range(11))
+        assert sample("streamapp_sink_pending_records") == 0
+        assert sample("streamapp_sink_commits_total", outcome="ok") == 2
+        assert sample("streamapp_sink_commit_seconds_count") == 2
+        assert sample("streamapp_sink_commits_total", outcome="failed") is None
+        assert (sample("streamapp_sink_last_commit_timestamp_seconds") or 0) > committed_at
 
     lake.run(body, interval=3.0)
 
@@ -315,8 +336,14 @@ def test_a_failed_commit_is_retried_with_its_staged_rows_until_the_catalog_answe
     user = stack.warehouse_dsn.split("://", 1)[1].split("@", 1)[0]
     props = {**lake.props, "uri": f"postgresql+psycopg://{user}@127.0.0.1:{port}/warehouse"}
 
+    metrics = Metrics()
+
+    def sample(name: str, **labels: str) -> float:
+        return lake.sample(metrics, name, **labels) or 0.0
+
     async def body() -> None:
         sink = IcebergSink(props, commit_interval=1.0, name=lake.name)
+        sink.metrics = metrics
         await sink.start()
         try:
             await sink.ensure_table(lake.spec)
@@ -326,8 +353,14 @@ def test_a_failed_commit_is_retried_with_its_staged_rows_until_the_catalog_answe
             barrier = sink.barrier(lake.spec)
             await asyncio.sleep(3.0)  # the commit is due after 1 s and fails while cut
             assert not barrier.done()
+            # what an operator sees meanwhile: failed attempts, the staged row still pending
+            assert sample("streamapp_sink_commits_total", outcome="failed") >= 1
+            assert sample("streamapp_sink_commits_total", outcome="ok") == 1
+            assert sample("streamapp_sink_pending_records") == 1
             await asyncio.to_thread(proxy.restore)
             await asyncio.wait_for(barrier, 60)
+            assert sample("streamapp_sink_commits_total", outcome="ok") == 2
+            assert sample("streamapp_sink_pending_records") == 0
         finally:
             await sink.close()
 

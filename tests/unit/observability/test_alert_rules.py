@@ -26,6 +26,7 @@ ALERTS = {
     "StreamappFreshnessOverSLO",
     "StreamappDLQRate",
     "StreamappCircuitBreakerOpen",
+    "StreamappSinkCommitsFailing",
     "StreamappGapDetected",
     "StreamappWorkerRestarting",
     "StreamappSourceSlotLagHigh",
