@@ -760,6 +760,7 @@ class Settings:
         set) and the commit interval in seconds; ConfigError for an unknown catalog scheme or an
         interval out of range."""
         from streamapp.sinks.iceberg.catalog import (
+            default_token_endpoint,
             extra_properties,
             rest_properties,
             sql_only_problems,
@@ -785,6 +786,7 @@ class Settings:
         props.update(extra_properties(self.iceberg_properties))
         warehouse = self.iceberg_warehouse
         if props.get("type") != "sql":  # REST: the server places tables; a name stays a name
+            default_token_endpoint(props)
             if warehouse != DEFAULT_ICEBERG_WAREHOUSE:
                 props["warehouse"] = warehouse
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import importlib.util
 import json
 import socket
 import ssl
@@ -17,23 +16,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-STACK = Path(__file__).resolve().parents[2] / "infra" / "local" / "stack"
+from stack_scripts import STACK, load
 
 
 @pytest.fixture(scope="module")
 def authproxy() -> Iterator[ModuleType]:
     """infra/local/stack/authproxy.py (with its stack modules lent for the import)."""
     with pytest.MonkeyPatch.context() as mp:
-        module = None
-        for name in ("common", "kafkasasl", "certs", "authproxy"):
-            spec = importlib.util.spec_from_file_location(name, STACK / f"{name}.py")
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            mp.setitem(sys.modules, name, module)
-            spec.loader.exec_module(module)
-        assert module is not None
-        yield module
+        for name in ("common", "kafkasasl", "certs"):
+            load(mp, name, STACK / f"{name}.py")
+        yield load(mp, "authproxy", STACK / "authproxy.py")
 
 
 class Upstream(BaseHTTPRequestHandler):
@@ -156,3 +148,90 @@ def test_a_plaintext_client_gets_no_answer(proxy: Any) -> None:
         except ConnectionResetError:
             answer = b""
         assert not answer.startswith(b"HTTP/")  # closed (or a TLS alert), never forwarded
+
+
+# -- OAuth2 client credentials (the Iceberg REST spec's /v1/oauth/tokens) -------------------------
+
+
+def _token(
+    proxy: Any, form: dict[str, str], authorization: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    import urllib.parse
+
+    port, ca, _ = proxy
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", port, context=ssl.create_default_context(cafile=str(ca)), timeout=10
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if authorization:
+        headers["Authorization"] = authorization
+    conn.request("POST", "/v1/oauth/tokens", urllib.parse.urlencode(form), headers)
+    resp = conn.getresponse()
+    answer = json.loads(resp.read())
+    conn.close()
+    return resp.status, answer
+
+
+GRANT = {"grant_type": "client_credentials"}
+
+
+def test_client_credentials_get_a_token_that_passes_as_bearer(proxy: Any) -> None:
+    status, answer = _token(proxy, {**GRANT, "client_id": "alice", "client_secret": "s3cret"})
+    assert status == 200, answer
+    assert answer["token_type"] == "bearer" and answer["expires_in"] == 3600
+    assert answer["access_token"] not in ("tok", "s3cret")
+    assert _request(proxy, "GET", f"Bearer {answer['access_token']}")[0] == 200
+    # the client's credentials as HTTP basic auth (RFC 6749 2.3.1), as pyiceberg's OAuth2 manager
+    status, again = _token(proxy, GRANT, basic("alice", "s3cret"))
+    assert status == 200 and again["access_token"] != answer["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("form", "authorization", "status", "error"),
+    [
+        ({**GRANT, "client_id": "alice", "client_secret": "wrong"}, None, 401, "invalid_client"),
+        ({**GRANT, "client_id": "bob", "client_secret": "s3cret"}, None, 401, "invalid_client"),
+        (GRANT, None, 401, "invalid_client"),
+        (GRANT, "Bearer tok", 401, "invalid_client"),  # a token is no client credential
+        ({"grant_type": "password", "client_id": "alice", "client_secret": "s3cret"}, None, 400,
+         "unsupported_grant_type"),
+    ],
+)  # fmt: skip
+def test_a_refused_grant_is_the_rfc_6749_error(
+    proxy: Any, form: dict[str, str], authorization: str | None, status: int, error: str
+) -> None:
+    got, answer = _token(proxy, form, authorization)
+    assert (got, answer["error"]) == (status, error)
+    assert "s3cret" not in json.dumps(answer)
+
+
+def test_an_issued_token_expires_after_the_clients_ttl(proxy: Any) -> None:
+    import time
+
+    _, _, folder = proxy
+    (folder / "carol.password").write_text("pw\n")
+    (folder / "carol.ttl").write_text("1\n")
+    status, answer = _token(proxy, {**GRANT, "client_id": "carol", "client_secret": "pw"})
+    assert status == 200 and answer["expires_in"] == 1
+    bearer = f"Bearer {answer['access_token']}"
+    assert _request(proxy, "GET", bearer)[0] == 200
+    time.sleep(1.2)
+    assert _request(proxy, "GET", bearer)[0] == 401
+
+
+def test_up_restarts_a_proxy_started_from_other_code_or_ports(
+    authproxy: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMAPP_STACK_DIR", str(tmp_path / "stack"))
+    monkeypatch.delenv("STREAMAPP_ICEBERG_REST_TLS_PORT", raising=False)
+    proxy = authproxy.AuthProxy(sys.modules["common"].Config.from_env())
+    proxy.record_start()
+    assert proxy.outdated() is None
+    edited = tmp_path / "authproxy.py"
+    edited.write_text(Path(authproxy.__file__).read_text() + "# a new endpoint\n")
+    monkeypatch.setattr(authproxy, "__file__", str(edited))
+    assert proxy.outdated() == "runs with other jars, code or settings"
+    proxy.record_start()
+    monkeypatch.setenv("STREAMAPP_ICEBERG_REST_TLS_PORT", "28544")
+    proxy.cfg = sys.modules["common"].Config.from_env()
+    assert proxy.outdated() == "runs with other jars, code or settings"

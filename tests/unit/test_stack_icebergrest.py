@@ -74,7 +74,7 @@ def test_a_running_server_is_outdated_when_its_port_or_jars_change(
     launch(rest, server, monkeypatch)
     assert server.outdated() is None
     monkeypatch.setattr(server, "port", 18182)
-    assert server.outdated() == "runs with other jars or settings"
+    assert server.outdated() == "runs with other jars, code or settings"
     monkeypatch.setattr(server, "port", 18181)
     monkeypatch.setattr(server, "libs", server.libs.with_name("libs-other"))
     assert server.outdated() is not None

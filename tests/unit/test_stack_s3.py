@@ -66,7 +66,7 @@ def test_a_new_key_restarts_the_running_store(
     store.started.write_text(store.fingerprint())
     assert store.outdated() is None
     monkeypatch.setattr(store, "secret_key", "rotated")
-    assert store.outdated() == "runs with other jars or settings"
+    assert store.outdated() == "runs with other jars, code or settings"
 
 
 def test_requests_are_signed_with_signature_v4(s3mod: ModuleType) -> None:

@@ -9,8 +9,15 @@ STREAMAPP_CONNECT_TLS_PORT (Connect) and STREAMAPP_ICEBERG_REST_TLS_PORT (the Ic
 catalog, whose servlet has no login or TLS of its own either). A request passes with HTTP
 basic auth of a user whose password is in ``<stack>/authproxy/<user>.password``
 (``streamapp``'s is made by ``make up``; a test may add a user by writing a file) or with
-``Authorization: Bearer <the token in <stack>/authproxy/bearer.token>``; anything else is
-answered 401. Stdlib only.
+``Authorization: Bearer <the token in <stack>/authproxy/bearer.token>``, or with a bearer token
+it issued itself (below) and that has not expired; anything else is answered 401. Stdlib only.
+
+OAuth2 client credentials (RFC 6749 4.4, as the Iceberg REST spec's ``/v1/oauth/tokens``): a
+``POST`` to a path ending in ``/v1/oauth/tokens`` with ``grant_type=client_credentials`` and a
+user as ``client_id``/``client_secret`` (form fields or HTTP basic auth) gets a fresh random
+access token valid for ``<stack>/authproxy/<user>.ttl`` seconds (3600 without that file), then
+answered 401 like any unknown token: a client must fetch a new one. A wrong secret is
+``401 invalid_client``.
 
 Run by the stack as ``python3 authproxy.py serve --cert C --key K --auth-dir D
 --route PORT=UPSTREAM ...``.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import hashlib
 import hmac
 import http.client
 import json
@@ -29,17 +37,20 @@ import secrets
 import ssl
 import sys
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from certs import ca_file, issue
-from common import Config, SpawnedService, ensure_port_free, spawn
+from common import Config, FingerprintedService, ensure_port_free, spawn
 
 USER = "streamapp"
 REGISTRY_PATH = "/apis/ccompat/v7"
+TOKEN_PATH = "/v1/oauth/tokens"  # the Iceberg REST spec's OAuth2 token endpoint
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the credentials.
 _HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
@@ -62,9 +73,11 @@ def secret_file(path: Path) -> str:
     return path.read_text().strip()
 
 
-class AuthProxy(SpawnedService):
+class AuthProxy(FingerprintedService):
     """The proxy process. ``healthy`` is a real round trip through each port: with the
-    password, the registry lists its subjects and Connect its plugins; without it, 401."""
+    password, the registry lists its subjects and Connect its plugins; without it, 401; and a
+    token from the OAuth2 endpoint opens the Iceberg catalog. ``up`` restarts a proxy started
+    from other code or routes."""
 
     name = "authproxy"
     stop_grace = 10.0
@@ -87,22 +100,28 @@ class AuthProxy(SpawnedService):
         ensure_port_free(self.cfg.connect_tls_port, self.name, "STREAMAPP_CONNECT_TLS_PORT")
         iceberg = self.cfg.iceberg_rest_tls_port
         ensure_port_free(iceberg, self.name, "STREAMAPP_ICEBERG_REST_TLS_PORT")
+        self.record_start()
+        spawn(self.argv(), log=self.log, pidfile=self.pidfile)
+
+    def argv(self) -> list[str]:
         cert, key = issue(self.cfg, "authproxy")
-        spawn(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "serve",
-                "--cert", str(cert),
-                "--key", str(key),
-                "--auth-dir", str(auth_dir(self.cfg)),
-                "--route", f"{self.cfg.registry_tls_port}=127.0.0.1:{self.cfg.registry_port}",
-                "--route", f"{self.cfg.connect_tls_port}=127.0.0.1:{self.cfg.connect_port}",
-                "--route", f"{iceberg}=127.0.0.1:{self.cfg.iceberg_rest_port}",
-            ],
-            log=self.log,
-            pidfile=self.pidfile,
-        )  # fmt: skip
+        return [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "serve",
+            "--cert", str(cert),
+            "--key", str(key),
+            "--auth-dir", str(auth_dir(self.cfg)),
+            "--route", f"{self.cfg.registry_tls_port}=127.0.0.1:{self.cfg.registry_port}",
+            "--route", f"{self.cfg.connect_tls_port}=127.0.0.1:{self.cfg.connect_port}",
+            "--route",
+            f"{self.cfg.iceberg_rest_tls_port}=127.0.0.1:{self.cfg.iceberg_rest_port}",
+        ]  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """The proxy's code and command line: a change restarts it on ``up``."""
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+        return json.dumps({"code": code, "argv": self.argv()})
 
     def healthy(self) -> bool:
         password = (auth_dir(self.cfg) / f"{USER}.password").read_text().strip()
@@ -113,7 +132,21 @@ class AuthProxy(SpawnedService):
         for url in (registry, connect, iceberg):
             if self._get(url, None) != 401 or self._get(url, good) != 200:
                 return False
-        return True
+        token = self._post_token(f"https://127.0.0.1:{self.cfg.iceberg_rest_tls_port}", password)
+        return token is not None and self._get(iceberg, f"Bearer {token}") == 200
+
+    def _post_token(self, base: str, password: str) -> str | None:
+        """An access token of the OAuth2 endpoint for USER, or None when refused."""
+        context = ssl.create_default_context(cafile=str(ca_file(self.cfg)))
+        form = {"grant_type": "client_credentials", "client_id": USER, "client_secret": password}
+        request = urllib.request.Request(
+            base + TOKEN_PATH, data=urllib.parse.urlencode(form).encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as resp:
+                return str(json.loads(resp.read())["access_token"])
+        except (urllib.error.HTTPError, KeyError, ValueError):
+            return None
 
     def _get(self, url: str, authorization: str | None) -> int:
         context = ssl.create_default_context(cafile=str(ca_file(self.cfg)))
@@ -147,6 +180,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if self.command == "POST" and self.path.split("?")[0].endswith(TOKEN_PATH):
+            self._token(body or b"")
+            return
         if not self.server.allowed(self.headers.get("Authorization", "")):
             self._answer(401, "Unauthorized: HTTP basic auth or a bearer token is required")
             return
@@ -169,6 +205,38 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _token(self, body: bytes) -> None:
+        """The OAuth2 client-credentials grant: a token of the client's lifetime, or the
+        RFC 6749 5.2 error."""
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(errors="replace")).items()}
+        user, password = _basic(self.headers.get("Authorization", ""))
+        user = form.get("client_id") or user
+        password = form.get("client_secret") or password
+        if form.get("grant_type") != "client_credentials":
+            self._json(400, {"error": "unsupported_grant_type"})
+        elif not self.server.valid_user(user, password):
+            self._json(401, {"error": "invalid_client", "error_description": "unknown client"})
+        else:
+            token, ttl = self.server.issue(user)
+            self._json(
+                200,
+                {
+                    "access_token": token,
+                    "token_type": "bearer",
+                    "expires_in": ttl,
+                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                },
+            )
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _answer(self, status: int, message: str, *, close: bool = False) -> None:
         """A Confluent-style JSON error (``error_code``, ``message``), as the registry sends."""
@@ -199,6 +267,24 @@ class ProxyServer(ThreadingHTTPServer):
         self.upstream = upstream
         self.tls = tls
         self.folder = folder
+        self.issued: dict[str, float] = {}  # access token -> when it expires (monotonic)
+        self.lock = threading.Lock()
+
+    def issue(self, user: str) -> tuple[str, int]:
+        """A new access token for ``user`` and its lifetime in seconds."""
+        try:
+            ttl = int((self.folder / f"{user}.ttl").read_text().strip())
+        except (OSError, ValueError):
+            ttl = 3600
+        token = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with self.lock:
+            self.issued = {t: end for t, end in self.issued.items() if end > now}
+            self.issued[token] = now + ttl
+        return token, ttl
+
+    def valid_user(self, user: str, password: str) -> bool:
+        return bool(_USER.fullmatch(user)) and _matches(self.folder / f"{user}.password", password)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         try:
@@ -216,18 +302,24 @@ class ProxyServer(ThreadingHTTPServer):
         (files read at each request, so a user added or removed counts at once)."""
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() == "bearer" and value:
+            with self.lock:
+                expires = self.issued.get(value.strip(), 0.0)
+            if expires > time.monotonic():
+                return True
             return _matches(self.folder / "bearer.token", value.strip())
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return (
-            bool(sep)
-            and bool(_USER.fullmatch(user))
-            and _matches(self.folder / f"{user}.password", password)
-        )
+        return self.valid_user(*_basic(authorization))
+
+
+def _basic(authorization: str) -> tuple[str, str]:
+    """(user, password) of an HTTP basic ``Authorization``; ("", "") for anything else."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return (user, password) if sep else ("", "")
 
 
 def _matches(path: Path, given: str) -> bool:

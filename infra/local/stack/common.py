@@ -349,9 +349,9 @@ class FingerprintedService(SpawnedService):
         self.started.write_text(self.fingerprint())
 
     def outdated(self) -> str | None:
-        """Why the running process must be restarted: other jars or settings than now, else
+        """Why the running process must be restarted: other jars, code or settings than now, else
         None."""
         started = self.started.read_text() if self.started.exists() else ""
         if started != self.fingerprint():
-            return "runs with other jars or settings"
+            return "runs with other jars, code or settings"
         return None

@@ -60,6 +60,14 @@ def rest_properties(settings: Settings, uri: str) -> dict[str, Any]:
     return props
 
 
+def default_token_endpoint(props: dict[str, Any]) -> None:
+    """A REST catalog logging in with an OAuth2 ``credential`` and no ``oauth2-server-uri``:
+    name the REST spec's endpoint, ``<uri>/v1/oauth/tokens``, which pyiceberg guesses today
+    with a deprecation warning and will stop guessing (apache/iceberg#10537)."""
+    if "credential" in props and "oauth2-server-uri" not in props:
+        props["oauth2-server-uri"] = str(props["uri"]).rstrip("/") + "/v1/oauth/tokens"
+
+
 def sql_only_problems(settings: Settings) -> list[str]:
     """Settings that only a REST catalog takes, set for a SQL catalog."""
     return [

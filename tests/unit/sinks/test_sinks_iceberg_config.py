@@ -177,3 +177,19 @@ def test_a_refused_storage_probe_names_what_to_fix(error: str, hint: str) -> Non
     from streamapp.sinks.iceberg.catalog import storage_hint
 
     assert hint in storage_hint(OSError(error))
+
+
+def test_an_oauth2_credential_gets_the_rest_specs_token_endpoint_unless_one_is_named() -> None:
+    rest = {"STREAMAPP_ICEBERG_CATALOG_URI": "https://cat.example:8181/"}
+
+    def props(extra: str) -> dict[str, Any]:
+        env = {**rest, "STREAMAPP_ICEBERG_PROPERTIES": extra} if extra else rest
+        return Settings.from_env(env).iceberg_catalog()[0]
+
+    got = props("credential=id:secret,scope=catalog")
+    assert got["oauth2-server-uri"] == "https://cat.example:8181/v1/oauth/tokens"
+    named = props("credential=id:secret,oauth2-server-uri=https://idp.example/token")
+    assert named["oauth2-server-uri"] == "https://idp.example/token"
+    assert "oauth2-server-uri" not in props("")  # no credential: no login to make
+    sql = Settings.from_env({"STREAMAPP_ICEBERG_PROPERTIES": "credential=id:secret"})
+    assert "oauth2-server-uri" not in sql.iceberg_catalog()[0]
