@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -68,3 +73,50 @@ def _avro(schema: Any, schema_id: int, record: Mapping[str, Any]) -> bytes:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, schema, record)
     return frame(schema_id, buf.getvalue())
+
+
+class Worker:
+    """A real ``streamapp worker`` on the topology modules under ``<tmp>/topologies``, with its
+    own group, embedded chDB, state directory and log (``<tmp>/worker.log``)."""
+
+    def __init__(self, tmp: Path, unique: str) -> None:
+        self.tmp, self.unique, self.log = tmp, unique, tmp / "worker.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        return dict(
+            os.environ,
+            STREAMAPP_TOPOLOGIES_DIR=str(self.tmp / "topologies"),
+            STREAMAPP_SCHEMAS_DIR=str(self.tmp / "schemas"),
+            STREAMAPP_GROUP_ID=f"{self.unique}-group",
+            STREAMAPP_CLICKHOUSE_DSN=f"chdb://{self.tmp / 'chdb'}",
+            STREAMAPP_STATE_DIR=str(self.tmp / "state"),
+            STREAMAPP_WEB_PORT="0",
+        )
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamapp", "worker", "--batch-max-wait", "0.05"],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])

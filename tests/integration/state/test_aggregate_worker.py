@@ -8,20 +8,15 @@ topic after the base topology's module was edited keeps the aggregate current.""
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from state_harness import ChangeTopic
+from state_harness import ChangeTopic, Worker
 
 from streamapp.decode.version import postgres_version
 from streamapp.settings import Settings
@@ -61,55 +56,6 @@ topology = Aggregate(
 """,
 }
 EPOCH = datetime(2024, 1, 1)
-
-
-class Worker:
-    def __init__(self, tmp: Path, unique: str) -> None:
-        self.tmp, self.unique, self.log = tmp, unique, tmp / "worker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = dict(
-            os.environ,
-            STREAMAPP_TOPOLOGIES_DIR=str(self.tmp / "topologies"),
-            STREAMAPP_SCHEMAS_DIR=str(self.tmp / "schemas"),
-            STREAMAPP_GROUP_ID=f"{self.unique}-group",
-            STREAMAPP_CLICKHOUSE_DSN=f"chdb://{self.tmp / 'chdb'}",
-            STREAMAPP_STATE_DIR=str(self.tmp / "state"),
-            STREAMAPP_WEB_PORT="0",
-        )
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamapp", "worker", "--batch-max-wait", "0.05"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-
-@pytest.fixture
-def worker(tmp_path: Path, unique: str) -> Iterator[Worker]:
-    w = Worker(tmp_path, unique)
-    yield w
-    w.stop()
 
 
 class Source:

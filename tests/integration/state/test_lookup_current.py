@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from state_harness import ChangeTopic
-from test_state_worker import Worker
+from state_harness import ChangeTopic, Worker
 
 from streamapp.settings import Settings
 

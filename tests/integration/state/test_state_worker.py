@@ -3,17 +3,13 @@ enriched rows reach PostgreSQL, a late dimension row is waited for, a restart ke
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from state_harness import ChangeTopic
+from state_harness import ChangeTopic, Worker
 
 from streamapp.settings import Settings
 
@@ -46,53 +42,6 @@ topology = Topology(
 )
 """,
 }
-
-
-class Worker:
-    def __init__(self, tmp: Path, unique: str) -> None:
-        self.tmp, self.unique, self.log = tmp, unique, tmp / "worker.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def env(self) -> dict[str, str]:
-        return dict(
-            os.environ,
-            STREAMAPP_TOPOLOGIES_DIR=str(self.tmp / "topologies"),
-            STREAMAPP_SCHEMAS_DIR=str(self.tmp / "schemas"),
-            STREAMAPP_GROUP_ID=f"{self.unique}-group",
-            STREAMAPP_CLICKHOUSE_DSN=f"chdb://{self.tmp / 'chdb'}",
-            STREAMAPP_STATE_DIR=str(self.tmp / "state"),
-            STREAMAPP_WEB_PORT="0",
-        )
-
-    def start(self) -> None:
-        env = self.env()
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamapp", "worker", "--batch-max-wait", "0.05"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-
-@pytest.fixture
-def worker(tmp_path: Path, unique: str) -> Iterator[Worker]:
-    w = Worker(tmp_path, unique)
-    yield w
-    w.stop()
 
 
 def rows(conn: Any, table: str) -> dict[int, tuple[Any, ...]]:
