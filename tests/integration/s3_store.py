@@ -72,23 +72,41 @@ def s3_settings(settings: Settings, unique: str, **override: str) -> Settings:
     )
 
 
-def objects(unique: str) -> list[str]:
-    """The paths of the objects under s3://<bucket>/tests/<unique>."""
+def rest_s3_settings(settings: Settings) -> Settings:
+    """``settings`` with the stack's REST catalog whose warehouse is on the S3 store (its
+    tables under s3://<bucket>/rest/<namespace>, REST_ROOT) and this store's key for the data
+    files the client writes."""
+    port = os.environ.get("STREAMAPP_ICEBERG_REST_S3_PORT") or str(
+        int(os.environ.get("STREAMAPP_ICEBERG_REST_PORT") or "18181") + 1
+    )
+    return dataclasses.replace(
+        settings,
+        iceberg_catalog_uri=f"http://127.0.0.1:{port}",
+        iceberg_properties=StackS3.from_env().properties(),
+    )
+
+
+REST_ROOT = "rest"  # the REST catalog's S3 warehouse (infra/local/stack/icebergrest.py)
+
+
+def objects(unique: str, root: str = "tests") -> list[str]:
+    """The paths of the objects under s3://<bucket>/<root>/<unique>."""
     from pyarrow import fs
 
     s3 = StackS3.from_env()
     found = s3.filesystem().get_file_info(
-        fs.FileSelector(f"{s3.bucket}/tests/{unique}", allow_not_found=True, recursive=True)
+        fs.FileSelector(f"{s3.bucket}/{root}/{unique}", allow_not_found=True, recursive=True)
     )
     return [info.path for info in found if info.type == fs.FileType.File]
 
 
-def delete_s3_prefix(unique: str) -> None:
-    """Delete the objects a test wrote under s3://<bucket>/tests/<unique>, one DELETE each:
+def delete_s3_prefix(unique: str, root: str = "tests") -> None:
+    """Delete the objects a test wrote under s3://<bucket>/<root>/<unique>, one DELETE each:
     S3Proxy fails the batch DeleteObjects of recent AWS SDKs (which send a CRC checksum where it
-    expects Content-MD5)."""
+    expects Content-MD5; the REST server's S3FileIO deletes in batches, so a purge there leaves
+    the files behind)."""
     store = StackS3.from_env().filesystem()
-    for path in objects(unique):
+    for path in objects(unique, root):
         store.delete_file(path)
 
 

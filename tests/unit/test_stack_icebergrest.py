@@ -18,18 +18,26 @@ from stack_scripts import STACK, load
 def rest() -> Iterator[ModuleType]:
     """infra/local/stack/icebergrest.py with the script directory's modules lent for the import."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("common", "kafkasasl", "certs", "pgtls", "kafka", "postgres"):
+        for name in ("common", "kafkasasl", "certs", "pgtls", "kafka", "postgres", "s3"):
             load(mp, name, STACK / f"{name}.py")
         yield load(mp, "stack_icebergrest", STACK / "icebergrest.py")
 
 
 @pytest.fixture()
 def server(rest: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name in ("STREAMAPP_ICEBERG_REST_PORT", "STREAMAPP_ICEBERG_REST_HEAP", "STREAMAPP_PG_PORT"):
+    for name in (
+        "STREAMAPP_ICEBERG_REST_PORT",
+        "STREAMAPP_ICEBERG_REST_S3_PORT",
+        "STREAMAPP_ICEBERG_REST_HEAP",
+        "STREAMAPP_PG_PORT",
+        "STREAMAPP_S3_PORT",
+        "STREAMAPP_S3_BUCKET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STREAMAPP_STACK_DIR", str(tmp_path / "stack"))
     monkeypatch.setenv("STREAMAPP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("STREAMAPP_PG_PASSWORD", "pg-secret-7")
+    monkeypatch.setenv("STREAMAPP_S3_SECRET_KEY", "s3-secret-9")
     return rest.IcebergRest(sys.modules["common"].Config.from_env())
 
 
@@ -65,6 +73,14 @@ def test_the_server_gets_every_variable_its_jetty_xml_reads_and_listens_on_loopb
     assert seen["cmd"][-2:] == ["org.eclipse.jetty.xml.XmlConfiguration", str(rest.XML)]
     assert "pg-secret-7" not in " ".join(seen["cmd"])  # not on the command line `ps` shows
     assert "pg-secret-7" not in server.started.read_text()
+    # the second catalog: its port, its warehouse on the stack's S3 store, the store's key
+    assert env["ICEBERG_REST_S3_PORT"] == "18182"
+    assert env["ICEBERG_REST_S3_WAREHOUSE"] == "s3://lake/rest"
+    assert env["ICEBERG_REST_S3_ENDPOINT"] == "http://127.0.0.1:19000"
+    assert env["ICEBERG_REST_S3_SECRET_KEY"] == "s3-secret-9"
+    assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "WHEN_REQUIRED"
+    assert "s3-secret-9" not in " ".join(seen["cmd"])
+    assert "s3-secret-9" not in server.started.read_text()
 
 
 def test_a_running_server_is_outdated_when_its_port_or_jars_change(
@@ -76,7 +92,12 @@ def test_a_running_server_is_outdated_when_its_port_or_jars_change(
     monkeypatch.setattr(server, "port", 18182)
     assert server.outdated() == "runs with other jars, code or settings"
     monkeypatch.setattr(server, "port", 18181)
-    monkeypatch.setattr(server, "libs", server.libs.with_name("libs-other"))
+    libs = server.libs
+    monkeypatch.setattr(server, "libs", libs.with_name("libs-other"))
+    assert server.outdated() is not None
+    monkeypatch.setattr(server, "libs", libs)
+    assert server.outdated() is None
+    monkeypatch.setattr(server.store, "secret_key", "rotated")  # the S3 catalog's key
     assert server.outdated() is not None
 
 
@@ -85,8 +106,8 @@ def test_up_starts_it_after_postgresql(rest: ModuleType) -> None:
         for name in ("registry", "redis", "mariadb", "connect", "authproxy", "devkey"):
             load(mp, name, STACK / f"{name}.py")
         load(mp, "opensearch", STACK / "opensearch.py")
-        load(mp, "icebergrest", STACK / "icebergrest.py")
         load(mp, "s3", STACK / "s3.py")
+        load(mp, "icebergrest", STACK / "icebergrest.py")
         main = load(mp, "stack_main", STACK / "__main__.py")
         assert "iceberg-rest" in main.ORDER
         assert main.NEEDS["iceberg-rest"] == ("postgres",)

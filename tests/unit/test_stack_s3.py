@@ -86,7 +86,7 @@ def test_up_starts_it_with_the_other_services_and_first(s3mod: ModuleType) -> No
     with pytest.MonkeyPatch.context() as mp:
         for name in ("postgres", "registry", "redis", "mariadb", "connect", "authproxy", "devkey"):
             load(mp, name, STACK / f"{name}.py")
-        for name in ("opensearch", "icebergrest", "s3"):
+        for name in ("opensearch", "s3", "icebergrest"):
             load(mp, name, STACK / f"{name}.py")
         main = load(mp, "stack_main", STACK / "__main__.py")
         assert "s3" in main.ORDER and "s3" not in main.NEEDS  # needs no other service

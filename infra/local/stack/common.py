@@ -53,6 +53,7 @@ class Config:
     connect_tls_port: int
     iceberg_rest_port: int
     iceberg_rest_tls_port: int
+    iceberg_rest_s3_port: int
     s3_port: int
     ready_timeout: float
 
@@ -90,6 +91,12 @@ class Config:
             iceberg_rest_port=int(env("STREAMAPP_ICEBERG_REST_PORT", "18181")),
             iceberg_rest_tls_port=_above(
                 "STREAMAPP_ICEBERG_REST_TLS_PORT", int(env("STREAMAPP_ICEBERG_REST_PORT", "18181"))
+            ),
+            iceberg_rest_s3_port=int(
+                env(
+                    "STREAMAPP_ICEBERG_REST_S3_PORT",
+                    str(int(env("STREAMAPP_ICEBERG_REST_PORT", "18181")) + 1),
+                )
             ),
             s3_port=int(env("STREAMAPP_S3_PORT", "19000")),
             ready_timeout=float(env("STREAMAPP_READY_TIMEOUT", "180")),

@@ -6,11 +6,16 @@ of the pom>``; the process is ``java -cp <libs>/* org.eclipse.jetty.xml.XmlConfi
 rest-catalog.xml`` on loopback. The catalog's tables (JdbcCatalog: ``iceberg_tables``,
 ``iceberg_namespace_properties``) live in the stack PostgreSQL's database ``iceberg_rest``, so
 namespaces and tables survive a restart; table metadata (and the data pyiceberg writes, at the
-locations the server hands out) lives under ``<stack>/data/iceberg-rest/warehouse``.
+locations the server hands out) lives under ``<stack>/data/iceberg-rest/warehouse``. The same
+server runs a second catalog on STREAMAPP_ICEBERG_REST_S3_PORT (default: the first port + 1)
+whose warehouse is ``s3://<bucket>/rest`` on the stack's S3 store (the ``s3`` service): it writes
+metadata there with S3FileIO and the store's key (passed by the environment, a digest of it in
+the restart fingerprint); a client writes data files with its own ``s3.*`` properties.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import urllib.request
@@ -28,6 +33,7 @@ from common import (
 )
 from kafka import pom_digest, resolve_jars
 from postgres import Postgres
+from s3 import S3
 
 HERE = REPO / "infra/local/iceberg"
 POM = HERE / "pom.xml"
@@ -52,10 +58,16 @@ class IcebergRest(FingerprintedService):
         self.data = cfg.data(self.name)
         self.warehouse = self.data / "warehouse"
         self.libs = cfg.cache_dir / f"iceberg-rest-{ICEBERG_VERSION}" / f"libs-{pom_digest(POM)}"
+        self.s3_port = cfg.iceberg_rest_s3_port
+        self.store = S3(cfg)  # the second catalog's warehouse
+        self.s3_warehouse = f"s3://{self.store.bucket}/rest"
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port} (file), http://127.0.0.1:{self.s3_port} (s3)"
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
 
     def prepare(self) -> None:
         resolve_jars(self.cfg, POM, self.libs, f"Iceberg REST catalog {ICEBERG_VERSION}")
@@ -72,6 +84,12 @@ class IcebergRest(FingerprintedService):
                 "heap": self.heap,
                 "jdbc": self.jdbc_uri(),
                 "warehouse": self.warehouse.as_uri(),
+                "s3_port": self.s3_port,
+                "s3_warehouse": self.s3_warehouse,
+                "s3": self.store.endpoint,
+                "s3_key": hashlib.sha256(
+                    f"{self.store.access_key}:{self.store.secret_key}".encode()
+                ).hexdigest(),
             },
             sort_keys=True,
         )
@@ -87,6 +105,7 @@ class IcebergRest(FingerprintedService):
 
     def start(self) -> None:
         ensure_port_free(self.port, self.name, "STREAMAPP_ICEBERG_REST_PORT")
+        ensure_port_free(self.s3_port, self.name, "STREAMAPP_ICEBERG_REST_S3_PORT")
         java = require_tool("java", JAVA_HINT)
         self.ensure_database()
         self.record_start()
@@ -115,13 +134,23 @@ class IcebergRest(FingerprintedService):
                 ICEBERG_REST_JDBC_USER=self.cfg.pg_user,
                 ICEBERG_REST_JDBC_PASSWORD=self.cfg.pg_password,
                 ICEBERG_REST_WAREHOUSE=self.warehouse.as_uri(),
+                ICEBERG_REST_S3_PORT=str(self.s3_port),
+                ICEBERG_REST_S3_WAREHOUSE=self.s3_warehouse,
+                ICEBERG_REST_S3_ENDPOINT=self.store.endpoint,
+                ICEBERG_REST_S3_ACCESS_KEY=self.store.access_key,
+                ICEBERG_REST_S3_SECRET_KEY=self.store.secret_key,
+                # the AWS SDK's default CRC trailers in aws-chunked uploads, which S3Proxy (as
+                # older MinIO and Ceph) refuses: checksums only where an operation requires them
+                AWS_REQUEST_CHECKSUM_CALCULATION="WHEN_REQUIRED",
+                AWS_RESPONSE_CHECKSUM_VALIDATION="WHEN_REQUIRED",
             ),
         )
 
-    def rest(self, method: str, path: str, body: Any = None) -> Any:
-        """One call to the catalog's REST API; the parsed JSON answer."""
+    def rest(self, method: str, path: str, body: Any = None, *, port: int | None = None) -> Any:
+        """One call to a catalog's REST API (``port``: the file catalog's by default); the
+        parsed JSON answer."""
         request = urllib.request.Request(
-            f"{self.address}{path}",
+            f"{self.url(port or self.port)}{path}",
             method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
@@ -130,13 +159,16 @@ class IcebergRest(FingerprintedService):
             return json.loads(resp.read() or b"null")
 
     def healthy(self) -> bool:
-        config = self.rest("GET", "/v1/config")
+        return all(self._round_trip(port) for port in (self.port, self.s3_port))
+
+    def _round_trip(self, port: int) -> bool:
+        config = self.rest("GET", "/v1/config", port=port)
         if not isinstance(config, dict) or "defaults" not in config:
             return False
         probe = f"{READY_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.rest("POST", "/v1/namespaces", {"namespace": [probe], "properties": {}})
+        self.rest("POST", "/v1/namespaces", {"namespace": [probe], "properties": {}}, port=port)
         try:
-            listed = self.rest("GET", "/v1/namespaces")
+            listed = self.rest("GET", "/v1/namespaces", port=port)
         finally:
-            self.rest("DELETE", f"/v1/namespaces/{probe}")
+            self.rest("DELETE", f"/v1/namespaces/{probe}", port=port)
         return [probe] in listed.get("namespaces", [])

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3_store import delete_s3_prefix, use_checksum_env
+from s3_store import REST_ROOT, delete_s3_prefix, use_checksum_env
 from sinks_harness import SINKS, Harness
 
 from streamapp.settings import Settings, redact_url
@@ -54,7 +54,7 @@ def harness(
 ) -> Iterator[Harness]:
     """Each test runs once per sink (Redis twice: JSON and hash); its tables are dropped after."""
     kind: str = request.param
-    if kind == "iceberg_s3":  # S3Proxy takes no aws-chunked uploads (see s3_store)
+    if kind in ("iceberg_s3", "iceberg_rest_s3"):  # S3Proxy takes no aws-chunked uploads
         use_checksum_env(request.getfixturevalue("monkeypatch"))
     if kind == "clickhouse":
         clickhouse.command(f"CREATE DATABASE IF NOT EXISTS `{unique}`")
@@ -71,9 +71,11 @@ def harness(
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
         if kind == "iceberg_s3":
             delete_s3_prefix(unique)
-    elif kind == "iceberg_rest":
+    elif kind in ("iceberg_rest", "iceberg_rest_s3"):
         harness.drop_iceberg_namespace()
         shutil.rmtree(Harness.iceberg_warehouse_of(unique), ignore_errors=True)
+        if kind == "iceberg_rest_s3":
+            delete_s3_prefix(unique, REST_ROOT)
     elif kind == "opensearch":
         harness.drop_opensearch_index()
 

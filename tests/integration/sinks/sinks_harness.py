@@ -18,7 +18,9 @@ own warehouse (the client's ``warehouse`` does not move them), so the test's tab
 and its directory removed after the test. A third, kind ``iceberg_s3``, is the SQL catalog with its
 warehouse on object storage: ``s3://<bucket>/tests/<unique>`` on the stack's S3 store (the ``s3``
 service, S3Proxy), its key as ``s3.*`` properties in STREAMAPP_ICEBERG_PROPERTIES; the test's
-objects are deleted after it.
+objects are deleted after it. A fourth, kind ``iceberg_rest_s3``, is the stack's REST catalog
+whose warehouse is on that store (the server writes metadata with S3FileIO, the client its data
+files with the same ``s3.*`` properties): the common production shape.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from opensearchpy.exceptions import ConflictError, NotFoundError
-from s3_store import delete_s3_prefix, s3_settings
+from s3_store import REST_ROOT, delete_s3_prefix, rest_s3_settings, s3_settings
 
 from streamapp.records import UNCHANGED, Op, OutputRecord
 from streamapp.settings import Settings
@@ -59,9 +61,11 @@ SINKS = (
     "iceberg",
     "iceberg_rest",
     "iceberg_s3",
+    "iceberg_rest_s3",
     "opensearch",
 )
-ICEBERG = ("iceberg", "iceberg_rest", "iceberg_s3")
+ICEBERG = ("iceberg", "iceberg_rest", "iceberg_s3", "iceberg_rest_s3")
+REST = ("iceberg_rest", "iceberg_rest_s3")  # the server places the tables
 COLUMNS: dict[str, FieldType] = {
     "id": parse_type("int"),
     "name": parse_type("string"),
@@ -105,6 +109,8 @@ class Harness:
         settings = self.settings
         if self.kind == "iceberg_s3":
             return s3_settings(settings, self.unique).iceberg_catalog()[0]
+        if self.kind == "iceberg_rest_s3":
+            return rest_s3_settings(settings).iceberg_catalog()[0]
         if self.kind == "iceberg_rest":
             settings = dataclasses.replace(settings, iceberg_catalog_uri=rest_catalog_url())
         props, _ = settings.iceberg_catalog()
@@ -140,7 +146,7 @@ class Harness:
         if self.kind in ("iceberg", "iceberg_s3"):
             props = {**self.iceberg_props(), "uri": f"postgresql+psycopg://u:p@127.0.0.1:{port}/w"}
             return IcebergSink(props, commit_interval=0.1, name=self.unique)
-        if self.kind == "iceberg_rest":
+        if self.kind in REST:
             props = {**self.iceberg_props(), "uri": f"http://127.0.0.1:{port}"}
             return IcebergSink(props, commit_interval=0.1, name=self.unique)
         if self.kind == "postgres":
@@ -267,7 +273,7 @@ class Harness:
         catalog = load_catalog(self.unique, **self.iceberg_props())
         if not catalog.table_exists((self.unique, "rows")):
             return
-        if self.kind != "iceberg_rest":
+        if self.kind not in REST:
             catalog.drop_table((self.unique, "rows"))
             if self.kind == "iceberg_s3":
                 delete_s3_prefix(self.unique)
@@ -276,9 +282,11 @@ class Harness:
         catalog.purge_table((self.unique, "rows"))
         if location.scheme == "file" and location.path.endswith(f"/{self.unique}/rows"):
             shutil.rmtree(Path(location.path).parent, ignore_errors=True)
+        if location.scheme == "s3":
+            delete_s3_prefix(self.unique, REST_ROOT)
 
     def drop_iceberg_namespace(self) -> None:
-        """Drop the test's table and namespace from the REST catalog (kind ``iceberg_rest``)."""
+        """Drop the test's table and namespace from the REST catalog (kinds in REST)."""
         from pyiceberg.catalog import load_catalog
 
         self.drop_iceberg_table()

@@ -81,3 +81,54 @@ def test_a_store_that_refuses_trailing_checksums_is_named_with_the_fix(
         sink_preflight(s3_settings(stack, unique), ["iceberg"])
     assert "set AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED" in str(err.value), err.value
     delete_s3_prefix(unique)
+
+
+def test_a_rest_catalog_keeps_metadata_and_data_on_the_store(
+    stack: Settings, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common production shape: a REST catalog whose warehouse is on object storage. The
+    server writes the table's metadata there (S3FileIO), the sink its data files with its own
+    ``s3.*`` properties; a fresh catalog reads the rows back. The contract cases run on it in
+    test_sinks_contract (kind ``iceberg_rest_s3``)."""
+    import asyncio
+
+    from pyiceberg.catalog import load_catalog
+    from s3_store import REST_ROOT, rest_s3_settings
+    from sinks_harness import record
+
+    from streamapp.sinks.base import TableSpec
+    from streamapp.sinks.iceberg import IcebergSink
+    from streamapp.types import parse_type
+
+    use_checksum_env(monkeypatch)
+    settings = rest_s3_settings(stack)
+    props, _ = settings.iceberg_catalog()
+    spec = TableSpec("s3", f"{unique}.rows", ("id",), {"id": parse_type("int")})
+
+    async def body() -> None:
+        sink = IcebergSink(props, commit_interval=0.1, name=unique)
+        await sink.start()
+        try:
+            await sink.write(spec, [record(1, 1), record(2, 1)])
+            await sink.write(spec, [record(1, 2, deleted=True)])
+        finally:
+            await sink.close()
+
+    catalog = load_catalog(unique, **props)
+    try:
+        sink_preflight(settings, ["iceberg"])
+        asyncio.run(body())
+        table = catalog.load_table((unique, "rows"))
+        s3 = StackS3.from_env()
+        assert table.location() == f"s3://{s3.bucket}/{REST_ROOT}/{unique}/rows"
+        rows = table.scan().to_arrow().to_pylist()
+        assert {r["id"]: r["__deleted"] for r in rows} == {1: True, 2: False}
+        stored = objects(unique, REST_ROOT)
+        assert any(p.endswith(".metadata.json") for p in stored)  # written by the server
+        assert any(p.endswith(".parquet") for p in stored)  # written by the sink
+    finally:
+        if catalog.table_exists((unique, "rows")):
+            catalog.purge_table((unique, "rows"))
+        if (unique,) in catalog.list_namespaces():
+            catalog.drop_namespace(unique)
+        delete_s3_prefix(unique, REST_ROOT)
