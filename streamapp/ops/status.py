@@ -53,6 +53,16 @@ class SinkHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkCommit:
+    """A durable-later sink's newest commit (Iceberg: its table's current snapshot):
+    ``at_ms`` None when nothing was committed yet, ``problem`` when it could not be read."""
+
+    target: str
+    at_ms: int | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TopologyStatus:
     """Everything `streamapp status` shows for one topology (``problem``: why data is missing)."""
 
@@ -62,6 +72,7 @@ class TopologyStatus:
     last_applied_ms: int | None
     problem: str | None = None
     healing: tuple[HealEvent, ...] = ()  # the newest gaps and (re-)snapshots workers noted
+    commits: tuple[SinkCommit, ...] = ()  # its Iceberg sinks' newest snapshots
 
 
 def _chdb_held(settings: Settings) -> bool:
@@ -161,5 +172,25 @@ def gather(
         noted = recent(settings, [t.name for t in topologies])
     except StreamappError:
         noted = {}  # no healing log to read: the rest of the screen still stands
-    statuses = [replace(st, healing=tuple(noted.get(st.topology.name, ()))) for st in statuses]
+    statuses = [
+        replace(st, healing=tuple(noted.get(st.topology.name, ())), commits=commits(settings, st))
+        for st in statuses
+    ]
     return group, statuses, sink_health(settings, kinds)
+
+
+def commits(settings: Settings, st: TopologyStatus) -> tuple[SinkCommit, ...]:
+    """The newest commit of each Iceberg sink of ``st``'s topology: its rows (and the offsets
+    of the batches it holds) are durable up to then, whatever the output topic shows."""
+    from streamapp.sinks.iceberg.reader import last_commit_ms
+    from streamapp.transform.spec import IcebergSink
+
+    found = []
+    for sink in st.topology.sinks:
+        if not isinstance(sink, IcebergSink):
+            continue
+        try:
+            found.append(SinkCommit(str(sink), last_commit_ms(settings, sink.table)))
+        except (OpsError, ConfigError) as exc:
+            found.append(SinkCommit(str(sink), None, str(exc)))
+    return tuple(found)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from streamapp.ops.dlqshow import table
 from streamapp.ops.kafka import GroupInfo
 from streamapp.ops.parse import format_age, format_ms
-from streamapp.ops.status import SinkHealth, TopologyStatus
+from streamapp.ops.status import SinkCommit, SinkHealth, TopologyStatus
 
 
 def render_status(
@@ -46,7 +46,11 @@ def render_status(
                     )
         lines.append(f"  dlq           {_dlq(st)}")
         width = max((len(str(s)) for s in top.sinks), default=0)
-        sinks = [_sink(f"{s!s:<{width}}", health.get(s.kind)) for s in top.sinks] or ["none"]
+        commits = {c.target: c for c in st.commits}
+        sinks = [
+            _sink(f"{s!s:<{width}}", health.get(s.kind)) + _commit(commits.get(str(s)), now_ms)
+            for s in top.sinks
+        ] or ["none"]
         lines.append(f"  sinks         {sinks[0]}")
         lines += [f"                {line}" for line in sinks[1:]]
         applied = _ago(st.last_applied_ms, now_ms)
@@ -71,6 +75,18 @@ def _sink(target: str, health: SinkHealth | None) -> str:
         return f"{target} not checked"
     detail = f"  {health.detail}" if health.state != "ok" else ""
     return f"{target}  {health.state:<4} {health.millis:>5.0f} ms{detail}"
+
+
+def _commit(commit: SinkCommit | None, now_ms: int) -> str:
+    """A durable-later sink's newest commit, after its health (empty for other sinks)."""
+    if commit is None:
+        return ""
+    if commit.problem is not None:
+        return f"  last commit unknown ({commit.problem})"
+    if commit.at_ms is None:
+        return "  last commit none yet"
+    age = format_age((now_ms - commit.at_ms) / 1000)
+    return f"  last commit {format_ms(commit.at_ms)} ({age} ago)"
 
 
 def _ago(ms: int | None, now_ms: int) -> str:

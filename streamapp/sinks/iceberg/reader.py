@@ -11,6 +11,34 @@ from streamapp.settings import Settings, redact_url
 from streamapp.transform.spec import IcebergSink
 
 
+def load_table(settings: Settings, table: str) -> Any:
+    """The pyiceberg table ``table`` ("namespace.name") of the configured catalog, or None when
+    it does not exist; OpsError when the catalog cannot be read."""
+    from pyiceberg.catalog import load_catalog
+    from pyiceberg.exceptions import NoSuchTableError
+
+    props, _ = settings.iceberg_catalog()
+    namespace, _, name = table.partition(".")
+    try:
+        return load_catalog("streamapp", **props).load_table((namespace, name))
+    except NoSuchTableError:
+        return None
+    except Exception as exc:
+        raise OpsError(
+            f"cannot read the Iceberg catalog {redact_url(props['uri'])} "
+            f"({type(exc).__name__}); check STREAMAPP_ICEBERG_CATALOG_URI"
+        ) from exc
+
+
+def last_commit_ms(settings: Settings, table: str) -> int | None:
+    """When the current snapshot of ``table`` was committed (ms since the epoch): the newest
+    commit of the sink's staged batches (``streamapp status``). None when the table or a
+    snapshot does not exist yet; OpsError when the catalog cannot be read."""
+    handle = load_table(settings, table)
+    snapshot = None if handle is None else handle.current_snapshot()
+    return None if snapshot is None else int(snapshot.timestamp_ms)
+
+
 class IcebergRows:
     """The rows of ``spec``'s table where ``NOT __deleted``, ordered by the key columns.
 
@@ -31,22 +59,10 @@ class IcebergRows:
 
     def open(self) -> None:
         """Load the table; OpsError when the catalog cannot be reached."""
-        from pyiceberg.catalog import load_catalog
-        from pyiceberg.exceptions import NoSuchTableError
-
-        props, _ = self.settings.iceberg_catalog()
-        namespace, _, name = self.spec.table.partition(".")
-        try:
-            catalog = load_catalog("streamapp", **props)
-            self._table = catalog.load_table((namespace, name))
-        except NoSuchTableError:
+        self._table = load_table(self.settings, self.spec.table)
+        if self._table is None:
             self.notes.append(f"table {self.spec.table} does not exist")
             return
-        except Exception as exc:
-            raise OpsError(
-                f"cannot read the Iceberg catalog {redact_url(props['uri'])} "
-                f"({type(exc).__name__}); check STREAMAPP_ICEBERG_CATALOG_URI"
-            ) from exc
         self._columns = {f.name for f in self._table.schema().fields}
         self.exists = True
         lacking = [k for k in self.layout.key_names if k not in self._columns]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -84,6 +85,14 @@ def test_reconcile_matches_then_names_what_differs(lake_rec: Rec) -> None:
     sink = f"iceberg:{rec.name}.rows"
     assert f"{sink}  MATCH" in done.stdout, done.stdout
     assert done.stdout.splitlines()[-1] == "result: MATCH, 1 of 1 sink(s) within tolerance 0"
+
+    # `streamapp status` shows when the sink last committed: the table's current snapshot
+    snapshot = load_catalog("streamapp", **props).load_table((rec.name, "rows")).current_snapshot()
+    assert snapshot is not None
+    stamp = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    status = rec.run("-m", "streamapp", "status", rec.name)
+    line = next((x for x in status.stdout.splitlines() if sink in x), status.stdout + status.stderr)
+    assert re.search(rf"{re.escape(sink)} +ok .* last commit {stamp}\.\d{{3}}Z \(\d+s ago\)$", line)
 
     big = 1 << 60
     _tamper(

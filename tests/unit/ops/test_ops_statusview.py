@@ -8,7 +8,7 @@ from ops_fixtures import people
 from streamapp.ops.dlqstore import DlqState
 from streamapp.ops.done import Done
 from streamapp.ops.kafka import GroupInfo, Member
-from streamapp.ops.status import PartitionLag, SinkHealth, TopologyStatus
+from streamapp.ops.status import PartitionLag, SinkCommit, SinkHealth, TopologyStatus
 from streamapp.ops.statusview import exit_code, render_status
 
 NOW = 1_714_557_600_000
@@ -96,3 +96,29 @@ def test_a_gap_and_the_healing_log_are_shown() -> None:
     assert PartitionLag("t", 0, 150, 170, 120).gap == 30
     assert PartitionLag("t", 0, 150, 170, None).gap == 0
     assert PartitionLag("t", 0, 100, 170, 120).gap == 0
+
+
+def test_an_iceberg_sink_shows_its_newest_commit_or_why_not() -> None:
+    """A durable-later sink's rows are durable up to its newest commit, whatever the output
+    topic shows: the sink's line says when that was, that there is none yet, or why it is
+    unknown."""
+    from streamapp.topology import Sink
+
+    top = people()
+    sinks = (Sink.iceberg("lake.people"), Sink.iceberg("lake.new"), Sink.iceberg("lake.off"))
+    top = type(top)(**{**{f: getattr(top, f) for f in top.__dataclass_fields__}, "sinks": sinks})
+    commits = (
+        SinkCommit("iceberg:lake.people", NOW - 75_000),
+        SinkCommit("iceberg:lake.new", None),
+        SinkCommit("iceberg:lake.off", None, "cannot read the Iceberg catalog http://c:1 (X)"),
+    )
+    health = {"iceberg": SinkHealth("iceberg", "ok", "round trip ok", 12.0)}
+    lines = render_status("g", None, [status(topology=top, commits=commits)], health, NOW)
+    sink_lines = [x for x in lines if "iceberg:" in x]
+    assert sink_lines == [
+        "  sinks         iceberg:lake.people  ok      12 ms  last commit "
+        "2024-05-01T09:58:45.000Z (1m15s ago)",
+        "                iceberg:lake.new     ok      12 ms  last commit none yet",
+        "                iceberg:lake.off     ok      12 ms  last commit unknown "
+        "(cannot read the Iceberg catalog http://c:1 (X))",
+    ]
